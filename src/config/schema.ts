@@ -1,0 +1,50 @@
+/**
+ * The config file's schema: the single declaration of its fields, defaults and documentation
+ * (`docs/configuration.md` is generated from these descriptions).
+ */
+import { z } from 'zod'
+
+const identifier = z
+  .string()
+  .min(1)
+  .max(63)
+  .regex(/^[A-Za-z_][A-Za-z0-9_$]*$/, 'use letters, digits and underscores (at most 63), starting with a letter or underscore')
+
+const slotName = z
+  .string()
+  .min(1)
+  .max(63)
+  .regex(/^[a-z0-9_]+$/, 'replication slot names may contain only lower-case letters, digits and underscores')
+
+const tablePattern = z
+  .string()
+  .min(1)
+  .describe('A table name or pattern: `schema.table`, `schema.*`, `*.table` or `table` (schema public). Unquoted names fold to lower case as in SQL; write `"MySchema"."Orders"` for mixed case.')
+
+export const sourceSchema = z
+  .strictObject({
+    name: identifier.optional().describe('A short name for this source, used in output and as the destination schema prefix. Default: the database name.'),
+    url: z.string().min(1).describe('libpq connection URL or keywords for the replication user, e.g. `postgres://inlet@db.example.com:5432/shop?sslmode=verify-full`. The password may come from the URL, `PGPASSWORD` or `~/.pgpass`.'),
+    admin_url: z.string().min(1).optional().describe('Connection used by `inlet setup --apply` and `inlet teardown` (a superuser or the table owner). Default: `url`.'),
+    publication: identifier.optional().describe('Publication in this database. Default: `inlet_pub`.'),
+    slot: slotName.optional().describe('Logical replication slot for this database (names are server-wide). Default: `inlet_` followed by the database name.'),
+    tables: z.array(tablePattern).min(1).optional().describe('Tables to replicate from this source. Default: the top-level `tables`, or else every table in the publication.'),
+    replication_user: identifier.optional().describe('The role `inlet setup` creates and grants for replication. Default: the user in `url`.'),
+  })
+  .describe('One source database. Each database has its own publication and slot.')
+
+export const configSchema = z
+  .strictObject({
+    sources: z.array(sourceSchema).min(1).optional().describe('Source databases. Can also come from `--source` flags or the `PG*` environment variables.'),
+    tables: z.array(tablePattern).min(1).optional().describe('Tables to replicate from every source that does not list its own.'),
+    destination: z
+      .string()
+      .regex(/^duckdb:.+/, 'use duckdb:PATH, e.g. duckdb:./lake.duckdb')
+      .optional()
+      .describe('Where tables land. Default: `duckdb:./inlet.duckdb`.'),
+    scd: z.union([z.literal(1), z.literal(2)]).optional().describe('SCD type for every table: 1 (mirror, default) or 2 (history).'),
+  })
+  .describe('inlet.yaml')
+
+export type ConfigInput = z.infer<typeof configSchema>
+export type SourceInput = z.infer<typeof sourceSchema>

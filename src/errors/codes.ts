@@ -1,0 +1,151 @@
+/**
+ * The catalogue of Inlet's error codes. Codes are stable: scripts and alerting may match on them.
+ * Each entry says when it happens and what to do; `docs/error-codes.md` is generated from this file
+ * (`npm run docs`), and a test fails when the two drift apart.
+ *
+ * Prefixes: C = configuration and usage, N = connecting, S = source database, U = setup and
+ * teardown, P = replication protocol, D = destination, X = internal.
+ */
+
+export type ErrorArea = 'config' | 'connection' | 'source' | 'setup' | 'protocol' | 'destination' | 'internal'
+
+export interface ErrorSpec {
+  readonly area: ErrorArea
+  /** Short title used in docs. */
+  readonly title: string
+  /** Cause and fix, for the generated documentation. */
+  readonly description: string
+  /** Whether retrying the same operation later can succeed without a change by the user. */
+  readonly retryable: boolean
+}
+
+export const ERROR_CODES = {
+  'INLET-C001': {
+    area: 'config',
+    title: 'Config file unreadable',
+    description: 'The file given with `--config` (or `./inlet.yaml`) does not exist or cannot be read. Check the path and its permissions.',
+    retryable: false,
+  },
+  'INLET-C002': {
+    area: 'config',
+    title: 'Config file is not valid YAML',
+    description: 'The config file has a YAML syntax error; the message gives the line and column. Fix the syntax.',
+    retryable: false,
+  },
+  'INLET-C003': {
+    area: 'config',
+    title: 'Config does not match the schema',
+    description: 'One or more fields are missing, unknown or of the wrong type. Every problem is listed with its field path (for example `sources[1].url`). See `docs/configuration.md`.',
+    retryable: false,
+  },
+  'INLET-C004': {
+    area: 'config',
+    title: 'Bad command line',
+    description: 'An unknown command or flag, or a flag without its value. Run `inlet --help` or `inlet COMMAND --help`.',
+    retryable: false,
+  },
+  'INLET-C005': {
+    area: 'config',
+    title: 'Bad connection string',
+    description: 'A source or admin connection string cannot be parsed, or names an unsupported option value (for example an unknown `sslmode`). Use a libpq URL such as `postgres://user@host:5432/db?sslmode=verify-full` or `host=... dbname=...` keywords.',
+    retryable: false,
+  },
+  'INLET-C006': {
+    area: 'config',
+    title: 'No source configured',
+    description: 'The command needs at least one source database: pass `--source URL`, list `sources:` in the config file, or set the `PG*` environment variables (at least `PGDATABASE` or `PGHOST`).',
+    retryable: false,
+  },
+  'INLET-C007': {
+    area: 'config',
+    title: 'Conflicting or duplicate settings',
+    description: 'Two sources use the same slot name (slot names are cluster-wide), the same source is listed twice, or flags that cannot be combined were given together.',
+    retryable: false,
+  },
+  'INLET-N001': {
+    area: 'connection',
+    title: 'Cannot reach the database server',
+    description: 'The TCP connection was refused, timed out or the host name did not resolve. Check host, port, firewall rules or security groups, and that the server is running.',
+    retryable: true,
+  },
+  'INLET-N002': {
+    area: 'connection',
+    title: 'Authentication failed',
+    description: 'The server rejected the user or password, or `pg_hba.conf` has no entry for this connection. Check the password (URL, `PGPASSWORD` or `~/.pgpass`) and that `pg_hba.conf` allows this user, database and address.',
+    retryable: false,
+  },
+  'INLET-N003': {
+    area: 'connection',
+    title: 'TLS negotiation or certificate verification failed',
+    description: 'With `sslmode=verify-ca`/`verify-full` the server certificate must chain to `sslrootcert` (and match the host name for `verify-full`); with `require` the server must accept TLS. Point `sslrootcert` at your provider\'s CA bundle, or fix the server\'s TLS settings.',
+    retryable: false,
+  },
+  'INLET-N004': {
+    area: 'connection',
+    title: 'Database does not exist',
+    description: 'The database named in the connection string does not exist on that server. Check the name (it is case-sensitive when quoted).',
+    retryable: false,
+  },
+  'INLET-N005': {
+    area: 'connection',
+    title: 'Connection lost',
+    description: 'An established connection was closed by the server or the network. Inlet retries where it is safe; otherwise rerun the command.',
+    retryable: true,
+  },
+  'INLET-S001': {
+    area: 'source',
+    title: 'Source query failed',
+    description: 'A catalog query or statement on the source failed; the cause carries the server\'s message and SQLSTATE. Usually a missing privilege: `inlet doctor` lists the grants that fix it.',
+    retryable: false,
+  },
+  'INLET-S002': {
+    area: 'source',
+    title: 'Replication slot is in use',
+    description: 'The slot is active for another process (PID in the message). Stop that consumer, or terminate it with `SELECT pg_terminate_backend(PID)` if it is a stale Inlet process, then retry.',
+    retryable: true,
+  },
+  'INLET-S003': {
+    area: 'source',
+    title: 'Replication slot not found',
+    description: 'No slot with that name exists on the server. List slots with `inlet slots list`.',
+    retryable: false,
+  },
+  'INLET-S004': {
+    area: 'source',
+    title: 'Source is not ready for Inlet',
+    description: 'A prerequisite checked by `inlet doctor` fails (for example `wal_level` is not `logical`). Run `inlet doctor` for the finding and its fix.',
+    retryable: false,
+  },
+  'INLET-U001': {
+    area: 'setup',
+    title: 'Replication user password not provided',
+    description: 'Creating the replication user needs a password. Set `INLET_REPLICATION_PASSWORD` in the environment, or run `inlet setup --apply` on a terminal to be prompted (the password is never echoed or logged).',
+    retryable: false,
+  },
+  'INLET-U002': {
+    area: 'setup',
+    title: 'Setup statement failed',
+    description: 'A statement of `inlet setup --apply` failed; earlier steps stay applied (each step is idempotent, so rerunning is safe). The message names the step and the server error; the admin connection (`--admin`) usually lacks a privilege such as superuser or table ownership.',
+    retryable: false,
+  },
+  'INLET-U003': {
+    area: 'setup',
+    title: 'Confirmation required',
+    description: '`inlet teardown` drops objects on the source. Pass `--yes` (or confirm at the prompt on a terminal).',
+    retryable: false,
+  },
+  'INLET-X001': {
+    area: 'internal',
+    title: 'Internal error',
+    description: 'Something Inlet did not expect. Please report it with the output of the command run with `INLET_DEBUG=1`.',
+    retryable: false,
+  },
+} as const satisfies Record<string, ErrorSpec>
+
+export type ErrorCode = keyof typeof ERROR_CODES
+
+/** Exit status of the CLI for an error of this code: 2 for bad config or no connection, else 1. */
+export function exitCodeFor(code: ErrorCode): number {
+  const area = ERROR_CODES[code].area
+  return area === 'config' || area === 'connection' ? 2 : 1
+}
