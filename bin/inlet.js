@@ -1,0 +1,13 @@
+#!/usr/bin/env node
+// Entry point of the `inlet` command: the CLI lives in the compiled library (npm install builds it).
+import { main } from '../dist/src/cli/main.js'
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code
+  },
+  (error) => {
+    console.error(error)
+    process.exitCode = 1
+  },
+)

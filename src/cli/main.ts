@@ -1,0 +1,78 @@
+/**
+ * The `inlet` command: dispatch to a command, print errors as code + message + fix, and map them
+ * to exit statuses (2 for bad config or no connection, 1 otherwise). No stack traces for user
+ * mistakes; INLET_DEBUG=1 shows them for everything else.
+ */
+import { readFileSync } from 'node:fs'
+import { ERROR_CODES } from '../errors/codes.js'
+import { causeText, isInletError } from '../errors/inlet-error.js'
+import { redactSecrets } from '../postgres/connection-settings.js'
+import { doctorCommand } from './commands/doctor.js'
+import { setupCommand } from './commands/setup.js'
+import { slotsCommand } from './commands/slots.js'
+import { teardownCommand } from './commands/teardown.js'
+import { bold, dim, err, out, red } from './terminal.js'
+
+type Command = (args: readonly string[]) => Promise<number>
+
+const COMMANDS: Record<string, { run: Command; summary: string }> = {
+  doctor: { run: doctorCommand, summary: 'check every source prerequisite; the fix for each finding' },
+  setup: { run: setupCommand, summary: 'print (or --apply) the SQL that makes each source ready' },
+  teardown: { run: teardownCommand, summary: 'drop what setup created: slot, publication, DDL tracking' },
+  slots: { run: slotsCommand, summary: 'list replication slots, or drop one by name' },
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }
+  return pkg.version
+}
+
+export const MAIN_HELP = () => `${bold('inlet')} ${version()}: PostgreSQL tables into analytics tables, by snapshot plus logical replication
+
+Usage: inlet COMMAND [flags]
+
+Commands:
+${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`).join('\n')}
+
+Run inlet COMMAND --help for its flags. Configuration: --config inlet.yaml, flags, and the
+libpq PG* environment variables (passwords: URL, PGPASSWORD or ~/.pgpass; never printed).
+Docs: README.md, docs/configuration.md, docs/doctor.md, docs/error-codes.md`
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const [name, ...args] = argv
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    out(MAIN_HELP())
+    return name === undefined ? 2 : 0
+  }
+  if (name === '--version' || name === '-v') {
+    out(version())
+    return 0
+  }
+  const command = COMMANDS[name]
+  if (command === undefined) {
+    err(`${red('error')} INLET-C004: unknown command "${name}".`)
+    err(`fix: inlet --help lists the commands: ${Object.keys(COMMANDS).join(', ')}`)
+    return 2
+  }
+  try {
+    return await command.run(args)
+  } catch (error) {
+    return reportError(error)
+  }
+}
+
+export function reportError(error: unknown): number {
+  if (isInletError(error)) {
+    err(`${red('error')} ${error.code}: ${redactSecrets(error.message)}`)
+    const cause = causeText(error)
+    if (cause !== undefined) err(dim(`cause: ${redactSecrets(cause)}`))
+    if (error.fix !== undefined) err(`fix: ${error.fix}`)
+    if (process.env.INLET_DEBUG === '1' && error.stack !== undefined) err(dim(redactSecrets(error.stack)))
+    return error.exitCode
+  }
+  const message = error instanceof Error ? error.message : String(error)
+  err(`${red('error')} INLET-X001: ${redactSecrets(message)}`)
+  err(dim(`${ERROR_CODES['INLET-X001'].description}`))
+  if (process.env.INLET_DEBUG === '1' && error instanceof Error && error.stack !== undefined) err(dim(redactSecrets(error.stack)))
+  return 1
+}
