@@ -77,24 +77,38 @@ export function redactSecrets(text: string): string {
 }
 
 function parseUrl(text: string): Map<string, string> {
+  // By hand: WHATWG URL reads postgres:///db as host "db", where libpq means the default host.
   const values = new Map<string, string>()
-  let url: URL
-  try {
-    // WHATWG URL only parses special schemes' hosts well; swap the scheme for one it knows.
-    url = new URL(text.replace(/^postgres(ql)?:/i, 'http:'))
-  } catch (cause) {
+  const match = /^postgres(?:ql)?:\/\/([^/?#]*)(\/[^?#]*)?(\?[^#]*)?$/i.exec(text)
+  const decode = (part: string) => {
+    try {
+      return decodeURIComponent(part)
+    } catch (cause) {
+      throw new InletError('INLET-C005', `The connection URL ${redactSecrets(text)} has a bad %-escape.`, { cause })
+    }
+  }
+  if (match === null) {
     throw new InletError('INLET-C005', `The connection URL ${redactSecrets(text)} cannot be parsed.`, {
-      cause,
       fix: 'Use the form postgres://USER@HOST:PORT/DATABASE?sslmode=verify-full',
     })
   }
-  if (url.hostname !== '') values.set('host', decodeURIComponent(url.hostname.replace(/^\[|\]$/g, '')))
-  if (url.port !== '') values.set('port', url.port)
-  if (url.username !== '') values.set('user', decodeURIComponent(url.username))
-  if (url.password !== '') values.set('password', decodeURIComponent(url.password))
-  const path = decodeURIComponent(url.pathname.replace(/^\//, ''))
+  const authority = match[1] ?? ''
+  const at = authority.lastIndexOf('@')
+  const userinfo = at === -1 ? '' : authority.slice(0, at)
+  const hostport = at === -1 ? authority : authority.slice(at + 1)
+  if (userinfo !== '') {
+    const colon = userinfo.indexOf(':')
+    values.set('user', decode(colon === -1 ? userinfo : userinfo.slice(0, colon)))
+    if (colon !== -1) values.set('password', decode(userinfo.slice(colon + 1)))
+  }
+  const hostMatch = /^(\[[^\]]*\]|[^:]*)(?::(\d*))?$/.exec(hostport)
+  if (hostMatch === null) throw new InletError('INLET-C005', `The host part "${hostport}" of ${redactSecrets(text)} cannot be parsed.`)
+  const host = (hostMatch[1] ?? '').replace(/^\[|\]$/g, '')
+  if (host !== '') values.set('host', decode(host))
+  if (hostMatch[2] !== undefined && hostMatch[2] !== '') values.set('port', hostMatch[2])
+  const path = decode((match[2] ?? '').replace(/^\//, ''))
   if (path !== '') values.set('dbname', path)
-  for (const [key, value] of url.searchParams) setKeyword(values, key, value, text)
+  for (const [key, value] of new URLSearchParams((match[3] ?? '').slice(1))) setKeyword(values, key, value, text)
   return values
 }
 
