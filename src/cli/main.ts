@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs'
 import { ERROR_CODES } from '../errors/codes.js'
 import { causeText, isInletError } from '../errors/inlet-error.js'
 import { redactSecrets } from '../postgres/connection-settings.js'
+import { demoCommand } from './commands/demo.js'
 import { doctorCommand } from './commands/doctor.js'
 import { setupCommand } from './commands/setup.js'
 import { slotsCommand } from './commands/slots.js'
@@ -20,6 +21,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   setup: { run: setupCommand, summary: 'print (or --apply) the SQL that makes each source ready' },
   teardown: { run: teardownCommand, summary: 'drop what setup created: slot, publication, DDL tracking' },
   slots: { run: slotsCommand, summary: 'list replication slots, or drop one by name' },
+  demo: { run: demoCommand, summary: 'doctor and setup on an embedded PostgreSQL with a sample shop' },
 }
 
 function version(): string {
