@@ -134,6 +134,24 @@ export const ERROR_CODES = {
     description: '`inlet teardown` drops objects on the source. Pass `--yes` (or confirm at the prompt on a terminal).',
     retryable: false,
   },
+  'INLET-P001': {
+    area: 'protocol',
+    title: 'Malformed replication message',
+    description: 'A message from the replication stream could not be decoded; the message names the byte offset and message tag. This points at a bug or a corrupted connection: rerun with INLET_DEBUG=1 and report it. Nothing past the last durable transaction was acknowledged, so a restart loses nothing.',
+    retryable: true,
+  },
+  'INLET-P002': {
+    area: 'protocol',
+    title: 'Replication messages out of order',
+    description: 'The stream broke the protocol\'s framing (for example a change outside a transaction, or a Stream Commit for an unknown transaction). Inlet stops without acknowledging anything it has not applied; a restart resumes from the last durable transaction.',
+    retryable: true,
+  },
+  'INLET-S005': {
+    area: 'source',
+    title: 'Replication command failed',
+    description: 'A walsender command (IDENTIFY_SYSTEM, CREATE_REPLICATION_SLOT, START_REPLICATION) failed; the cause has the server\'s message. Common causes: wal_level is not logical, the role lacks REPLICATION, the publication does not exist, or max_replication_slots is reached. `inlet doctor` names the fix.',
+    retryable: false,
+  },
   'INLET-X001': {
     area: 'internal',
     title: 'Internal error',
