@@ -15,6 +15,27 @@ export type SqlClient = pg.Client
 export interface ConnectOptions {
   /** Extra startup parameters, e.g. `{ replication: 'database' }`. */
   readonly replication?: 'database'
+  /**
+   * Pin the settings that shape the text form of values, so that the snapshot (COPY) and the
+   * stream (pgoutput output functions run in the walsender's session) write identical text for
+   * identical values, whatever the server's or role's defaults.
+   */
+  readonly pinValueSettings?: boolean
+}
+
+/** Session settings for every connection that reads row values. */
+export const VALUE_SETTINGS: Readonly<Record<string, string>> = {
+  DateStyle: 'ISO, MDY',
+  IntervalStyle: 'iso_8601',
+  TimeZone: 'UTC',
+  extra_float_digits: '3',
+  bytea_output: 'hex',
+}
+
+function startupOptions(settings: ConnectionSettings, pin: boolean): string | undefined {
+  const pinned = pin ? Object.entries(VALUE_SETTINGS).map(([k, v]) => `-c ${k}=${v.replace(/ /g, '\\ ')}`).join(' ') : ''
+  const combined = [settings.options ?? '', pinned].filter((x) => x !== '').join(' ')
+  return combined === '' ? undefined : combined
 }
 
 /** The TLS state of an open connection, for `inlet doctor`. */
@@ -41,6 +62,7 @@ export async function connect(settings: ConnectionSettings, options: ConnectOpti
     default:
       attempts.push(tlsOptions(settings))
   }
+  const startup = startupOptions(settings, options.pinValueSettings === true)
   let lastError: unknown
   for (const [index, ssl] of attempts.entries()) {
     const client = new pg.Client({
@@ -53,7 +75,7 @@ export async function connect(settings: ConnectionSettings, options: ConnectOpti
       ssl,
       application_name: settings.applicationName,
       connectionTimeoutMillis: settings.connectTimeoutSeconds * 1000,
-      ...(settings.options === undefined ? {} : { options: settings.options }),
+      ...(startup === undefined ? {} : { options: startup }),
       ...(options.replication === undefined ? {} : { replication: options.replication }),
     } as pg.ClientConfig)
     // A connection that dies later must not crash the process with an unhandled 'error' event;

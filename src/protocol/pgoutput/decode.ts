@@ -45,6 +45,9 @@ const TAG_NAMES: Record<number, string> = {
 export class PgoutputDecoder {
   private inStreamBlock = false
 
+  /** `inStream`: decode every message as if inside a streamed block (replay of spooled changes). */
+  constructor(private readonly inStream = false) {}
+
   /** Forget stream state (a new START_REPLICATION starts outside any block). */
   reset(): void {
     this.inStreamBlock = false
@@ -116,7 +119,7 @@ export class PgoutputDecoder {
 
   /** The leading Int32 xid of messages inside a streamed block. */
   private xid(r: BufferReader): number | undefined {
-    return this.inStreamBlock ? r.uint32('xid') : undefined
+    return this.inStreamBlock || this.inStream ? r.uint32('xid') : undefined
   }
 }
 

@@ -1,0 +1,108 @@
+/**
+ * A `replication=database` connection: walsender commands (IDENTIFY_SYSTEM, CREATE/DROP slot)
+ * through node-postgres, then START_REPLICATION, after which the connection belongs to the
+ * ReplicationStream. Value-shaping settings are pinned at connection start, because pgoutput
+ * formats values in the walsender's own session.
+ */
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Socket } from 'node:net'
+import { InletError } from '../../errors/inlet-error.js'
+import { connect, type SqlClient } from '../../postgres/connect.js'
+import type { ConnectionSettings } from '../../postgres/connection-settings.js'
+import { parseLsn, ZERO_LSN, type Lsn } from '../../protocol/lsn.js'
+import { EventAssembler } from './event-assembler.js'
+import { createSlotCommand, startReplicationCommand, type CreateSlotOptions, type StartOptions } from './replication-commands.js'
+import { ReplicationStream, type StreamTuning } from './replication-stream.js'
+import { TransactionSpool } from './transaction-spool.js'
+
+export interface SystemIdentity {
+  readonly systemId: string
+  readonly timeline: number
+  readonly xlogPos: Lsn
+  readonly database: string | null
+}
+
+export interface CreatedSlot {
+  readonly slotName: string
+  /** Streaming from here misses nothing the snapshot does not hold. */
+  readonly consistentPoint: Lsn
+  /** Exported snapshot, importable with SET TRANSACTION SNAPSHOT until the next command here. */
+  readonly snapshotName: string | null
+}
+
+export interface StreamOptions extends StartOptions, StreamTuning {
+  readonly slot: string
+  /**
+   * End LSN of the last transaction the consumer applied (0 = the slot's confirmed position).
+   * Transactions that committed before it are skipped; their Relation messages are still learnt.
+   */
+  readonly resumeLsn: Lsn
+  /** Where streamed in-progress transactions spill; emptied at start. Default: a per-slot temp dir. */
+  readonly spoolDirectory?: string
+  /** Memory for buffered in-progress transactions before they spill. Default 64 MB. */
+  readonly spoolMemoryBytes?: number
+}
+
+export class ReplicationConnection {
+  private constructor(
+    private readonly client: SqlClient,
+    readonly serverVersionNum: number,
+  ) {}
+
+  static async open(settings: ConnectionSettings): Promise<ReplicationConnection> {
+    const client = await connect(settings, { replication: 'database', pinValueSettings: true })
+    try {
+      const { rows } = await client.query<{ server_version_num: string }>('SHOW server_version_num')
+      return new ReplicationConnection(client, Number(rows[0]?.server_version_num))
+    } catch (cause) {
+      await client.end().catch(() => undefined)
+      throw new InletError('INLET-S005', 'The replication connection could not read the server version.', { cause })
+    }
+  }
+
+  async identifySystem(): Promise<SystemIdentity> {
+    const row = (await this.command<{ systemid: string; timeline: number; xlogpos: string; dbname: string | null }>('IDENTIFY_SYSTEM'))[0]
+    if (row === undefined) throw new InletError('INLET-S005', 'IDENTIFY_SYSTEM returned no row.')
+    return { systemId: row.systemid, timeline: Number(row.timeline), xlogPos: parseLsn(row.xlogpos), database: row.dbname }
+  }
+
+  async createSlot(slot: string, options: CreateSlotOptions): Promise<CreatedSlot> {
+    const row = (await this.command<{ slot_name: string; consistent_point: string; snapshot_name: string | null }>(createSlotCommand(this.serverVersionNum, slot, options)))[0]
+    if (row === undefined) throw new InletError('INLET-S005', 'CREATE_REPLICATION_SLOT returned no row.')
+    return { slotName: row.slot_name, consistentPoint: parseLsn(row.consistent_point), snapshotName: row.snapshot_name }
+  }
+
+  async dropSlot(slot: string): Promise<void> {
+    await this.command(`DROP_REPLICATION_SLOT "${slot.replace(/"/g, '""')}" WAIT`)
+  }
+
+  /** Starts streaming; the connection is the stream's from now on (close the stream, not this). */
+  async startStreaming(options: StreamOptions): Promise<ReplicationStream> {
+    const spool = new TransactionSpool(options.spoolDirectory ?? join(tmpdir(), `inlet-spool-${options.slot}`), options.spoolMemoryBytes ?? 64 * 1024 * 1024)
+    const assembler = new EventAssembler(options.resumeLsn, spool)
+    const socket = (this.client as unknown as { connection: { stream: Socket } }).connection.stream
+    const stream = new ReplicationStream(this.client, socket, assembler, options.resumeLsn, options)
+    const command = startReplicationCommand(this.serverVersionNum, options.slot, options.resumeLsn === ZERO_LSN ? ZERO_LSN : options.resumeLsn, options)
+    try {
+      await stream.start(command)
+    } catch (error) {
+      spool.close()
+      await this.close()
+      throw error
+    }
+    return stream
+  }
+
+  async close(): Promise<void> {
+    await this.client.end().catch(() => undefined)
+  }
+
+  private async command<T extends Record<string, unknown>>(text: string): Promise<T[]> {
+    try {
+      return (await this.client.query(text)).rows as T[]
+    } catch (cause) {
+      throw new InletError('INLET-S005', `${text.split(' ')[0]} failed: ${(cause as Error).message}.`, { cause })
+    }
+  }
+}
