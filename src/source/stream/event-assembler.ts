@@ -28,6 +28,11 @@ export class EventAssembler {
   private skipping = false
   private inTransaction = false
   private currentXid = 0
+  /**
+   * Begin of the open transaction, held back until its first event: PostgreSQL 14 and older send
+   * Begin/Commit for every transaction in the database, also those with nothing published.
+   */
+  private heldBegin: (StreamEvent & { kind: 'begin' }) | undefined
   private streamXid: number | undefined
   private replay: Replay | undefined
   /** Highest position delivered to the consumer: commit end LSNs and non-transactional messages. */
@@ -61,6 +66,7 @@ export class EventAssembler {
     this.inTransaction = false
     this.streamXid = undefined
     this.replay = undefined
+    this.heldBegin = undefined
     this.spool.clear()
   }
 
@@ -103,19 +109,21 @@ export class EventAssembler {
         this.inTransaction = true
         this.currentXid = message.xid
         this.skipping = message.finalLsn < this.resumeLsn
-        if (!this.skipping) out.push({ kind: 'begin', xid: message.xid, finalLsn: message.finalLsn, commitTime: message.commitTime, streamed: false })
+        this.heldBegin = this.skipping ? undefined : { kind: 'begin', xid: message.xid, finalLsn: message.finalLsn, commitTime: message.commitTime, streamed: false }
         return
       case 'commit':
         if (!this.inTransaction) throw new ProtocolError('Commit (C)', 0, 'Commit without Begin')
         this.inTransaction = false
-        if (!this.skipping) {
+        if (this.heldBegin !== undefined) {
+          this.heldBegin = undefined // empty transaction: nothing to deliver
+        } else if (!this.skipping) {
           out.push({ kind: 'commit', xid: this.currentXid, commitLsn: message.commitLsn, endLsn: message.endLsn, commitTime: message.commitTime })
           this.delivered = maxLsn(this.delivered, message.endLsn)
         }
         this.skipping = false
         return
       case 'origin':
-        if (!this.skipping) out.push({ kind: 'origin', name: message.name, originLsn: message.originLsn })
+        if (!this.skipping) this.emit(out, { kind: 'origin', name: message.name, originLsn: message.originLsn })
         return
       case 'stream_start':
         this.streamXid = message.xid
@@ -154,33 +162,42 @@ export class EventAssembler {
     }
   }
 
+  /** Pushes an event of the open transaction, releasing its held Begin first. */
+  private emit(out: StreamEvent[], event: StreamEvent): void {
+    if (this.heldBegin !== undefined) {
+      out.push(this.heldBegin)
+      this.heldBegin = undefined
+    }
+    out.push(event)
+  }
+
   /** Relation, Type and row messages, inside a transaction (live or replayed). */
   private handleChange(message: PgoutputMessage, out: StreamEvent[], skip: boolean): void {
     switch (message.tag) {
       case 'relation': {
         const relation = this.relations.applyRelation(message)
-        if (!skip) out.push({ kind: 'relation', relation })
+        if (!skip) this.emit(out, { kind: 'relation', relation })
         return
       }
       case 'type': {
         const type = this.relations.applyType(message)
-        if (!skip) out.push({ kind: 'type', type })
+        if (!skip) this.emit(out, { kind: 'type', type })
         return
       }
       case 'insert':
-        if (!skip) out.push({ kind: 'insert', relation: this.relations.relation(message.relationId, 'Insert (I)'), newTuple: message.newTuple })
+        if (!skip) this.emit(out, { kind: 'insert', relation: this.relations.relation(message.relationId, 'Insert (I)'), newTuple: message.newTuple })
         return
       case 'update':
-        if (!skip) out.push({ kind: 'update', relation: this.relations.relation(message.relationId, 'Update (U)'), oldKind: message.oldKind, oldTuple: message.oldTuple, newTuple: message.newTuple })
+        if (!skip) this.emit(out, { kind: 'update', relation: this.relations.relation(message.relationId, 'Update (U)'), oldKind: message.oldKind, oldTuple: message.oldTuple, newTuple: message.newTuple })
         return
       case 'delete':
-        if (!skip) out.push({ kind: 'delete', relation: this.relations.relation(message.relationId, 'Delete (D)'), oldKind: message.oldKind, oldTuple: message.oldTuple })
+        if (!skip) this.emit(out, { kind: 'delete', relation: this.relations.relation(message.relationId, 'Delete (D)'), oldKind: message.oldKind, oldTuple: message.oldTuple })
         return
       case 'truncate':
-        if (!skip) out.push({ kind: 'truncate', relations: message.relationIds.map((id) => this.relations.relation(id, 'Truncate (T)')), cascade: message.cascade, restartIdentity: message.restartIdentity })
+        if (!skip) this.emit(out, { kind: 'truncate', relations: message.relationIds.map((id) => this.relations.relation(id, 'Truncate (T)')), cascade: message.cascade, restartIdentity: message.restartIdentity })
         return
       case 'message':
-        if (!skip) out.push({ kind: 'message', transactional: true, lsn: message.lsn, prefix: message.prefix, content: message.content })
+        if (!skip) this.emit(out, { kind: 'message', transactional: true, lsn: message.lsn, prefix: message.prefix, content: message.content })
         return
       default:
         throw new ProtocolError(message.tag, 0, 'transaction framing message where a change was expected')

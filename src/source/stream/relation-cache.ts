@@ -25,7 +25,7 @@ export class RelationCache {
   }
 
   applyType(message: TypeMessage): UserType {
-    const type: UserType = Object.freeze({ oid: message.typeOid, schema: message.namespace, name: message.name })
+    const type: UserType = Object.freeze({ oid: message.typeOid, schema: message.namespace === '' ? 'pg_catalog' : message.namespace, name: message.name })
     this.types.set(type.oid, type)
     return type
   }
