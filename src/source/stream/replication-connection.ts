@@ -10,7 +10,7 @@ import type { Socket } from 'node:net'
 import { InletError } from '../../errors/inlet-error.js'
 import { connect, type SqlClient } from '../../postgres/connect.js'
 import type { ConnectionSettings } from '../../postgres/connection-settings.js'
-import { parseLsn, ZERO_LSN, type Lsn } from '../../protocol/lsn.js'
+import { parseLsn, type Lsn } from '../../protocol/lsn.js'
 import { EventAssembler } from './event-assembler.js'
 import { createSlotCommand, startReplicationCommand, type CreateSlotOptions, type StartOptions } from './replication-commands.js'
 import { ReplicationStream, type StreamTuning } from './replication-stream.js'
@@ -38,6 +38,11 @@ export interface StreamOptions extends StartOptions, StreamTuning {
    * Transactions that committed before it are skipped; their Relation messages are still learnt.
    */
   readonly resumeLsn: Lsn
+  /**
+   * Where the server starts (default: resumeLsn, so it skips applied transactions itself). 0 starts
+   * at the slot's confirmed position and leaves the skipping to Inlet: for tests and recovery tools.
+   */
+  readonly startLsn?: Lsn
   /** Where streamed in-progress transactions spill; emptied at start. Default: a per-slot temp dir. */
   readonly spoolDirectory?: string
   /** Memory for buffered in-progress transactions before they spill. Default 64 MB. */
@@ -83,7 +88,7 @@ export class ReplicationConnection {
     const assembler = new EventAssembler(options.resumeLsn, spool)
     const socket = (this.client as unknown as { connection: { stream: Socket } }).connection.stream
     const stream = new ReplicationStream(this.client, socket, assembler, options.resumeLsn, options)
-    const command = startReplicationCommand(this.serverVersionNum, options.slot, options.resumeLsn === ZERO_LSN ? ZERO_LSN : options.resumeLsn, options)
+    const command = startReplicationCommand(this.serverVersionNum, options.slot, options.startLsn ?? options.resumeLsn, options)
     try {
       await stream.start(command)
     } catch (error) {
