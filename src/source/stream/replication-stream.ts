@@ -31,6 +31,8 @@ export interface StreamTuning {
   readonly readPauseMs?: number
   /** Received but unprocessed bytes before the socket stops being read. Default 32 MB. */
   readonly maxInboxBytes?: number
+  /** Sees every pgoutput message as received (copy it to keep it). For tests and fixture capture. */
+  readonly onXLogData?: (data: Buffer) => void
 }
 
 /** A read shorter than this means the kernel buffer was drained: we have caught up. */
@@ -189,6 +191,7 @@ export class ReplicationStream implements AsyncIterable<StreamEvent[]> {
       case 0x64 /* d: CopyData */: {
         const message = decodeServerCopyData(payload)
         if (message.tag === 'xlogdata') {
+          this.tuning.onXLogData?.(message.data)
           this.inbox.push(message.data)
           this.inboxBytes += message.data.length
           this.stats.xlogMessages++
