@@ -81,12 +81,16 @@ export class EventAssembler {
     this.handle(this.decoder.decode(data), out)
   }
 
-  /** Moves up to `max` events of a replaying streamed transaction into `out`; false when done. */
-  pullReplay(out: StreamEvent[], max: number): boolean {
+  /**
+   * Moves events of a replaying streamed transaction into `out`, up to `maxEvents` or `maxBytes`
+   * of messages; returns the message bytes consumed. `replaying` turns false after the commit.
+   */
+  pullReplay(out: StreamEvent[], maxEvents: number, maxBytes = Number.POSITIVE_INFINITY): number {
     const replay = this.replay
-    if (replay === undefined) return false
+    if (replay === undefined) return 0
     const start = out.length
-    while (out.length - start < max) {
+    let bytes = 0
+    while (out.length - start < maxEvents && bytes < maxBytes) {
       const next = replay.messages.next()
       if (next.done === true) {
         this.replay = undefined
@@ -94,12 +98,12 @@ export class EventAssembler {
           out.push(replay.commit)
           this.delivered = maxLsn(this.delivered, replay.commit.endLsn)
         }
-        return false
+        return bytes + 1
       }
-      const message = this.replayDecoder.decode(next.value)
-      this.handleChange(message, out, replay.skip)
+      bytes += next.value.length
+      this.handleChange(this.replayDecoder.decode(next.value), out, replay.skip)
     }
-    return true
+    return bytes
   }
 
   private handle(message: PgoutputMessage, out: StreamEvent[]): void {

@@ -45,7 +45,7 @@ export interface StreamOptions extends StartOptions, StreamTuning {
   readonly startLsn?: Lsn
   /** Where streamed in-progress transactions spill; emptied at start. Default: a per-slot temp dir. */
   readonly spoolDirectory?: string
-  /** Memory for buffered in-progress transactions before they spill. Default 64 MB. */
+  /** Memory for buffered in-progress transactions before they spill. Default 32 MB. */
   readonly spoolMemoryBytes?: number
 }
 
@@ -84,7 +84,7 @@ export class ReplicationConnection {
 
   /** Starts streaming; the connection is the stream's from now on (close the stream, not this). */
   async startStreaming(options: StreamOptions): Promise<ReplicationStream> {
-    const spool = new TransactionSpool(options.spoolDirectory ?? join(tmpdir(), `inlet-spool-${options.slot}`), options.spoolMemoryBytes ?? 64 * 1024 * 1024)
+    const spool = new TransactionSpool(options.spoolDirectory ?? join(tmpdir(), `inlet-spool-${options.slot}`), options.spoolMemoryBytes ?? 32 * 1024 * 1024)
     const assembler = new EventAssembler(options.resumeLsn, spool)
     const socket = (this.client as unknown as { connection: { stream: Socket } }).connection.stream
     const stream = new ReplicationStream(this.client, socket, assembler, options.resumeLsn, options)

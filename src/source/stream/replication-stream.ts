@@ -25,6 +25,8 @@ import type { StreamEvent } from './stream-events.js'
 export interface StreamTuning {
   /** Events per batch handed to the consumer. Default 4096. */
   readonly batchSize?: number
+  /** Message bytes per batch (decoded values live as long as the batch). Default 1 MB. */
+  readonly batchBytes?: number
   /** Interval of status updates. Default 1000 ms (the issue floor is 10 s). */
   readonly statusIntervalMs?: number
   /** Pause after a short read so the socket fills. Default 1 ms; 0 reads eagerly. */
@@ -54,6 +56,7 @@ export class ReplicationStream implements AsyncIterable<StreamEvent[]> {
   private statusTimer: NodeJS.Timeout | undefined
   private started: { resolve: () => void; reject: (e: Error) => void } | undefined
   private readonly batchSize: number
+  private readonly batchBytes: number
   private readonly readPauseMs: number
   private readonly maxInboxBytes: number
   /** Counters for benchmarks and status. */
@@ -68,6 +71,7 @@ export class ReplicationStream implements AsyncIterable<StreamEvent[]> {
   ) {
     this.flushLsn = resumeLsn
     this.batchSize = tuning.batchSize ?? 4096
+    this.batchBytes = tuning.batchBytes ?? 1024 * 1024
     this.readPauseMs = tuning.readPauseMs ?? 1
     this.maxInboxBytes = tuning.maxInboxBytes ?? 32 * 1024 * 1024
   }
@@ -140,15 +144,17 @@ export class ReplicationStream implements AsyncIterable<StreamEvent[]> {
   }
 
   private fill(out: StreamEvent[]): void {
-    while (out.length < this.batchSize) {
+    let bytes = 0
+    while (out.length < this.batchSize && bytes < this.batchBytes) {
       if (this.assembler.replaying) {
-        this.assembler.pullReplay(out, this.batchSize - out.length)
+        bytes += this.assembler.pullReplay(out, this.batchSize - out.length, this.batchBytes - bytes)
         continue
       }
       if (this.inboxHead >= this.inbox.length) break
       const data = this.inbox[this.inboxHead] as Buffer
       this.inbox[this.inboxHead++] = undefined
       this.inboxBytes -= data.length
+      bytes += data.length
       this.assembler.push(data, out)
     }
     if (this.inboxHead > 4096 && this.inboxHead * 2 > this.inbox.length) {

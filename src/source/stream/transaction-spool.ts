@@ -16,8 +16,8 @@ const READ_SIZE = 4 << 20
 
 interface SpooledTransaction {
   blocks: Buffer[]
-  /** Bytes used in the last block. */
-  used: number
+  /** Bytes used in each block (a block ends where the next record did not fit). */
+  used: number[]
   memoryBytes: number
   file: string | undefined
   fd: number | undefined
@@ -62,22 +62,25 @@ export class TransactionSpool {
   append(xid: number, subxid: number, payload: Buffer): void {
     let t = this.transactions.get(xid)
     if (t === undefined) {
-      t = { blocks: [], used: 0, memoryBytes: 0, file: undefined, fd: undefined, fileBytes: 0, abortedSubxids: new Set(), messages: 0 }
+      t = { blocks: [], used: [], memoryBytes: 0, file: undefined, fd: undefined, fileBytes: 0, abortedSubxids: new Set(), messages: 0 }
       this.transactions.set(xid, t)
     }
     const size = RECORD_HEADER + payload.length
-    let block = t.blocks[t.blocks.length - 1]
-    if (block === undefined || block.length - t.used < size) {
+    let last = t.blocks.length - 1
+    let block = t.blocks[last]
+    if (block === undefined || block.length - (t.used[last] as number) < size) {
       block = Buffer.allocUnsafe(Math.max(BLOCK_SIZE, size))
       t.blocks.push(block)
-      t.used = 0
+      t.used.push(0)
+      last++
       t.memoryBytes += block.length
       this.memoryBytes += block.length
     }
-    block.writeUInt32BE(subxid, t.used)
-    block.writeUInt32BE(payload.length, t.used + 4)
-    payload.copy(block, t.used + RECORD_HEADER)
-    t.used += size
+    const at = t.used[last] as number
+    block.writeUInt32BE(subxid, at)
+    block.writeUInt32BE(payload.length, at + 4)
+    payload.copy(block, at + RECORD_HEADER)
+    t.used[last] = at + size
     t.messages++
     if (this.memoryBytes > this.memoryLimit) this.spillLargest()
   }
@@ -94,11 +97,7 @@ export class TransactionSpool {
     if (t === undefined) return
     try {
       if (t.fd !== undefined) yield* this.replayFile(t)
-      for (let i = 0; i < t.blocks.length; i++) {
-        const block = t.blocks[i] as Buffer
-        const end = i === t.blocks.length - 1 ? t.used : block.length
-        yield* records(block, 0, end, t.abortedSubxids, true)
-      }
+      for (let i = 0; i < t.blocks.length; i++) yield* records(t.blocks[i] as Buffer, 0, t.used[i] as number, t.abortedSubxids, true)
     } finally {
       this.discard(xid)
     }
@@ -138,14 +137,13 @@ export class TransactionSpool {
         largest.fd = openSync(largest.file, 'w+')
       }
       for (let i = 0; i < largest.blocks.length; i++) {
-        const block = largest.blocks[i] as Buffer
-        const end = i === largest.blocks.length - 1 ? largest.used : block.length
-        writeSync(largest.fd, block, 0, end)
-        largest.fileBytes += end
+        const used = largest.used[i] as number
+        writeSync(largest.fd, largest.blocks[i] as Buffer, 0, used)
+        largest.fileBytes += used
       }
       this.memoryBytes -= largest.memoryBytes
       largest.blocks = []
-      largest.used = 0
+      largest.used = []
       largest.memoryBytes = 0
     }
   }
@@ -153,28 +151,29 @@ export class TransactionSpool {
   private *replayFile(t: SpooledTransaction): Generator<Buffer, void, undefined> {
     const fd = t.fd as number
     let position = 0
-    let carry: Buffer = Buffer.alloc(0)
+    let carry: Buffer | undefined
     while (position < t.fileBytes) {
-      const chunk = Buffer.allocUnsafe(Math.min(READ_SIZE, t.fileBytes - position))
-      const read = readSync(fd, chunk, 0, chunk.length, position)
+      // One new buffer per read (payloads handed out are views into it), the partial record
+      // left from the previous read copied to its front.
+      const carried = carry?.length ?? 0
+      const data = Buffer.allocUnsafe(carried + Math.min(READ_SIZE, t.fileBytes - position))
+      if (carry !== undefined) carry.copy(data, 0)
+      const read = readSync(fd, data, carried, data.length - carried, position)
       position += read
-      const data = carry.length === 0 ? chunk.subarray(0, read) : Buffer.concat([carry, chunk.subarray(0, read)])
-      let offset = 0
-      for (const payload of records(data, 0, data.length, t.abortedSubxids, false)) {
-        offset = payload.byteOffset - data.byteOffset + payload.length
-        yield payload
-      }
-      carry = data.subarray(completeEnd(data, offset))
+      const end = carried + read
+      yield* records(data, 0, completeEnd(data, 0, end), t.abortedSubxids, true)
+      const rest = completeEnd(data, 0, end)
+      carry = rest < end ? data.subarray(rest, end) : undefined
     }
   }
 }
 
-/** Offset after the last complete record at or after `from`. */
-function completeEnd(data: Buffer, from: number): number {
+/** Offset after the last complete record in data[from, end). */
+function completeEnd(data: Buffer, from: number, end: number): number {
   let offset = from
-  while (data.length - offset >= RECORD_HEADER) {
+  while (end - offset >= RECORD_HEADER) {
     const size = RECORD_HEADER + data.readUInt32BE(offset + 4)
-    if (data.length - offset < size) break
+    if (end - offset < size) break
     offset += size
   }
   return offset
