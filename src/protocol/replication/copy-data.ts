@@ -9,10 +9,11 @@ import type { Lsn } from '../lsn.js'
 export type ServerCopyData =
   | {
       readonly tag: 'xlogdata'
-      /** 0 for intermediate writes (Relation, Type, Begin before Origin): never use as a position. */
-      readonly walStart: Lsn
-      readonly walEnd: Lsn
-      /** The pgoutput message: a view into the received buffer. */
+      /**
+       * The pgoutput message: a view into the received buffer. The header's dataStart and walEnd
+       * are not read: they are 0 for intermediate writes (Relation, Type, Begin before Origin) and
+       * never a position to rely on; positions come from the messages themselves.
+       */
       readonly data: Buffer
     }
   | { readonly tag: 'keepalive'; readonly walEnd: Lsn; readonly replyRequested: boolean }
@@ -24,11 +25,8 @@ const XLOGDATA_HEADER = 1 + 8 + 8 + 8
 export function decodeServerCopyData(buffer: Buffer): ServerCopyData {
   const kind = buffer[0]
   if (kind === 0x77 /* w */) {
-    const reader = new BufferReader(buffer, 'XLogData', 1)
-    const walStart = reader.uint64('dataStart')
-    const walEnd = reader.uint64('walEnd')
-    reader.uint64('sendTime')
-    return { tag: 'xlogdata', walStart, walEnd, data: buffer.subarray(XLOGDATA_HEADER) }
+    if (buffer.length < XLOGDATA_HEADER) new BufferReader(buffer, 'XLogData', 1).fail(`header needs ${XLOGDATA_HEADER} bytes, got ${buffer.length}`)
+    return { tag: 'xlogdata', data: buffer.subarray(XLOGDATA_HEADER) }
   }
   if (kind === 0x6b /* k */) {
     const reader = new BufferReader(buffer, 'keepalive', 1)
