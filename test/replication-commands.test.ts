@@ -29,3 +29,10 @@ describe('walsender commands by server version', () => {
     assert.throws(() => createSlotCommand(160000, 's', { snapshot: 'export', failover: true }), (e: unknown) => e instanceof InletError && e.code === 'INLET-C007')
   })
 })
+
+describe('wal_sender_timeout parsing', async () => {
+  const { parseDurationMs } = await import('../src/source/stream/replication-connection.js')
+  it('reads SHOW output in every unit', () => {
+    assert.deepEqual(['60s', '500ms', '1min', '0', '2h', '250'].map(parseDurationMs), [60_000, 500, 60_000, 0, 7_200_000, 250])
+  })
+})

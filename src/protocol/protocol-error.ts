@@ -15,3 +15,11 @@ export class ProtocolError extends InletError {
     this.tag = tag
   }
 }
+
+/** Well-formed messages in an order the protocol does not allow (a Commit without Begin, ...). */
+export class ProtocolOrderError extends InletError {
+  constructor(tag: string, problem: string) {
+    super('INLET-P002', `Replication stream out of order at ${tag}: ${problem}.`, { details: { tag } })
+    this.name = 'ProtocolOrderError'
+  }
+}

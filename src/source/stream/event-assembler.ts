@@ -4,7 +4,7 @@
  * and Type messages, and parks streamed transactions in the spool until they commit, then replays
  * them as one ordinary transaction at their commit position.
  */
-import { ProtocolError } from '../../protocol/protocol-error.js'
+import { ProtocolOrderError } from '../../protocol/protocol-error.js'
 import { maxLsn, type Lsn } from '../../protocol/lsn.js'
 import { PgoutputDecoder } from '../../protocol/pgoutput/decode.js'
 import type { PgoutputMessage } from '../../protocol/pgoutput/messages.js'
@@ -74,7 +74,7 @@ export class EventAssembler {
   push(data: Buffer, out: StreamEvent[]): void {
     const tag = data[0] as number
     if (this.decoder.streaming && STREAMABLE.has(tag)) {
-      if (this.streamXid === undefined || data.length < 5) throw new ProtocolError('streamed change', 0, 'change inside a streamed block without its xid')
+      if (this.streamXid === undefined || data.length < 5) throw new ProtocolOrderError('streamed change', 'change inside a streamed block without its xid')
       this.spool.append(this.streamXid, data.readUInt32BE(1), data)
       return
     }
@@ -109,14 +109,14 @@ export class EventAssembler {
   private handle(message: PgoutputMessage, out: StreamEvent[]): void {
     switch (message.tag) {
       case 'begin':
-        if (this.inTransaction) throw new ProtocolError('Begin (B)', 0, 'Begin inside an open transaction')
+        if (this.inTransaction) throw new ProtocolOrderError('Begin (B)', 'Begin inside an open transaction')
         this.inTransaction = true
         this.currentXid = message.xid
         this.skipping = message.finalLsn < this.resumeLsn
         this.heldBegin = this.skipping ? undefined : { kind: 'begin', xid: message.xid, finalLsn: message.finalLsn, commitTime: message.commitTime, streamed: false }
         return
       case 'commit':
-        if (!this.inTransaction) throw new ProtocolError('Commit (C)', 0, 'Commit without Begin')
+        if (!this.inTransaction) throw new ProtocolOrderError('Commit (C)', 'Commit without Begin')
         this.inTransaction = false
         if (this.heldBegin !== undefined) {
           this.heldBegin = undefined // empty transaction: nothing to deliver
@@ -160,7 +160,7 @@ export class EventAssembler {
       case 'stream_prepare':
       case 'commit_prepared':
       case 'rollback_prepared':
-        throw new ProtocolError(message.tag, 0, 'two-phase messages on a slot Inlet did not create for two-phase decoding')
+        throw new ProtocolOrderError(message.tag, 'two-phase messages on a slot Inlet did not create for two-phase decoding')
       default:
         this.handleChange(message, out, this.skipping)
     }
@@ -204,7 +204,7 @@ export class EventAssembler {
         if (!skip) this.emit(out, { kind: 'message', transactional: true, lsn: message.lsn, prefix: message.prefix, content: message.content })
         return
       default:
-        throw new ProtocolError(message.tag, 0, 'transaction framing message where a change was expected')
+        throw new ProtocolOrderError(message.tag, 'transaction framing message where a change was expected')
     }
   }
 }

@@ -3,7 +3,7 @@
  * the first change that needs it on each connection and after every relcache invalidation, so the
  * cache is per connection and a Relation does not by itself mean the schema changed.
  */
-import { ProtocolError } from '../../protocol/protocol-error.js'
+import { ProtocolOrderError } from '../../protocol/protocol-error.js'
 import type { RelationMessage, TypeMessage } from '../../protocol/pgoutput/messages.js'
 import type { Relation, UserType } from './stream-events.js'
 
@@ -32,7 +32,7 @@ export class RelationCache {
 
   relation(id: number, tag: string): Relation {
     const relation = this.relations.get(id)
-    if (relation === undefined) throw new ProtocolError(tag, 1, `change for relation ${id} before its Relation message`)
+    if (relation === undefined) throw new ProtocolOrderError(tag, `change for relation ${id} before its Relation message`)
     return relation
   }
 

@@ -53,13 +53,16 @@ export class ReplicationConnection {
   private constructor(
     private readonly client: SqlClient,
     readonly serverVersionNum: number,
+    /** The server's wal_sender_timeout in ms (0 = disabled). */
+    readonly walSenderTimeoutMs: number,
   ) {}
 
   static async open(settings: ConnectionSettings): Promise<ReplicationConnection> {
     const client = await connect(settings, { replication: 'database', pinValueSettings: true })
     try {
       const { rows } = await client.query<{ server_version_num: string }>('SHOW server_version_num')
-      return new ReplicationConnection(client, Number(rows[0]?.server_version_num))
+      const timeout = await client.query<{ wal_sender_timeout: string }>('SHOW wal_sender_timeout')
+      return new ReplicationConnection(client, Number(rows[0]?.server_version_num), parseDurationMs(timeout.rows[0]?.wal_sender_timeout ?? '60s'))
     } catch (cause) {
       await client.end().catch(() => undefined)
       throw new InletError('INLET-S005', 'The replication connection could not read the server version.', { cause })
@@ -87,7 +90,10 @@ export class ReplicationConnection {
     const spool = new TransactionSpool(options.spoolDirectory ?? join(tmpdir(), `inlet-spool-${options.slot}`), options.spoolMemoryBytes ?? 32 * 1024 * 1024)
     const assembler = new EventAssembler(options.resumeLsn, spool)
     const socket = (this.client as unknown as { connection: { stream: Socket } }).connection.stream
-    const stream = new ReplicationStream(this.client, socket, assembler, options.resumeLsn, options)
+    // Status updates well inside wal_sender_timeout: while the consumer is slow the socket is not
+    // read, so the server's reply requests go unseen and only these updates keep it patient.
+    const statusIntervalMs = options.statusIntervalMs ?? (this.walSenderTimeoutMs > 0 ? Math.max(100, Math.min(1000, this.walSenderTimeoutMs / 4)) : 1000)
+    const stream = new ReplicationStream(this.client, socket, assembler, options.resumeLsn, { ...options, statusIntervalMs })
     const command = startReplicationCommand(this.serverVersionNum, options.slot, options.startLsn ?? options.resumeLsn, options)
     try {
       await stream.start(command)
@@ -110,4 +116,12 @@ export class ReplicationConnection {
       throw new InletError('INLET-S005', `${text.split(' ')[0]} failed: ${(cause as Error).message}.`, { cause })
     }
   }
+}
+
+/** PostgreSQL duration text as SHOW prints it ('60s', '500ms', '1min', '0') in milliseconds. */
+export function parseDurationMs(text: string): number {
+  const match = /^(\d+)\s*(ms|s|min|h|d)?$/.exec(text.trim())
+  if (match === null) return 60_000
+  const unit = { ms: 1, s: 1000, min: 60_000, h: 3_600_000, d: 86_400_000 }[(match[2] ?? 'ms') as 'ms']
+  return Number(match[1]) * unit
 }
