@@ -97,6 +97,14 @@ for (const major of testMajors()) {
       assert.ok((await audit()).some((r) => r.object_identity === 'public.restored'))
     })
 
+    it('SET inlet.skip_ddl_audit = on skips recording for that session only', async () => {
+      await clear()
+      await sql(server, 'ddl', `set inlet.skip_ddl_audit = on; create table public.unrecorded (id int);`)
+      assert.deepEqual(await audit(), [])
+      await sql(server, 'ddl', `create table public.recorded (id int)`)
+      assert.ok((await audit()).some((r) => r.object_identity === 'public.recorded'))
+    })
+
     it('records DDL by an ordinary role, who cannot touch the audit table itself', async () => {
       await clear()
       const client = new pg.Client(server.url('ddl', 'app', 'app'))

@@ -88,6 +88,12 @@ create or replace function inlet.is_ignored_schema(schema_name text) returns boo
             or schema_name like 'pg\_temp%' or schema_name like 'pg\_toast%')
   $$;
 
+-- The per-session escape hatch: SET inlet.skip_ddl_audit = on.
+create or replace function inlet.skip_requested() returns boolean
+  language sql stable
+  set search_path = pg_catalog, pg_temp
+  as $$ select coalesce(current_setting('inlet.skip_ddl_audit', true), '') = 'on' $$;
+
 create or replace function inlet.on_ddl_command_end() returns event_trigger
   language plpgsql security definer
   set search_path = pg_catalog, pg_temp
@@ -96,7 +102,7 @@ create or replace function inlet.on_ddl_command_end() returns event_trigger
     cmd record;
     is_table boolean;
   begin
-    if coalesce(current_setting('inlet.skip_ddl_audit', true), '') = 'on' then
+    if inlet.skip_requested() then
       return;
     end if;
     for cmd in select * from pg_event_trigger_ddl_commands() loop
@@ -132,7 +138,7 @@ create or replace function inlet.on_sql_drop() returns event_trigger
   declare
     obj record;
   begin
-    if coalesce(current_setting('inlet.skip_ddl_audit', true), '') = 'on' then
+    if inlet.skip_requested() then
       return;
     end if;
     for obj in select * from pg_event_trigger_dropped_objects() loop
@@ -167,7 +173,7 @@ create or replace function inlet.on_table_rewrite() returns event_trigger
     rel oid;
     nsp text;
   begin
-    if coalesce(current_setting('inlet.skip_ddl_audit', true), '') = 'on' then
+    if inlet.skip_requested() then
       return;
     end if;
     rel := pg_event_trigger_table_rewrite_oid();

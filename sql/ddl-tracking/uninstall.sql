@@ -13,6 +13,7 @@ drop function if exists inlet.on_ddl_command_end();
 drop function if exists inlet.on_sql_drop();
 drop function if exists inlet.on_table_rewrite();
 drop function if exists inlet.is_ignored_schema(text);
+drop function if exists inlet.skip_requested();
 drop function if exists inlet.table_columns(oid);
 drop function if exists inlet.ddl_tracking_version();
 drop table if exists inlet.inlet_ddl_audit;
