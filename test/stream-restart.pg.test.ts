@@ -73,6 +73,19 @@ for (const major of testMajors()) {
       await stream.close()
     })
 
+    it('leaving a for-await loop closes the stream and frees the slot', async () => {
+      await q(`select pg_create_logical_replication_slot('loop', 'pgoutput')`)
+      await q(`insert into items values (20001, 'x')`)
+      const stream = await openStream(server, 'app', { slot: 'loop', publications: ['pub'] })
+      for await (const batch of stream) if (batch.some((e) => e.kind === 'commit')) break
+      let active = true
+      for (let i = 0; i < 50 && active; i++) {
+        active = ((await q(`select active from pg_replication_slots where slot_name = 'loop'`)) as [{ active: boolean }])[0].active
+        if (active) await new Promise((r) => setTimeout(r, 50))
+      }
+      assert.equal(active, false)
+    })
+
     it('an idle database sees confirmed_flush_lsn advance while another database writes WAL', async () => {
       await sql(server, 'idle', `select pg_create_logical_replication_slot('idle_slot', 'pgoutput')`)
       const position = async () => parseLsn(((await sql(server, 'idle', `select confirmed_flush_lsn::text as c from pg_replication_slots where slot_name = 'idle_slot'`)) as [{ c: string }])[0].c)

@@ -112,8 +112,15 @@ export class ReplicationStream implements AsyncIterable<StreamEvent[]> {
     this.stats.statusUpdates++
   }
 
+  /** `for await` over batches; leaving the loop early (break, throw) closes the stream. */
   [Symbol.asyncIterator](): AsyncIterator<StreamEvent[]> {
-    return { next: () => this.next(), return: async () => ({ done: true, value: undefined }) }
+    return {
+      next: () => this.next(),
+      return: async () => {
+        await this.close()
+        return { done: true, value: undefined }
+      },
+    }
   }
 
   async next(): Promise<IteratorResult<StreamEvent[]>> {
