@@ -57,11 +57,16 @@ tables: ["public.*"]
 }
 
 describe('inlet demo', () => {
-  it('runs doctor, setup and doctor on an embedded PostgreSQL and ends ready', async () => {
-    const result = await runCli(['demo'])
+  it('runs doctor, setup and doctor on an embedded PostgreSQL, then streams a live workload', async () => {
+    const result = await runCli(['demo', '--duration', '2'])
     assert.equal(result.code, 0, result.stdout + result.stderr)
     assert.match(result.stdout, /1\. inlet doctor, before setup[\s\S]*FAIL +PUBLICATION_MISSING/)
     assert.match(result.stdout, /applied +Replication slot inlet_shop/)
     assert.match(result.stdout, /3\. inlet doctor, as the new replication user "inlet"[\s\S]*Ready: nothing fails\./)
+    const streamed = /(\d+) transactions streamed \(the workload committed (\d+)/.exec(result.stdout)
+    assert.ok(streamed !== null, result.stdout)
+    assert.ok(Number(streamed[1]) >= Number(streamed[2]) && Number(streamed[2]) > 10, 'every workload transaction arrived')
+    assert.match(result.stdout, /public\.orders +\d+ inserts +\d+ updates/)
+    assert.match(result.stdout, /[1-9]\d* product updates left the large description unchanged/)
   })
 })

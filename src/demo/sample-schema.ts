@@ -67,7 +67,8 @@ insert into public.customers (email, name, country)
 
 insert into public.products (sku, title, price, description, tags)
   select 'SKU-' || lpad(g::text, 5, '0'), 'Product ' || g, (g % 97) + 0.99,
-         repeat('Long product description, stored out of line by TOAST. ', 200) || g,
+         -- ~8 kB of hex that does not compress below the TOAST threshold: stored out of line
+         'Product ' || g || ': ' || (select string_agg(md5(g::text || '-' || i::text), ' ') from generate_series(1, 250) i),
          array['demo', 'tag' || (g % 7)]
   from generate_series(1, ${Math.max(10, Math.floor(scale / 4))}) g;
 
