@@ -26,7 +26,8 @@ export interface ConnectOptions {
 /** Session settings for every connection that reads row values. */
 export const VALUE_SETTINGS: Readonly<Record<string, string>> = {
   DateStyle: 'ISO, MDY',
-  IntervalStyle: 'iso_8601',
+  // postgres style: the one DuckDB's INTERVAL cast reads (it rejects ISO 8601 durations).
+  IntervalStyle: 'postgres',
   TimeZone: 'UTC',
   extra_float_digits: '3',
   bytea_output: 'hex',
