@@ -64,11 +64,6 @@ export function toSafeUrl(s: ConnectionSettings): string {
   return `postgres://${encodeURIComponent(s.user)}@${host}:${s.port}/${encodeURIComponent(s.database)}${query ? `?${query}` : ''}`
 }
 
-/** Copy of `s` with other values, used by setup to connect as another user or database. */
-export function withOverrides(s: ConnectionSettings, o: Partial<ConnectionSettings>): ConnectionSettings {
-  return { ...s, ...o }
-}
-
 /** Removes passwords from any text that might contain a connection string. */
 export function redactSecrets(text: string): string {
   return text
