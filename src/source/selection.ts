@@ -12,8 +12,6 @@ export interface Selection {
   readonly tables: readonly TableFacts[]
   /** Patterns that match no table. */
   readonly unmatched: readonly TablePattern[]
-  /** How the selection was made, for messages. */
-  readonly basis: 'patterns' | 'publication' | 'none'
 }
 
 export function selectTables(tables: readonly TableFacts[], patterns: readonly TablePattern[] | undefined, publication: PublicationFacts | undefined): Selection {
@@ -21,12 +19,12 @@ export function selectTables(tables: readonly TableFacts[], patterns: readonly T
   if (patterns !== undefined) {
     const selected = topLevel.filter((t) => patterns.some((p) => matchesPattern(p, t.schema, t.name)))
     const unmatched = patterns.filter((p) => !topLevel.some((t) => matchesPattern(p, t.schema, t.name)))
-    return { tables: selected, unmatched, basis: 'patterns' }
+    return { tables: selected, unmatched }
   }
-  if (publication === undefined) return { tables: [], unmatched: [], basis: 'none' }
-  if (publication.allTables) return { tables: topLevel, unmatched: [], basis: 'publication' }
+  if (publication === undefined) return { tables: [], unmatched: [] }
+  if (publication.allTables) return { tables: topLevel, unmatched: [] }
   const covered = publishedTopLevel(tables, publication)
-  return { tables: topLevel.filter((t) => covered.has(key(t.schema, t.name))), unmatched: [], basis: 'publication' }
+  return { tables: topLevel.filter((t) => covered.has(key(t.schema, t.name))), unmatched: [] }
 }
 
 /** Top-level tables the publication covers (a published partition counts for its root). */

@@ -48,11 +48,6 @@ export class PgoutputDecoder {
   /** `inStream`: decode every message as if inside a streamed block (replay of spooled changes). */
   constructor(private readonly inStream = false) {}
 
-  /** Forget stream state (a new START_REPLICATION starts outside any block). */
-  reset(): void {
-    this.inStreamBlock = false
-  }
-
   get streaming(): boolean {
     return this.inStreamBlock
   }

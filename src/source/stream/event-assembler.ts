@@ -22,7 +22,7 @@ interface Replay {
 }
 
 export class EventAssembler {
-  readonly relations = new RelationCache()
+  private readonly relations = new RelationCache()
   private readonly decoder = new PgoutputDecoder()
   private readonly replayDecoder = new PgoutputDecoder(true)
   private skipping = false
@@ -57,17 +57,6 @@ export class EventAssembler {
 
   get replaying(): boolean {
     return this.replay !== undefined
-  }
-
-  /** Forget partial state after a reconnect; streamed transactions will be sent again. */
-  reset(): void {
-    this.decoder.reset()
-    this.skipping = false
-    this.inTransaction = false
-    this.streamXid = undefined
-    this.replay = undefined
-    this.heldBegin = undefined
-    this.spool.clear()
   }
 
   /** Handles one pgoutput message (the payload of an XLogData). */

@@ -1,5 +1,5 @@
 /**
- * Relations and user types as the stream described them last. pgoutput sends a Relation before
+ * Relations as the stream described them last (user types are passed through as events). pgoutput sends a Relation before
  * the first change that needs it on each connection and after every relcache invalidation, so the
  * cache is per connection and a Relation does not by itself mean the schema changed.
  */
@@ -9,7 +9,6 @@ import type { Relation, UserType } from './stream-events.js'
 
 export class RelationCache {
   private readonly relations = new Map<number, Relation>()
-  private readonly types = new Map<number, UserType>()
 
   applyRelation(message: RelationMessage): Relation {
     const relation: Relation = Object.freeze({
@@ -25,18 +24,12 @@ export class RelationCache {
   }
 
   applyType(message: TypeMessage): UserType {
-    const type: UserType = Object.freeze({ oid: message.typeOid, schema: message.namespace === '' ? 'pg_catalog' : message.namespace, name: message.name })
-    this.types.set(type.oid, type)
-    return type
+    return Object.freeze({ oid: message.typeOid, schema: message.namespace === '' ? 'pg_catalog' : message.namespace, name: message.name })
   }
 
   relation(id: number, tag: string): Relation {
     const relation = this.relations.get(id)
     if (relation === undefined) throw new ProtocolOrderError(tag, `change for relation ${id} before its Relation message`)
     return relation
-  }
-
-  type(oid: number): UserType | undefined {
-    return this.types.get(oid)
   }
 }
