@@ -208,27 +208,19 @@ export async function readSlots(client: SqlClient, versionNum: number): Promise<
 }
 
 export async function readDdlTracking(client: SqlClient, publication: string): Promise<DdlTrackingFacts> {
-  const { rows } = await client.query<{ has_fn: boolean; has_table: boolean; in_pub: boolean }>(
+  // The version is read from the function's body: the replication role has no USAGE on the schema.
+  const { rows } = await client.query<{ version_src: string | null; has_table: boolean; in_pub: boolean }>(
     /* sql */ `select
-         exists (select 1 from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-                 where n.nspname = $1 and p.proname = 'ddl_tracking_version') as has_fn,
+         (select p.prosrc from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+           where n.nspname = $1 and p.proname = 'ddl_tracking_version') as version_src,
          exists (select 1 from pg_class c join pg_namespace n on n.oid = c.relnamespace
                  where n.nspname = $1 and c.relname = $2) as has_table,
          exists (select 1 from pg_publication_tables where pubname = $3 and schemaname = $1 and tablename = $2) as in_pub`,
     [DDL_SCHEMA, DDL_AUDIT_TABLE, publication],
   )
   const row = rows[0]
-  let installedVersion: number | undefined
-  if (row?.has_fn === true) {
-    // Read the version from the function's body: the replication role has no USAGE on the schema.
-    const v = await client.query<{ src: string }>(
-      /* sql */ `select p.prosrc as src from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-         where n.nspname = $1 and p.proname = 'ddl_tracking_version'`,
-      [DDL_SCHEMA],
-    )
-    const match = /select\s+(\d+)/i.exec(v.rows[0]?.src ?? '')
-    installedVersion = match?.[1] === undefined ? undefined : Number(match[1])
-  }
+  const match = /select\s+(\d+)/i.exec(row?.version_src ?? '')
+  const installedVersion = match?.[1] === undefined ? undefined : Number(match[1])
   const triggers = await client.query<{ name: string; event: string; enabled: string }>(
     /* sql */ `select evtname::text as name, evtevent::text as event, evtenabled::text as enabled
        from pg_event_trigger where evtname = any($1::text[]) order by evtname`,

@@ -1,7 +1,8 @@
 /**
- * Relations as the stream described them last (user types are passed through as events). pgoutput sends a Relation before
- * the first change that needs it on each connection and after every relcache invalidation, so the
- * cache is per connection and a Relation does not by itself mean the schema changed.
+ * Relations as the stream described them last; user types pass through as events. pgoutput sends
+ * a Relation before the first change that needs it on each connection and after every relcache
+ * invalidation, so the cache is per connection and a Relation does not by itself mean the schema
+ * changed.
  */
 import { ProtocolOrderError } from '../../protocol/protocol-error.js'
 import type { RelationMessage, TypeMessage } from '../../protocol/pgoutput/messages.js'

@@ -89,9 +89,13 @@ export const publicationCheck: Check = ({ facts, selection, publication: name, p
     })
   }
 
+  // Members that belong to a selected table (a published partition belongs to its root).
   const selectedKeys = new Set(selection.tables.map((t) => key(t.schema, t.name)))
-  const rootOf = new Map(facts.tables.map((t) => [key(t.schema, t.name), t.root === undefined ? key(t.schema, t.name) : key(t.root.schema, t.root.name)]))
-  const shaping = publication.members.filter((m) => selectedKeys.has(rootOf.get(key(m.schema, m.table)) ?? key(m.schema, m.table)))
+  const byKey = new Map(facts.tables.map((t) => [key(t.schema, t.name), t]))
+  const shaping = publication.members.filter((m) => {
+    const table = byKey.get(key(m.schema, m.table))
+    return selectedKeys.has(table?.root === undefined ? key(m.schema, m.table) : key(table.root.schema, table.root.name))
+  })
   const filtered = shaping.filter((m) => m.rowFilter !== undefined)
   if (filtered.length > 0) {
     findings.push({
@@ -102,7 +106,9 @@ export const publicationCheck: Check = ({ facts, selection, publication: name, p
       details: { filters: Object.fromEntries(filtered.map((m) => [displayName(m.schema, m.table), m.rowFilter])) },
     })
   }
-  const listed = shaping.filter((m) => m.columns !== undefined && publication.allTables === false && isColumnList(m.columns, facts, m.schema, m.table))
+  // pg_publication_tables lists every published column even without a column list: a list is
+  // there when fewer columns are published than the table has.
+  const listed = shaping.filter((m) => m.columns !== undefined && m.columns.length < (byKey.get(key(m.schema, m.table))?.publishableColumns ?? 0))
   if (listed.length > 0) {
     findings.push({
       level: 'info',
@@ -120,10 +126,4 @@ export const publicationCheck: Check = ({ facts, selection, publication: name, p
     })
   }
   return findings
-}
-
-/** pg_publication_tables lists every column when there is no column list; tell the two apart. */
-function isColumnList(columns: readonly string[], facts: Parameters<Check>[0]['facts'], schema: string, table: string): boolean {
-  const t = facts.tables.find((x) => x.schema === schema && x.name === table)
-  return t !== undefined && columns.length < t.publishableColumns
 }
