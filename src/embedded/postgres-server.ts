@@ -9,7 +9,7 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { appendFileSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { appendFileSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { arch, platform, tmpdir, userInfo } from 'node:os'
 import { dirname, join, relative, resolve } from 'node:path'
@@ -58,7 +58,8 @@ export function findBinaries(major?: number): Binaries {
     throw new Error(`PostgreSQL ${major} binaries are not installed; run: node scripts/install-postgres.mjs ${major}`)
   }
   hydrateSymlinks(nativeDir)
-  return { major, nativeDir }
+  const version = (JSON.parse(readFileSync(join(dirname(nativeDir), 'package.json'), 'utf8')) as { version: string }).version
+  return { major, nativeDir: reachableByServerUser(nativeDir, version) }
 }
 
 function installedBinaries(): Binaries | undefined {
@@ -69,10 +70,39 @@ function installedBinaries(): Binaries | undefined {
     const version = (JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8')) as { version: string }).version
     const nativeDir = join(packageDir, 'native')
     hydrateSymlinks(nativeDir)
-    return { major: Number(version.split('.')[0]), nativeDir }
+    return { major: Number(version.split('.')[0]), nativeDir: reachableByServerUser(nativeDir, version) }
   } catch {
     return undefined
   }
+}
+
+/**
+ * As root, the server runs as the `postgres` user, who must be able to reach the binaries. A
+ * checkout inside a private directory (mktemp -d makes them 0700) hides them: then use a copy
+ * under the system temp directory, made once per version.
+ */
+function reachableByServerUser(nativeDir: string, version: string): string {
+  if (userInfo().uid !== 0) return nativeDir
+  let dir = nativeDir
+  let reachable = true
+  for (;;) {
+    if ((statSync(dir).mode & 0o001) === 0) reachable = false
+    const parent = dirname(dir)
+    if (parent === dir) break
+    dir = parent
+  }
+  if (reachable) return nativeDir
+  const copy = join(tmpdir(), `inlet-pg-binaries-${platform()}-${arch()}-${version}`)
+  if (!existsSync(join(copy, 'bin', 'postgres'))) {
+    const staging = `${copy}.${process.pid}`
+    cpSync(nativeDir, staging, { recursive: true, verbatimSymlinks: true })
+    try {
+      renameSync(staging, copy)
+    } catch {
+      rmSync(staging, { recursive: true, force: true }) // another process made it first
+    }
+  }
+  return copy
 }
 
 /** The binary packages ship library symlinks as a list; npm may have skipped the script that makes them. */
