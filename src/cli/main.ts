@@ -9,6 +9,7 @@ import { causeText, isInletError } from '../errors/inlet-error.js'
 import { redactSecrets } from '../postgres/connection-settings.js'
 import { demoCommand } from './commands/demo.js'
 import { doctorCommand } from './commands/doctor.js'
+import { runCommand } from './commands/run.js'
 import { setupCommand } from './commands/setup.js'
 import { slotsCommand } from './commands/slots.js'
 import { teardownCommand } from './commands/teardown.js'
@@ -19,6 +20,7 @@ type Command = (args: readonly string[]) => Promise<number>
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
   doctor: { run: doctorCommand, summary: 'check every source prerequisite; the fix for each finding' },
   setup: { run: setupCommand, summary: 'print (or --apply) the SQL that makes each source ready' },
+  run: { run: runCommand, summary: 'copy the tables, then stream every change into DuckDB (--once: catch up, stop)' },
   teardown: { run: teardownCommand, summary: 'drop what setup created: slot, publication, DDL tracking' },
   slots: { run: slotsCommand, summary: 'list replication slots, or drop one by name' },
   demo: { run: demoCommand, summary: 'doctor and setup on an embedded PostgreSQL with a sample shop' },

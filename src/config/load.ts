@@ -7,7 +7,7 @@ import { parseDocument } from 'yaml'
 import type { z } from 'zod'
 import { InletError } from '../errors/inlet-error.js'
 import { parseConnectionString, settingsFromEnv, type ConnectionSettings } from '../postgres/connection-settings.js'
-import { configSchema, type ConfigInput, type SourceInput } from './schema.js'
+import { configSchema, type ConfigInput, type SourceInput, type TableEntryInput } from './schema.js'
 import { parseTablePattern, type TablePattern } from './table-pattern.js'
 
 export const DEFAULT_CONFIG_FILE = 'inlet.yaml'
@@ -36,7 +36,17 @@ export interface ResolvedSource {
   readonly slot: string
   /** Undefined: every table in the publication. */
   readonly tables: readonly TablePattern[] | undefined
+  /** Per-table destination name, SCD type and excluded columns, from `tables:` entries with options. */
+  readonly tableOptions: readonly TableOptionsInput[]
   readonly replicationUser: string
+}
+
+export interface TableOptionsInput {
+  readonly pattern: TablePattern
+  readonly destSchema: string | undefined
+  readonly destName: string | undefined
+  readonly scd: 1 | 2 | undefined
+  readonly excludeColumns: readonly string[] | undefined
 }
 
 export interface ResolvedConfig {
@@ -110,7 +120,13 @@ export function resolveConfig(input: ConfigInput, flags: ConfigFlags, env: Reado
     const connection = s.url === '' ? settingsFromEnv(env) : parseConnectionString(s.url, env)
     const adminText = flags.admin ?? s.admin_url
     const admin = adminText === undefined ? connection : parseConnectionString(adminText, env)
-    const tableTexts = flagTables ?? s.tables ?? input.tables
+    const entries: TableEntryInput[] | undefined = flagTables ?? s.tables ?? input.tables
+    const tableTexts = entries?.map((e) => (typeof e === 'string' ? e : e.table))
+    const tableOptions = (entries ?? []).flatMap((e): TableOptionsInput[] => {
+      if (typeof e === 'string') return []
+      const [schemaPart, namePart] = e.as === undefined ? [undefined, undefined] : e.as.includes('.') ? e.as.split('.') : [undefined, e.as]
+      return [{ pattern: parseTablePattern(e.table), destSchema: schemaPart, destName: namePart, scd: e.scd, excludeColumns: e.exclude_columns }]
+    })
     return {
       name: s.name ?? connection.database,
       connection,
@@ -118,6 +134,7 @@ export function resolveConfig(input: ConfigInput, flags: ConfigFlags, env: Reado
       publication: flags.publication ?? s.publication ?? DEFAULT_PUBLICATION,
       slot: flags.slot ?? s.slot ?? defaultSlotName(connection.database),
       tables: tableTexts?.map(parseTablePattern),
+      tableOptions,
       replicationUser: flags.user ?? s.replication_user ?? connection.user,
     }
   })

@@ -21,6 +21,22 @@ const tablePattern = z
   .min(1)
   .describe('A table name or pattern: `schema.table`, `schema.*`, `*.table` or `table` (schema public). Unquoted names fold to lower case as in SQL; write `"MySchema"."Orders"` for mixed case.')
 
+const tableEntry = z.union([
+  tablePattern,
+  z
+    .strictObject({
+      table: tablePattern,
+      as: z
+        .string()
+        .regex(/^[^.]+(\.[^.]+)?$/, 'use table or schema.table')
+        .optional()
+        .describe('Destination name: `table` (in the source schema) or `schema.table`. Default: the source schema and name.'),
+      scd: z.union([z.literal(1), z.literal(2)]).optional().describe('SCD type for this table: 1 (mirror) or 2 (history). Default: the top-level `scd`.'),
+      exclude_columns: z.array(z.string().min(1)).optional().describe('Columns not copied to the destination (never key columns).'),
+    })
+    .describe('A table with options.'),
+])
+
 export const sourceSchema = z
   .strictObject({
     name: identifier.optional().describe('A short name for this source, used in output and as the destination schema prefix. Default: the database name.'),
@@ -28,7 +44,7 @@ export const sourceSchema = z
     admin_url: z.string().min(1).optional().describe('Connection used by `inlet setup --apply` and `inlet teardown` (a superuser or the table owner). Default: `url`.'),
     publication: identifier.optional().describe('Publication in this database. Default: `inlet_pub`.'),
     slot: slotName.optional().describe('Logical replication slot for this database (names are server-wide). Default: `inlet_` followed by the database name.'),
-    tables: z.array(tablePattern).min(1).optional().describe('Tables to replicate from this source. Default: the top-level `tables`, or else every table in the publication.'),
+    tables: z.array(tableEntry).min(1).optional().describe('Tables to replicate from this source: patterns, or `{table, as, scd, exclude_columns}` objects. Default: the top-level `tables`, or else every table in the publication.'),
     replication_user: identifier.optional().describe('The role `inlet setup` creates and grants for replication. Default: the user in `url`.'),
   })
   .describe('One source database. Each database has its own publication and slot.')
@@ -36,7 +52,7 @@ export const sourceSchema = z
 export const configSchema = z
   .strictObject({
     sources: z.array(sourceSchema).min(1).optional().describe('Source databases. Can also come from `--source` flags or the `PG*` environment variables.'),
-    tables: z.array(tablePattern).min(1).optional().describe('Tables to replicate from every source that does not list its own.'),
+    tables: z.array(tableEntry).min(1).optional().describe('Tables to replicate from every source that does not list its own: patterns, or `{table, as, scd, exclude_columns}` objects.'),
     destination: z
       .string()
       .regex(/^duckdb:.+/, 'use duckdb:PATH, e.g. duckdb:./lake.duckdb')
@@ -48,3 +64,4 @@ export const configSchema = z
 
 export type ConfigInput = z.infer<typeof configSchema>
 export type SourceInput = z.infer<typeof sourceSchema>
+export type TableEntryInput = z.infer<typeof tableEntry>

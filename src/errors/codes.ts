@@ -152,6 +152,42 @@ export const ERROR_CODES = {
     description: 'A walsender command (IDENTIFY_SYSTEM, CREATE_REPLICATION_SLOT, START_REPLICATION) failed; the cause has the server\'s message. Common causes: wal_level is not logical, the role lacks REPLICATION, the publication does not exist, or max_replication_slots is reached. `inlet doctor` names the fix.',
     retryable: false,
   },
+  'INLET-S006': {
+    area: 'source',
+    title: 'Replication slot lost',
+    description: 'The destination holds a checkpoint for this source, but the slot it was taken from no longer exists (dropped, or invalidated and removed). Changes since the checkpoint are gone from the server, so the tables must be copied again: drop the destination tables of this source (or use a new destination file) and run `inlet run` again.',
+    retryable: false,
+  },
+  'INLET-S007': {
+    area: 'source',
+    title: 'Table schema changed',
+    description: 'A replicated table gained, lost or retyped a column since it was copied. The message names the table and the columns. Re-copy the table (drop it in the destination and rerun `inlet run`).',
+    retryable: false,
+  },
+  'INLET-D001': {
+    area: 'destination',
+    title: 'Destination cannot be opened',
+    description: 'The DuckDB file could not be opened: the directory does not exist or is not writable, or another process (another `inlet run`, a DuckDB shell) holds it. DuckDB allows one writing process per file.',
+    retryable: true,
+  },
+  'INLET-D002': {
+    area: 'destination',
+    title: 'Destination write failed',
+    description: 'Writing a batch into DuckDB failed; the message names the table and DuckDB\'s error (for example a value outside the destination type\'s range, or a full disk). The batch was rolled back and nothing past the last checkpoint was acknowledged to the source, so rerunning after the fix loses nothing.',
+    retryable: true,
+  },
+  'INLET-D003': {
+    area: 'destination',
+    title: 'Destination table conflict',
+    description: 'A destination table Inlet would create already exists and is not one Inlet created for this source (or belongs to another source). Rename it in the destination, or map the source table to another name with `as:` in inlet.yaml.',
+    retryable: false,
+  },
+  'INLET-D004': {
+    area: 'destination',
+    title: 'Destination belongs to another source',
+    description: 'The destination file holds the state of a different PostgreSQL server or slot for this source name. Use another destination file, or another source `name:`.',
+    retryable: false,
+  },
   'INLET-X001': {
     area: 'internal',
     title: 'Internal error',

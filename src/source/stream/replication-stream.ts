@@ -59,6 +59,12 @@ export class ReplicationStream implements AsyncIterable<StreamEvent[]> {
   private readonly batchBytes: number
   private readonly readPauseMs: number
   private readonly maxInboxBytes: number
+  /**
+   * The server's position from the latest keepalive that arrived when every message before it had
+   * been handed to the consumer and no transaction was open: the consumer has seen all WAL up to
+   * here. `--once` waits for this to pass its target.
+   */
+  drainedLsn: Lsn = 0n
   /** Counters for benchmarks and status. */
   readonly stats = { xlogMessages: 0, bytes: 0, keepalives: 0, statusUpdates: 0 }
 
@@ -213,6 +219,7 @@ export class ReplicationStream implements AsyncIterable<StreamEvent[]> {
           this.stats.keepalives++
           // Idle: everything before walEnd was delivered and confirmed, or was irrelevant.
           if (this.caughtUp()) this.flushLsn = maxLsn(this.flushLsn, message.walEnd)
+          if (this.inboxHead >= this.inbox.length && this.assembler.idle && !this.assembler.replaying) this.drainedLsn = maxLsn(this.drainedLsn, message.walEnd)
           if (message.replyRequested) this.sendStatus()
         }
         return

@@ -1,0 +1,117 @@
+/**
+ * The SQL that applies a staged segment to a destination table (see pipeline/table-changes.ts for
+ * what the staging rows mean). Statements run in this order inside the batch's transaction:
+ * resolve unchanged TOAST values from the rows about to be replaced, remove (SCD1) or close (SCD2)
+ * what the segment supersedes, insert the new rows or versions.
+ */
+import { quoteIdent } from '../../postgres/sql-text.js'
+import type { TableTarget } from '../../pipeline/table-target.js'
+
+export const LSN_COLUMN = '_inlet_lsn'
+export const SYNCED_COLUMN = '_inlet_synced_at'
+export const START_COLUMN = '__START_AT'
+export const END_COLUMN = '__END_AT'
+const START = quoteIdent(START_COLUMN)
+const END = quoteIdent(END_COLUMN)
+
+/** Staging columns after the values c0..cN-1. */
+export function stageMetaColumns(target: TableTarget): string[] {
+  return ['op', 'toast', ...target.key.map((_, j) => `lk${j}`), 'lsn', 'ts', 'end_ts', 'first', 'n', 'grp']
+}
+
+export function destinationTable(target: TableTarget): string {
+  return `${quoteIdent(target.destSchema)}.${quoteIdent(target.destName)}`
+}
+
+export function createTableSql(target: TableTarget): string {
+  const columns = target.columns.map((c) => `${quoteIdent(c.name)} ${c.type.duckType}`)
+  if (target.scd === 2) columns.push(`${START} TIMESTAMPTZ`, `${END} TIMESTAMPTZ`)
+  columns.push(`${quoteIdent(LSN_COLUMN)} UBIGINT`, `${quoteIdent(SYNCED_COLUMN)} TIMESTAMPTZ`)
+  return `CREATE TABLE ${destinationTable(target)} (${columns.join(', ')})`
+}
+
+export function createStageSql(target: TableTarget, stage: string): string {
+  const columns = [...target.columns.map((_, i) => `c${i}`), ...stageMetaColumns(target)]
+  return `CREATE OR REPLACE TEMP TABLE ${stage} (${columns.map((c) => `${c} VARCHAR`).join(', ')})`
+}
+
+/** The destination's column list, in table order. */
+export function insertColumns(target: TableTarget): string {
+  const names = target.columns.map((c) => quoteIdent(c.name))
+  if (target.scd === 2) names.push(START, END)
+  names.push(quoteIdent(LSN_COLUMN), quoteIdent(SYNCED_COLUMN))
+  return names.join(', ')
+}
+
+/** Converted values of the staging (or CSV) row `alias`, in destination order. */
+export function convertedValues(target: TableTarget, alias: string): string[] {
+  return target.columns.map((c, i) => c.type.convert(`${alias}.c${i}`))
+}
+
+function keyMatch(target: TableTarget, t: string, s: string, column: (j: number, i: number) => string): string {
+  return target.key.map((i, j) => `${t}.${quoteIdent((target.columns[i] as { name: string }).name)} = ${(target.columns[i] as { type: { convert: (x: string) => string } }).type.convert(`${s}.${column(j, i)}`)}`).join(' AND ')
+}
+
+function rowMatch(target: TableTarget, t: string, s: string): string {
+  return target.columns.map((c, i) => `${t}.${quoteIdent(c.name)} IS NOT DISTINCT FROM ${c.type.convert(`${s}.c${i}`)}`).join(' AND ')
+}
+
+/** Statements for one staged segment; `hasToast`: some staged row needs values from the destination. */
+export function applySegmentSql(target: TableTarget, stage: string, hasToast: boolean): string[] {
+  const table = destinationTable(target)
+  const cols = insertColumns(target)
+  const values = convertedValues(target, 's').join(', ')
+  const meta = (s: string) => (target.scd === 2 ? [`CAST(${s}.ts AS TIMESTAMPTZ)`, `CAST(${s}.end_ts AS TIMESTAMPTZ)`] : []).concat([`CAST(${s}.lsn AS UBIGINT)`, 'now()']).join(', ')
+  const statements: string[] = []
+
+  if (target.key.length === 0) {
+    if (target.scd === 1) {
+      statements.push(
+        `DELETE FROM ${table} WHERE rowid IN (SELECT rid FROM (SELECT t.rowid AS rid, CAST(s.n AS BIGINT) AS n, row_number() OVER (PARTITION BY s.grp ORDER BY t.rowid) AS rn ` +
+          `FROM ${table} t JOIN ${stage} s ON s.op = 'X' AND ${rowMatch(target, 't', 's')}) WHERE rn <= n)`,
+        `INSERT INTO ${table} (${cols}) SELECT ${values}, ${meta('s')} FROM (SELECT *, unnest(range(CAST(n AS BIGINT))) AS copy FROM ${stage} WHERE op = 'I') s`,
+      )
+      return statements
+    }
+    statements.push(
+      `UPDATE ${table} SET ${END} = m.ts FROM (SELECT c.rid, cl.ts FROM ` +
+        `(SELECT t.rowid AS rid, s.grp, row_number() OVER (PARTITION BY s.grp ORDER BY t.rowid) AS rn FROM ${table} t ` +
+        `JOIN (SELECT DISTINCT ON (grp) * FROM ${stage} WHERE op = 'C') s ON t.${END} IS NULL AND ${rowMatch(target, 't', 's')}) c ` +
+        `JOIN (SELECT grp, CAST(ts AS TIMESTAMPTZ) AS ts, row_number() OVER (PARTITION BY grp ORDER BY CAST(lsn AS UBIGINT)) AS k FROM ${stage} WHERE op = 'C') cl ` +
+        `ON cl.grp = c.grp AND cl.k = c.rn) m WHERE ${table}.rowid = m.rid`,
+      `INSERT INTO ${table} (${cols}) SELECT ${values}, ${meta('s')} FROM ${stage} s WHERE s.op = 'V'`,
+    )
+    return statements
+  }
+
+  const upsertOp = target.scd === 1 ? 'U' : 'V'
+  if (hasToast) {
+    const current = target.scd === 2 ? ` AND t.${END} IS NULL` : ''
+    const resolved = target.columns.map((c, i) => `CASE WHEN substr(s.toast, ${i + 1}, 1) = '1' THEN t.${quoteIdent(c.name)} ELSE ${c.type.convert(`s.c${i}`)} END AS c${i}`)
+    statements.push(
+      `CREATE OR REPLACE TEMP TABLE ${stage}_resolved AS SELECT ${resolved.join(', ')}, s.lsn, s.ts, s.end_ts FROM ${stage} s ` +
+        `LEFT JOIN ${table} t ON ${keyMatch(target, 't', 's', (j) => `lk${j}`)}${current} WHERE s.op = '${upsertOp}' AND s.toast IS NOT NULL`,
+    )
+  }
+  const keyOfStage = keyMatch(target, 't', 's', (_, i) => `c${i}`)
+  if (target.scd === 1) {
+    statements.push(`DELETE FROM ${table} t USING ${stage} s WHERE ${keyOfStage}`)
+  } else {
+    // A version of the same source transaction (a transaction split over segments) is replaced, not closed.
+    statements.push(
+      `DELETE FROM ${table} t USING ${stage} s WHERE s.first = '1' AND t.${END} IS NULL AND ${keyOfStage} AND t.${quoteIdent(LSN_COLUMN)} = CAST(s.lsn AS UBIGINT)`,
+      `UPDATE ${table} t SET ${END} = CAST(s.ts AS TIMESTAMPTZ) FROM ${stage} s WHERE s.first = '1' AND t.${END} IS NULL AND ${keyOfStage}`,
+    )
+  }
+  statements.push(`INSERT INTO ${table} (${cols}) SELECT ${values}, ${meta('s')} FROM ${stage} s WHERE s.op = '${upsertOp}' AND s.toast IS NULL`)
+  if (hasToast) {
+    const plain = target.columns.map((_, i) => `s.c${i}`).join(', ')
+    statements.push(`INSERT INTO ${table} (${cols}) SELECT ${plain}, ${meta('s')} FROM ${stage}_resolved s`)
+  }
+  return statements
+}
+
+export function truncateSql(target: TableTarget, commitTs: string): string {
+  const table = destinationTable(target)
+  return target.scd === 1 ? `DELETE FROM ${table}` : `UPDATE ${table} SET ${END} = CAST('${commitTs}' AS TIMESTAMPTZ) WHERE ${END} IS NULL`
+}

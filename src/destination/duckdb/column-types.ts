@@ -1,0 +1,108 @@
+/**
+ * PostgreSQL type → DuckDB column type, and the SQL expression that turns PostgreSQL's text form
+ * of a value into it. This is the one value path: snapshot rows (COPY CSV read by DuckDB) and
+ * streamed rows (pgoutput text appended to a staging table) are both VARCHAR in PostgreSQL's text
+ * form, produced under the pinned session settings (ISO dates, UTC, postgres intervals, hex bytea,
+ * shortest-exact floats), and both go through these expressions inside DuckDB.
+ *
+ * The conversions are SQL rather than JavaScript so that DuckDB applies them vectorised, on its own
+ * threads, to the whole batch. Where DuckDB has no type that holds every value of the source type,
+ * the column keeps PostgreSQL's text form (VARCHAR): nothing is rounded, clamped or dropped.
+ */
+import type { PgType, SourceColumn } from '../../source/table-schema.js'
+
+export interface ColumnType {
+  /** DuckDB column type, e.g. `DECIMAL(12,2)`, `INTEGER[][]`. */
+  readonly duckType: string
+  /** SQL turning the VARCHAR expression `x` (PostgreSQL text form) into `duckType`. */
+  readonly convert: (x: string) => string
+}
+
+const identity = (x: string): string => x
+const cast = (type: string) => (x: string) => `CAST(${x} AS ${type})`
+
+/** `0044-03-15 BC` → `0044-03-15 (BC)`; `0044-03-15 12:00:00+00 BC` → `0044-03-15 (BC) 12:00:00+00`. DuckDB would read the PostgreSQL form as AD. */
+const bcDate = (type: string) => (x: string) => `CAST(CASE WHEN ends_with(${x}, ' BC') THEN regexp_replace(${x}, '^(\\S+)(.*) BC$', '\\1 (BC)\\2') ELSE ${x} END AS ${type})`
+
+const BUILTIN: Record<number, ColumnType> = {
+  16: { duckType: 'BOOLEAN', convert: cast('BOOLEAN') },
+  17: { duckType: 'BLOB', convert: (x) => `from_hex(substr(${x}, 3))` }, // bytea_output=hex: \x0a0b
+  20: { duckType: 'BIGINT', convert: cast('BIGINT') },
+  21: { duckType: 'SMALLINT', convert: cast('SMALLINT') },
+  23: { duckType: 'INTEGER', convert: cast('INTEGER') },
+  26: { duckType: 'UINTEGER', convert: cast('UINTEGER') }, // oid
+  114: { duckType: 'JSON', convert: cast('JSON') },
+  3802: { duckType: 'JSON', convert: cast('JSON') }, // jsonb: its canonical text
+  700: { duckType: 'FLOAT', convert: cast('FLOAT') },
+  701: { duckType: 'DOUBLE', convert: cast('DOUBLE') },
+  1082: { duckType: 'DATE', convert: bcDate('DATE') },
+  1083: { duckType: 'TIME', convert: cast('TIME') },
+  1114: { duckType: 'TIMESTAMP', convert: bcDate('TIMESTAMP') },
+  1184: { duckType: 'TIMESTAMPTZ', convert: bcDate('TIMESTAMPTZ') },
+  1266: { duckType: 'TIMETZ', convert: cast('TIMETZ') },
+  // IntervalStyle=postgres prints '+' on fields whose sign differs from the first; DuckDB's parser
+  // takes signed numbers without it.
+  1186: { duckType: 'INTERVAL', convert: (x) => `CAST(replace(${x}, '+', '') AS INTERVAL)` },
+  2950: { duckType: 'UUID', convert: cast('UUID') },
+}
+
+/** Types whose text form is the natural destination value (and needs no quoting as a list element). */
+const TEXT = { duckType: 'VARCHAR', convert: identity }
+
+export function columnType(column: SourceColumn): ColumnType {
+  return typeFor(column.type, Math.max(1, column.dimensions))
+}
+
+function typeFor(type: PgType, dimensions: number): ColumnType {
+  switch (type.kind) {
+    case 'enum':
+    case 'other':
+      return TEXT
+    case 'array': {
+      const element = typeFor(type.element, 1)
+      return arrayType(element, dimensions)
+    }
+    case 'base': {
+      if (type.oid === 1700) return numericType(type.typmod)
+      return BUILTIN[type.oid] ?? TEXT
+    }
+  }
+}
+
+/**
+ * numeric(p,s) with 0 <= s <= p <= 38 fits DECIMAL(p,s). Unconstrained numeric (up to 131072
+ * digits, NaN, ±Infinity) and PostgreSQL 15's negative scales keep their exact text.
+ */
+function numericType(typmod: number): ColumnType {
+  if (typmod < 4) return TEXT
+  const precision = ((typmod - 4) >> 16) & 0xffff
+  let scale = (typmod - 4) & 0x7ff
+  if (scale & 0x400) scale -= 0x800 // PostgreSQL 15+: 11-bit signed scale
+  if (precision < 1 || precision > 38 || scale < 0 || scale > precision) return TEXT
+  const duckType = `DECIMAL(${precision},${scale})`
+  return { duckType, convert: cast(duckType) }
+}
+
+/**
+ * PostgreSQL array text (`{1,NULL,"a b"}`, `{{1,2},{3,4}}`) → DuckDB list: tokenised by a
+ * regular expression, re-spelt as JSON (quoted elements unescaped, bare NULL → null), cast to
+ * nested VARCHAR lists, and each element converted like a scalar of the element type. Arrays
+ * with explicit bounds (`[0:2]={...}`) have no list equivalent and stop the batch with an error.
+ */
+function arrayType(element: ColumnType, dimensions: number): ColumnType {
+  const nested = (depth: number, x: string): string => {
+    if (depth === 0) return element.convert(x)
+    const v = `e${depth}`
+    return `list_transform(${x}, lambda ${v}: ${nested(depth - 1, v)})`
+  }
+  const lists = '[]'.repeat(dimensions)
+  const convert = (x: string): string => {
+    const json =
+      `array_to_string(list_transform(regexp_extract_all(${x}, '"(?:[^"\\\\]|\\\\.)*"|[{},]|[^{},"]+'), lambda t: ` +
+      `CASE WHEN t = '{' THEN '[' WHEN t = '}' THEN ']' WHEN t = ',' THEN ',' WHEN t = 'NULL' THEN 'null' ` +
+      `WHEN t[1] = '"' THEN CAST(to_json(regexp_replace(t[2:-2], '\\\\(.)', '\\1', 'g')) AS VARCHAR) ELSE CAST(to_json(t) AS VARCHAR) END), '')`
+    const list = `CAST(CAST(CASE WHEN starts_with(${x}, '[') THEN error('array with explicit bounds: ' || ${x}) ELSE ${json} END AS JSON) AS VARCHAR${lists})`
+    return element.convert === identity ? list : nested(dimensions, list)
+  }
+  return { duckType: `${element.duckType}${lists}`, convert }
+}

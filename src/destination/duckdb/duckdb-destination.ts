@@ -1,0 +1,260 @@
+/**
+ * The DuckDB destination: one file, one writing connection. It creates the destination tables,
+ * loads snapshot files, applies staged batches, and keeps the pipeline's state (per source its
+ * checkpoint, per table its phase) in the `_inlet` schema of the same file, so that the data of a
+ * batch and the checkpoint it advances commit in one transaction.
+ */
+import { dirname, resolve } from 'node:path'
+import { existsSync } from 'node:fs'
+import { DuckDBDataChunk, DuckDBInstance, VARCHAR, type DuckDBConnection } from '@duckdb/node-api'
+import { InletError } from '../../errors/inlet-error.js'
+import type { Segment, StageRow } from '../../pipeline/table-changes.js'
+import type { TableTarget } from '../../pipeline/table-target.js'
+import { quoteIdent } from '../../postgres/sql-text.js'
+import { applySegmentSql, convertedValues, createStageSql, createTableSql, destinationTable, insertColumns, stageMetaColumns, truncateSql } from './apply-sql.js'
+
+export const STATE_SCHEMA = '_inlet'
+
+export interface SourceState {
+  readonly source: string
+  readonly systemId: string
+  readonly slot: string
+  /** End LSN of the last applied transaction; 0 before the first. */
+  readonly checkpointLsn: bigint
+}
+
+export type TablePhase = 'snapshot' | 'streaming'
+
+export interface TableState {
+  readonly sourceSchema: string
+  readonly sourceTable: string
+  readonly destSchema: string
+  readonly destTable: string
+  readonly scd: 1 | 2
+  readonly phase: TablePhase
+  /** Changes of transactions that committed before this LSN are in the snapshot. */
+  readonly snapshotLsn: bigint
+  readonly snapshotRows: bigint
+}
+
+const STATE_DDL = [
+  `CREATE SCHEMA IF NOT EXISTS ${STATE_SCHEMA}`,
+  `CREATE TABLE IF NOT EXISTS ${STATE_SCHEMA}.sources (source VARCHAR NOT NULL, system_id VARCHAR NOT NULL, slot VARCHAR NOT NULL, checkpoint_lsn UBIGINT NOT NULL, checkpoint_commit_time TIMESTAMPTZ, updated_at TIMESTAMPTZ)`,
+  `CREATE TABLE IF NOT EXISTS ${STATE_SCHEMA}.tables (source VARCHAR NOT NULL, source_schema VARCHAR NOT NULL, source_table VARCHAR NOT NULL, dest_schema VARCHAR NOT NULL, dest_table VARCHAR NOT NULL, scd INTEGER NOT NULL, phase VARCHAR NOT NULL, snapshot_lsn UBIGINT NOT NULL, snapshot_rows UBIGINT NOT NULL, columns JSON, updated_at TIMESTAMPTZ)`,
+]
+
+const CHUNK_ROWS = 2048
+
+export class DuckDbDestination {
+  private stages = new Map<TableTarget, string>()
+  private inTransaction = false
+
+  private constructor(
+    private readonly instance: DuckDBInstance,
+    readonly connection: DuckDBConnection,
+    readonly path: string,
+  ) {}
+
+  static async open(path: string): Promise<DuckDbDestination> {
+    const full = resolve(path)
+    if (!existsSync(dirname(full))) throw new InletError('INLET-D001', `The destination directory ${dirname(full)} does not exist.`, { fix: `mkdir -p ${dirname(full)}` })
+    let instance: DuckDBInstance
+    try {
+      instance = await DuckDBInstance.create(full)
+    } catch (cause) {
+      const message = (cause as Error).message
+      const lock = /Conflicting lock is held in (.*) \(PID (\d+)\)/.exec(message)
+      throw new InletError('INLET-D001', lock !== null ? `The destination ${path} is held by another process (${lock[1]}, PID ${lock[2]}).` : `The destination ${path} cannot be opened: ${message.split('\n')[0]}`, {
+        cause,
+        fix: lock !== null ? 'DuckDB allows one writing process per file: stop the other process (inlet run, a DuckDB shell) or use another file.' : 'Check that the file is a DuckDB database and the directory is writable.',
+      })
+    }
+    const connection = await instance.connect()
+    const destination = new DuckDbDestination(instance, connection, full)
+    for (const sql of STATE_DDL) await destination.run(sql)
+    return destination
+  }
+
+  async run(sql: string): Promise<void> {
+    await this.connection.run(sql)
+  }
+
+  async rows<T>(sql: string): Promise<T[]> {
+    const reader = await this.connection.runAndReadAll(sql)
+    return reader.getRowObjectsJS() as T[]
+  }
+
+  async begin(): Promise<void> {
+    if (this.inTransaction) return
+    await this.run('BEGIN TRANSACTION')
+    this.inTransaction = true
+  }
+
+  get transactionOpen(): boolean {
+    return this.inTransaction
+  }
+
+  async commit(): Promise<void> {
+    if (!this.inTransaction) return
+    this.inTransaction = false
+    await this.run('COMMIT')
+  }
+
+  async rollback(): Promise<void> {
+    if (!this.inTransaction) return
+    this.inTransaction = false
+    await this.run('ROLLBACK').catch(() => undefined)
+  }
+
+  async close(): Promise<void> {
+    await this.rollback()
+    this.connection.closeSync()
+    this.instance.closeSync()
+  }
+
+  // ---- state ------------------------------------------------------------------------------
+
+  async readSource(source: string): Promise<SourceState | undefined> {
+    const rows = await this.rows<{ source: string; system_id: string; slot: string; checkpoint_lsn: bigint }>(`SELECT * FROM ${STATE_SCHEMA}.sources WHERE source = ${literal(source)}`)
+    const row = rows[0]
+    return row === undefined ? undefined : { source: row.source, systemId: row.system_id, slot: row.slot, checkpointLsn: BigInt(row.checkpoint_lsn) }
+  }
+
+  async writeSource(state: SourceState): Promise<void> {
+    await this.run(`DELETE FROM ${STATE_SCHEMA}.sources WHERE source = ${literal(state.source)}`)
+    await this.run(`INSERT INTO ${STATE_SCHEMA}.sources VALUES (${literal(state.source)}, ${literal(state.systemId)}, ${literal(state.slot)}, ${state.checkpointLsn}, NULL, now())`)
+  }
+
+  /** The checkpoint of a batch: written in the batch's transaction. */
+  async writeCheckpoint(source: string, lsn: bigint, commitTime: string | null): Promise<void> {
+    await this.run(`UPDATE ${STATE_SCHEMA}.sources SET checkpoint_lsn = ${lsn}, checkpoint_commit_time = ${commitTime === null ? 'checkpoint_commit_time' : `CAST('${commitTime}' AS TIMESTAMPTZ)`}, updated_at = now() WHERE source = ${literal(source)}`)
+  }
+
+  async readTables(source: string): Promise<TableState[]> {
+    const rows = await this.rows<{ source_schema: string; source_table: string; dest_schema: string; dest_table: string; scd: number; phase: TablePhase; snapshot_lsn: bigint; snapshot_rows: bigint }>(
+      `SELECT * FROM ${STATE_SCHEMA}.tables WHERE source = ${literal(source)}`,
+    )
+    return rows.map((r) => ({
+      sourceSchema: r.source_schema,
+      sourceTable: r.source_table,
+      destSchema: r.dest_schema,
+      destTable: r.dest_table,
+      scd: r.scd === 2 ? 2 : 1,
+      phase: r.phase,
+      snapshotLsn: BigInt(r.snapshot_lsn),
+      snapshotRows: BigInt(r.snapshot_rows),
+    }))
+  }
+
+  async writeTable(target: TableTarget, phase: TablePhase, snapshotLsn: bigint, snapshotRows: bigint): Promise<void> {
+    const where = `source = ${literal(target.sourceName)} AND source_schema = ${literal(target.table.schema)} AND source_table = ${literal(target.table.name)}`
+    const columns = JSON.stringify(target.columns.map((c) => ({ name: c.name, source_type: c.source.typeName, type: c.type.duckType })))
+    await this.run(`DELETE FROM ${STATE_SCHEMA}.tables WHERE ${where}`)
+    await this.run(
+      `INSERT INTO ${STATE_SCHEMA}.tables VALUES (${literal(target.sourceName)}, ${literal(target.table.schema)}, ${literal(target.table.name)}, ${literal(target.destSchema)}, ${literal(target.destName)}, ${target.scd}, '${phase}', ${snapshotLsn}, ${snapshotRows}, ${literal(columns)}, now())`,
+    )
+  }
+
+  async tableExists(schema: string, name: string): Promise<boolean> {
+    const rows = await this.rows(`SELECT 1 FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = ${literal(schema)} AND table_name = ${literal(name)}`)
+    return rows.length > 0
+  }
+
+  /** Creates the destination table empty (dropping a partial copy of an interrupted snapshot). */
+  async createTable(target: TableTarget): Promise<void> {
+    await this.run(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(target.destSchema)}`)
+    await this.run(`DROP TABLE IF EXISTS ${destinationTable(target)}`)
+    await this.run(createTableSql(target))
+  }
+
+  // ---- snapshot ---------------------------------------------------------------------------
+
+  /** Loads one CSV file of COPY output (PostgreSQL text forms) into the table; returns the row count. */
+  async loadSnapshotFile(target: TableTarget, file: string, snapshotLsn: bigint, snapshotTime: string): Promise<number> {
+    const columns = target.columns.map((_, i) => `'c${i}': 'VARCHAR'`).join(', ')
+    const meta = (target.scd === 2 ? [`CAST('${snapshotTime}' AS TIMESTAMPTZ)`, 'NULL'] : []).concat([`CAST(${snapshotLsn} AS UBIGINT)`, 'now()']).join(', ')
+    const source =
+      `read_csv(${literal(file)}, columns = {${columns}}, header = false, auto_detect = false, delim = ',', quote = '"', escape = '"', ` +
+      `allow_quoted_nulls = false, new_line = '\\n', max_line_size = 268435456, buffer_size = 536870912)`
+    const sql = `INSERT INTO ${destinationTable(target)} (${insertColumns(target)}) SELECT ${convertedValues(target, 's').join(', ')}, ${meta} FROM ${source} s`
+    try {
+      const result = await this.connection.run(sql)
+      return Number(result.rowsChanged)
+    } catch (cause) {
+      throw writeError(target, cause)
+    }
+  }
+
+  // ---- streaming --------------------------------------------------------------------------
+
+  /** Applies a table's segments inside the open transaction. */
+  async applySegments(target: TableTarget, segments: readonly Segment[]): Promise<void> {
+    try {
+      for (const segment of segments) {
+        if (segment.kind === 'truncate') {
+          await this.run(truncateSql(target, segment.commit.ts))
+          continue
+        }
+        const stage = await this.stage(target, segment.rows)
+        const hasToast = segment.rows.some((r) => r.toast !== null)
+        for (const sql of applySegmentSql(target, stage, hasToast)) await this.run(sql)
+      }
+    } catch (cause) {
+      throw writeError(target, cause)
+    }
+  }
+
+  /** Fills the table's staging table with the rows, column-wise in vector-sized chunks. */
+  private async stage(target: TableTarget, rows: readonly StageRow[]): Promise<string> {
+    let stage = this.stages.get(target)
+    if (stage === undefined) {
+      stage = `inlet_stage_${this.stages.size}`
+      await this.run(createStageSql(target, stage))
+      this.stages.set(target, stage)
+    } else {
+      await this.run(`DELETE FROM ${stage}`)
+    }
+    const width = target.columns.length + stageMetaColumns(target).length
+    const types = new Array(width).fill(VARCHAR)
+    const appender = await this.connection.createAppender(stage, null, 'temp')
+    try {
+      for (let start = 0; start < rows.length; start += CHUNK_ROWS) {
+        const count = Math.min(CHUNK_ROWS, rows.length - start)
+        const columns: Array<Array<string | null>> = Array.from({ length: width }, () => new Array<string | null>(count))
+        for (let r = 0; r < count; r++) {
+          const row = rows[start + r] as StageRow
+          let c = 0
+          for (const v of row.values) (columns[c++] as Array<string | null>)[r] = v
+          ;(columns[c++] as Array<string | null>)[r] = row.op
+          ;(columns[c++] as Array<string | null>)[r] = row.toast
+          for (let j = 0; j < target.key.length; j++) (columns[c++] as Array<string | null>)[r] = row.lookup?.[j] ?? null
+          ;(columns[c++] as Array<string | null>)[r] = row.lsn
+          ;(columns[c++] as Array<string | null>)[r] = row.ts
+          ;(columns[c++] as Array<string | null>)[r] = row.end
+          ;(columns[c++] as Array<string | null>)[r] = row.first ? '1' : '0'
+          ;(columns[c++] as Array<string | null>)[r] = String(row.n)
+          ;(columns[c++] as Array<string | null>)[r] = String(row.group)
+        }
+        const chunk = DuckDBDataChunk.create(types, count)
+        chunk.setColumns(columns)
+        appender.appendDataChunk(chunk)
+      }
+      appender.flushSync()
+    } finally {
+      appender.closeSync()
+    }
+    return stage
+  }
+}
+
+export function literal(value: string): string {
+  return `'${value.replace(/'/g, "''")}'`
+}
+
+function writeError(target: TableTarget, cause: unknown): InletError {
+  const message = (cause as Error).message.split('\n')[0] ?? ''
+  return new InletError('INLET-D002', `Writing ${target.display} into ${target.destSchema}.${target.destName} failed: ${message}`, {
+    cause,
+    fix: /disk|space/i.test(message) ? 'Free disk space where the DuckDB file lives, then rerun inlet run.' : 'Nothing past the last checkpoint was acknowledged; fix the cause and rerun inlet run.',
+  })
+}

@@ -1,0 +1,404 @@
+/**
+ * `inlet run`: snapshot what needs it, then stream changes into the destination until stopped
+ * (or, with `once`, until caught up with the WAL position current when streaming began).
+ *
+ * Exactly once: each batch of whole transactions is applied in one destination transaction that
+ * also writes the checkpoint (the last commit's end LSN); only after that commit is the LSN
+ * confirmed to the slot. A restart resumes from the checkpoint and the stream skips every
+ * transaction committed before it, so nothing is applied twice or lost.
+ *
+ * Snapshots: on the first run the slot is (re)created with an exported snapshot; tables added later
+ * or whose copy was interrupted are copied under the snapshot of a temporary slot. Either way each
+ * table records the slot's consistent point, and the stream applies a table's changes only from
+ * transactions that committed at or after it (earlier ones are in the copy).
+ */
+import { join, dirname } from 'node:path'
+import type { ResolvedConfig, ResolvedSource } from '../config/load.js'
+import { DuckDbDestination, type TableState } from '../destination/duckdb/duckdb-destination.js'
+import { InletError } from '../errors/inlet-error.js'
+import { formatBytes, formatCount, silentLogger, type Logger } from '../observability/log.js'
+import { connect, type SqlClient } from '../postgres/connect.js'
+import { formatLsn, parseLsn, type Lsn } from '../protocol/lsn.js'
+import { UNCHANGED_TOAST, type TupleValue } from '../protocol/pgoutput/messages.js'
+import { readSlots } from '../source/catalog.js'
+import { key } from '../source/selection.js'
+import { runSnapshot, type SnapshotProgress } from '../source/snapshot/snapshot-reader.js'
+import { ReplicationConnection, type CreatedSlot } from '../source/stream/replication-connection.js'
+import type { ReplicationStream } from '../source/stream/replication-stream.js'
+import type { Relation, StreamEvent } from '../source/stream/stream-events.js'
+import { planSource, type SourcePlan } from './source-plan.js'
+import { TableChanges, type Cell, type ChangeCommit } from './table-changes.js'
+import { relationColumnMap, type TableTarget } from './table-target.js'
+
+export interface BatchLimits {
+  /** Apply once this many changes are pending (at a transaction boundary). */
+  readonly maxChanges: number
+  readonly maxBytes: number
+  /** Apply when the oldest pending commit is this old, even if more keeps arriving. */
+  readonly maxLatencyMs: number
+  /** When the stream goes quiet, apply once the oldest pending commit is this old. */
+  readonly minLatencyMs: number
+}
+
+export const DEFAULT_BATCH: BatchLimits = { maxChanges: 200_000, maxBytes: 128 * 1024 * 1024, maxLatencyMs: 500, minLatencyMs: 50 }
+
+export interface RunOptions {
+  readonly config: ResolvedConfig
+  readonly once?: boolean
+  readonly signal?: AbortSignal
+  readonly snapshotWorkers?: number
+  readonly batch?: Partial<BatchLimits>
+  readonly log?: Logger
+  /** Called after each committed batch (for tests and the demo). */
+  readonly onBatch?: (summary: BatchSummary) => void
+}
+
+export interface BatchSummary {
+  readonly checkpoint: Lsn
+  readonly transactions: number
+  readonly changes: number
+  readonly applyMs: number
+  /** Commit time (µs since 1970) of the last transaction in the batch. */
+  readonly lastCommitTime: number
+}
+
+export interface RunResult {
+  readonly snapshotTables: number
+  readonly snapshotRows: number
+  readonly transactions: number
+  readonly changes: number
+  readonly checkpoint: Lsn
+}
+
+export async function runPipeline(options: RunOptions): Promise<RunResult> {
+  const { config } = options
+  if (config.sources.length !== 1) {
+    throw new InletError('INLET-C007', `inlet run takes one source for now; ${config.sources.length} are configured.`, { fix: 'Run one inlet run per source, each with its own destination file.' })
+  }
+  const source = config.sources[0] as ResolvedSource
+  const log = options.log ?? silentLogger
+  const destination = await DuckDbDestination.open(config.destination.slice('duckdb:'.length))
+  let client: SqlClient | undefined
+  try {
+    client = await connect(source.connection, { pinValueSettings: true })
+    const plan = await planSource(client, source, config.scd)
+    const snapshot = await prepareSnapshot(client, destination, source, plan, log)
+    let snapshotRows = 0
+    if (snapshot.targets.length > 0) snapshotRows = await copyTables(destination, source, plan, snapshot, options, log)
+    else await snapshot.release()
+    if (options.signal?.aborted === true) return { snapshotTables: snapshot.targets.length, snapshotRows, transactions: 0, changes: 0, checkpoint: 0n }
+    const states = new Map((await destination.readTables(source.name)).map((s) => [key(s.sourceSchema, s.sourceTable), s]))
+    const streamed = await streamChanges(client, destination, source, plan, states, options, log)
+    return { snapshotTables: snapshot.targets.length, snapshotRows, ...streamed }
+  } finally {
+    await client?.end().catch(() => undefined)
+    await destination.close()
+  }
+}
+
+interface PreparedSnapshot {
+  readonly targets: readonly TableTarget[]
+  readonly created: CreatedSlot | undefined
+  /** Ends the exporting connection (and with it a temporary slot). */
+  readonly release: () => Promise<void>
+}
+
+/**
+ * Decides which tables need a copy and creates the slot whose snapshot they will be copied under.
+ * The destination's state and the slot must agree: a destination with a checkpoint needs its slot.
+ */
+async function prepareSnapshot(client: SqlClient, destination: DuckDbDestination, source: ResolvedSource, plan: SourcePlan, log: Logger): Promise<PreparedSnapshot> {
+  const replication = await ReplicationConnection.open(source.connection)
+  let keepOpen = false
+  try {
+    const identity = await replication.identifySystem()
+    const state = await destination.readSource(source.name)
+    if (state !== undefined && (state.systemId !== identity.systemId || state.slot !== source.slot)) {
+      throw new InletError('INLET-D004', `The destination holds source "${source.name}" from server ${state.systemId}, slot ${state.slot}; this run reads server ${identity.systemId}, slot ${source.slot}.`)
+    }
+    const tableStates = new Map((await destination.readTables(source.name)).map((s) => [key(s.sourceSchema, s.sourceTable), s]))
+    const needCopy: TableTarget[] = []
+    for (const target of plan.targets) {
+      const s = tableStates.get(key(target.table.schema, target.table.name))
+      if (s === undefined || s.phase !== 'streaming' || !sameBinding(s, target) || !(await destination.tableExists(target.destSchema, target.destName))) {
+        needCopy.push(target)
+      } else if (state === undefined) needCopy.push(target)
+    }
+    const slot = (await readSlots(client, plan.serverVersionNum)).find((s) => s.name === source.slot)
+    if (slot !== undefined && slot.active) {
+      throw new InletError('INLET-S002', `The replication slot "${source.slot}" is in use by process ${slot.activePid ?? '?'}${slot.activeApplication ? ` (${slot.activeApplication})` : ''}.`, {
+        fix: `Stop the other consumer; if it is a stale inlet run: SELECT pg_terminate_backend(${slot.activePid ?? 'PID'});`,
+      })
+    }
+    if (slot !== undefined && (slot.plugin !== 'pgoutput' || slot.database !== source.connection.database)) {
+      throw new InletError('INLET-S004', `The slot "${source.slot}" exists but is not a pgoutput slot of ${source.connection.database} (plugin ${slot.plugin}, database ${slot.database}).`, { fix: 'Choose another slot: name, or drop it with inlet slots drop NAME if nothing uses it.' })
+    }
+
+    if (state === undefined) {
+      // First run into this destination: start the slot fresh, at a snapshot we can copy under.
+      if (slot !== undefined) {
+        log.info('slot.recreate', `Recreating the unused slot ${source.slot} with an exported snapshot (the destination has no checkpoint for it yet).`, { slot: source.slot })
+        await replication.dropSlot(source.slot)
+      }
+      const created = await replication.createSlot(source.slot, { snapshot: 'export' })
+      log.info('slot.created', `Created slot ${source.slot} at ${formatLsn(created.consistentPoint)}.`, { slot: source.slot, lsn: formatLsn(created.consistentPoint) })
+      await destination.writeSource({ source: source.name, systemId: identity.systemId, slot: source.slot, checkpointLsn: 0n })
+      keepOpen = true
+      return { targets: needCopy, created, release: () => replication.close() }
+    }
+    if (slot === undefined) {
+      throw new InletError('INLET-S006', `The slot "${source.slot}" no longer exists, but the destination has a checkpoint (${formatLsn(state.checkpointLsn)}) taken from it.`, {
+        fix: `Changes since then are lost on the server. Copy again: drop the _inlet state and tables of source "${source.name}" in the destination (or use a new destination file), then rerun inlet run.`,
+      })
+    }
+    if (needCopy.length === 0) return { targets: [], created: undefined, release: () => replication.close() }
+    const temporary = `inlet_copy_${process.pid}_${Date.now() % 1_000_000}`
+    const created = await replication.createSlot(temporary, { snapshot: 'export', temporary: true })
+    log.info('snapshot.slot', `Copying ${needCopy.length} table(s) under the snapshot of a temporary slot at ${formatLsn(created.consistentPoint)}.`, { lsn: formatLsn(created.consistentPoint) })
+    keepOpen = true
+    return { targets: needCopy, created, release: () => replication.close() }
+  } finally {
+    if (!keepOpen) await replication.close()
+  }
+}
+
+function sameBinding(state: TableState, target: TableTarget): boolean {
+  return state.destSchema === target.destSchema && state.destTable === target.destName && state.scd === target.scd
+}
+
+async function copyTables(destination: DuckDbDestination, source: ResolvedSource, plan: SourcePlan, snapshot: PreparedSnapshot, options: RunOptions, log: Logger): Promise<number> {
+  const created = snapshot.created as CreatedSlot
+  const lsn = created.consistentPoint
+  const snapshotTime = new Date().toISOString().replace('T', ' ').replace('Z', '+00')
+  for (const target of snapshot.targets) {
+    if (await destination.tableExists(target.destSchema, target.destName)) {
+      const known = (await destination.readTables(source.name)).some((s) => s.destSchema === target.destSchema && s.destTable === target.destName)
+      if (!known) {
+        throw new InletError('INLET-D003', `The destination already has a table ${target.destSchema}.${target.destName} that Inlet did not create for ${target.display}.`, {
+          fix: `Rename or drop it in the destination, or map ${target.display} elsewhere with as: in inlet.yaml.`,
+        })
+      }
+    }
+    await destination.createTable(target)
+    await destination.writeTable(target, 'snapshot', lsn, 0n)
+  }
+  log.info('snapshot.start', `Snapshot of ${snapshot.targets.length} table(s) at ${formatLsn(lsn)}.`, { tables: snapshot.targets.length, lsn: formatLsn(lsn) })
+  let total = 0
+  const started = Date.now()
+  let released = false
+  try {
+    await runSnapshot({
+      settings: source.connection,
+      snapshotName: created.snapshotName as string,
+      serverVersionNum: plan.serverVersionNum,
+      targets: snapshot.targets,
+      workers: options.snapshotWorkers ?? 2,
+      spoolDirectory: join(dirname(destination.path), `.inlet-snapshot-${process.pid}`),
+      onImported: async () => {
+        released = true
+        await snapshot.release()
+      },
+      loader: {
+        load: (target, file) => destination.loadSnapshotFile(target, file, lsn, snapshotTime),
+        tableDone: async (target, rows) => {
+          await destination.writeTable(target, 'streaming', lsn, BigInt(rows))
+          total += rows
+          log.info('snapshot.table', `Copied ${target.display}: ${rows} rows.`, { table: target.display, rows })
+        },
+      },
+      onProgress: (progress) => log.status(progressLine(progress)),
+    })
+  } finally {
+    if (!released) await snapshot.release()
+  }
+  const seconds = (Date.now() - started) / 1000
+  log.info('snapshot.done', `Snapshot done: ${total} rows in ${seconds.toFixed(1)} s.`, { rows: total, seconds })
+  return total
+}
+
+function progressLine(progress: readonly SnapshotProgress[]): string {
+  const active = progress.filter((p) => p.finishedAt === undefined)
+  const parts = active.slice(0, 3).map((p) => {
+    const seconds = Math.max(0.001, (Date.now() - p.startedAt) / 1000)
+    const rate = p.rowsCopied / seconds
+    const eta = p.estimatedRows > p.rowsCopied && rate > 0 ? ` ETA ${Math.ceil((p.estimatedRows - p.rowsCopied) / rate)}s` : ''
+    return `${p.target.display} ${formatCount(p.rowsCopied)} rows ${formatBytes(p.bytesCopied)} ${formatCount(Math.round(rate))}/s${eta}`
+  })
+  const done = progress.length - active.length
+  return `snapshot ${done}/${progress.length} tables done · ${parts.join(' · ')}`
+}
+
+interface Binding {
+  readonly target: TableTarget
+  readonly map: readonly number[]
+  readonly snapshotLsn: Lsn
+}
+
+async function streamChanges(client: SqlClient, destination: DuckDbDestination, source: ResolvedSource, plan: SourcePlan, states: ReadonlyMap<string, TableState>, options: RunOptions, log: Logger): Promise<Omit<RunResult, 'snapshotTables' | 'snapshotRows'>> {
+  const limits = { ...DEFAULT_BATCH, ...options.batch }
+  const state = await destination.readSource(source.name)
+  const checkpoint = state?.checkpointLsn ?? 0n
+  const target = options.once === true ? parseLsn((await client.query<{ lsn: string }>('SELECT pg_current_wal_flush_lsn()::text AS lsn')).rows[0]?.lsn ?? '0/0') : undefined
+  const replication = await ReplicationConnection.open(source.connection)
+  const stream = await replication.startStreaming({ slot: source.slot, publications: [source.publication], resumeLsn: checkpoint, spoolDirectory: join(dirname(destination.path), `.inlet-spool-${source.slot}`) })
+  log.info('stream.start', `Streaming from ${source.slot} after ${formatLsn(checkpoint)}${target === undefined ? '' : ` until ${formatLsn(target)}`}.`, { slot: source.slot, checkpoint: formatLsn(checkpoint) })
+
+  const bindings = new Map<Relation, Binding | null>()
+  const snapshotLsnOf = new Map(plan.targets.map((t) => [t, states.get(key(t.table.schema, t.table.name))?.snapshotLsn ?? 0n]))
+  const excluded = new Map(plan.targets.map((t) => [t, new Set(t.table.columns.map((c) => c.name).filter((n) => !t.columns.some((c) => c.name === n)))]))
+  const changes = new Map<TableTarget, TableChanges>()
+  const bind = (relation: Relation): Binding | null => {
+    let b = bindings.get(relation)
+    if (b === undefined) {
+      const t = plan.byRelation.get(key(relation.schema, relation.name))
+      b = t === undefined ? null : { target: t, map: relationColumnMap(t, relation, excluded.get(t) as Set<string>), snapshotLsn: snapshotLsnOf.get(t) ?? 0n }
+      bindings.set(relation, b)
+    }
+    return b
+  }
+  const tableChanges = (t: TableTarget) => {
+    let c = changes.get(t)
+    if (c === undefined) changes.set(t, (c = new TableChanges(t)))
+    return c
+  }
+
+  let txn: { finalLsn: Lsn; commit: ChangeCommit } | undefined
+  let pendingCommit: { endLsn: Lsn; time: number } | undefined
+  let pendingSince = 0
+  let pendingTransactions = 0
+  let pendingChanges = 0
+  let pendingBytes = 0
+  let totals = { transactions: 0, changes: 0 }
+  let lastCheckpoint = checkpoint
+
+  const flush = async () => {
+    if (pendingCommit === undefined) return
+    const started = performance.now()
+    await destination.begin()
+    try {
+      for (const c of changes.values()) if (!c.empty) await destination.applySegments(c.target, c.drain())
+      await destination.writeCheckpoint(source.name, pendingCommit.endLsn, microsToTimestamp(pendingCommit.time))
+      await destination.commit()
+    } catch (error) {
+      await destination.rollback()
+      throw error
+    }
+    stream.confirm(pendingCommit.endLsn)
+    lastCheckpoint = pendingCommit.endLsn
+    totals = { transactions: totals.transactions + pendingTransactions, changes: totals.changes + pendingChanges }
+    options.onBatch?.({ checkpoint: pendingCommit.endLsn, transactions: pendingTransactions, changes: pendingChanges, applyMs: performance.now() - started, lastCommitTime: pendingCommit.time })
+    pendingCommit = undefined
+    pendingTransactions = 0
+    pendingChanges = 0
+    pendingBytes = 0
+  }
+  /** Within a huge transaction: apply what is held so far inside the still-open destination transaction. */
+  const spill = async () => {
+    await destination.begin()
+    for (const c of changes.values()) if (!c.empty) await destination.applySegments(c.target, c.drain())
+    pendingBytes = 0
+  }
+
+  const handle = (event: StreamEvent) => {
+    switch (event.kind) {
+      case 'begin':
+        // Versions and _inlet_lsn carry the commit record's LSN and time, known from Begin on.
+        txn = { finalLsn: event.finalLsn, commit: { lsn: event.finalLsn.toString(), ts: microsToTimestamp(event.commitTime) } }
+        return
+      case 'insert':
+      case 'update':
+      case 'delete': {
+        const b = bind(event.relation)
+        if (b === null || txn === undefined || txn.finalLsn < b.snapshotLsn) return
+        const commit = txn.commit
+        const c = tableChanges(b.target)
+        const before = c.bytes
+        if (event.kind === 'insert') c.insert(cells(b, event.newTuple), commit)
+        else if (event.kind === 'update') c.update(event.oldTuple === undefined ? undefined : cells(b, event.oldTuple), cells(b, event.newTuple), commit, event.oldKind === 'old')
+        else c.delete(cells(b, event.oldTuple), commit)
+        pendingChanges++
+        pendingBytes += c.bytes - before
+        return
+      }
+      case 'truncate': {
+        if (txn === undefined) return
+        for (const relation of event.relations) {
+          const b = bind(relation)
+          if (b === null || txn.finalLsn < b.snapshotLsn) continue
+          tableChanges(b.target).truncate(txn.commit)
+          pendingChanges++
+        }
+        return
+      }
+      case 'commit': {
+        txn = undefined
+        if (pendingCommit === undefined) pendingSince = Date.now()
+        pendingCommit = { endLsn: event.endLsn, time: event.commitTime }
+        pendingTransactions++
+        return
+      }
+      default:
+        return
+    }
+  }
+
+  let stopping = false
+  const onAbort = () => (stopping = true)
+  options.signal?.addEventListener('abort', onAbort)
+  let lastKeepaliveRequest = 0
+  try {
+    let pending: Promise<IteratorResult<StreamEvent[]>> | undefined
+    for (;;) {
+      if (stopping) break
+      pending ??= stream.next()
+      const age = pendingCommit === undefined ? Infinity : Date.now() - pendingSince
+      const wait = pendingCommit === undefined ? 200 : Math.max(0, limits.minLatencyMs - age)
+      const result = await Promise.race([pending, new Promise<'quiet'>((r) => setTimeout(() => r('quiet'), wait))])
+      if (result === 'quiet') {
+        // Nothing more arrived for a moment: apply what is pending.
+        if (pendingCommit !== undefined) await flush()
+        if (txn === undefined && pendingCommit === undefined && target !== undefined) {
+          if (stream.drainedLsn >= target || lastCheckpoint >= target) break
+          if (Date.now() - lastKeepaliveRequest > 100) {
+            stream.sendStatus(true)
+            lastKeepaliveRequest = Date.now()
+          }
+        }
+        continue
+      }
+      pending = undefined
+      if (result.done === true) break
+      for (const event of result.value) {
+        handle(event)
+        if (txn !== undefined && pendingBytes > limits.maxBytes) await spill()
+      }
+      if (txn === undefined && pendingCommit !== undefined && (pendingChanges >= limits.maxChanges || pendingBytes >= limits.maxBytes || Date.now() - pendingSince >= limits.maxLatencyMs)) await flush()
+    }
+    // Stopping: commit the transactions already complete; a partial one is dropped and re-read next run.
+    if (txn === undefined) await flush()
+    else await destination.rollback()
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort)
+    await stream.close()
+  }
+  log.info('stream.stop', `Stopped at checkpoint ${formatLsn(lastCheckpoint)}: ${totals.transactions} transactions, ${totals.changes} changes applied.`, { checkpoint: formatLsn(lastCheckpoint), ...totals })
+  return { ...totals, checkpoint: lastCheckpoint }
+}
+
+function cells(binding: Binding, tuple: readonly TupleValue[]): Cell[] {
+  const row: Cell[] = new Array<Cell>(binding.target.columns.length).fill(null)
+  for (let i = 0; i < tuple.length; i++) {
+    const index = binding.map[i] as number
+    if (index < 0) continue
+    const v = tuple[i]
+    row[index] = v === undefined || v === null ? null : v === UNCHANGED_TOAST ? UNCHANGED_TOAST : typeof v === 'string' ? v : v.toString('utf8')
+  }
+  return row
+}
+
+/** Microseconds since 1970 → `YYYY-MM-DD HH:MM:SS.ffffff+00`. */
+export function microsToTimestamp(micros: number): string {
+  const ms = Math.floor(micros / 1000)
+  const rest = String(micros - ms * 1000).padStart(3, '0')
+  return `${new Date(ms).toISOString().slice(0, 23).replace('T', ' ')}${rest}+00`
+}

@@ -1,0 +1,78 @@
+/**
+ * A selected source table bound to its destination table: the destination name, SCD type, the
+ * columns that land (after exclusions) with their DuckDB types, and which of them form the key.
+ * Also maps a pgoutput Relation's column order onto the destination's.
+ */
+import { columnType, type ColumnType } from '../destination/duckdb/column-types.js'
+import { InletError } from '../errors/inlet-error.js'
+import { displayName } from '../postgres/sql-text.js'
+import type { Relation } from '../source/stream/stream-events.js'
+import type { SourceColumn, SourceTable } from '../source/table-schema.js'
+
+export interface TargetColumn {
+  readonly name: string
+  readonly source: SourceColumn
+  readonly type: ColumnType
+}
+
+export interface TableTarget {
+  /** The source name (config `name`, default the database). */
+  readonly sourceName: string
+  readonly table: SourceTable
+  readonly destSchema: string
+  readonly destName: string
+  readonly scd: 1 | 2
+  readonly columns: readonly TargetColumn[]
+  /** Indexes into `columns` of the key; empty: rows are identified by all their values. */
+  readonly key: readonly number[]
+  /** `schema.table` of the source, for messages. */
+  readonly display: string
+}
+
+export interface TableOptions {
+  readonly destSchema?: string | undefined
+  readonly destName?: string | undefined
+  readonly scd: 1 | 2
+  readonly excludeColumns?: readonly string[] | undefined
+}
+
+export function bindTarget(sourceName: string, table: SourceTable, options: TableOptions): TableTarget {
+  const display = displayName(table.schema, table.name)
+  const excluded = new Set(options.excludeColumns ?? [])
+  for (const name of excluded) {
+    if (!table.columns.some((c) => c.name === name)) {
+      throw new InletError('INLET-C004', `exclude_columns names "${name}", which ${display} does not have (or does not publish).`, { fix: `Columns of ${display}: ${table.columns.map((c) => c.name).join(', ')}` })
+    }
+    if (table.key.includes(name)) throw new InletError('INLET-C004', `exclude_columns cannot exclude "${name}" of ${display}: it is part of the key that identifies rows.`)
+  }
+  const columns = table.columns.filter((c) => !excluded.has(c.name)).map((c) => ({ name: c.name, source: c, type: columnType(c) }))
+  const key = table.key.map((k) => columns.findIndex((c) => c.name === k))
+  if (key.some((i) => i < 0)) throw new InletError('INLET-S007', `The key of ${display} (${table.key.join(', ')}) is not among its published columns.`, { fix: 'Publish the key columns: ALTER PUBLICATION ... SET TABLE with a column list that includes them.' })
+  return { sourceName, table, destSchema: options.destSchema ?? table.schema, destName: options.destName ?? table.name, scd: options.scd, columns, key, display }
+}
+
+/**
+ * For each column of the relation, its index in the target's columns (-1: excluded). Fails when
+ * the relation has a column the target does not know, or lacks one it has: the table's schema
+ * changed since it was copied.
+ */
+export function relationColumnMap(target: TableTarget, relation: Relation, excluded: ReadonlySet<string>): number[] {
+  const map = relation.columns.map((c) => target.columns.findIndex((t) => t.name === c.name))
+  const unknown = relation.columns.filter((c, i) => map[i] === -1 && !excluded.has(c.name)).map((c) => c.name)
+  const missing = target.columns.filter((t) => !relation.columns.some((c) => c.name === t.name)).map((t) => t.name)
+  const retyped = relation.columns.filter((c, i) => {
+    const index = map[i] as number
+    return index >= 0 && c.typeOid !== (target.columns[index] as TargetColumn).source.typeOid
+  })
+  if (unknown.length > 0 || missing.length > 0 || retyped.length > 0) {
+    const parts = [
+      unknown.length > 0 ? `new columns ${unknown.join(', ')}` : '',
+      missing.length > 0 ? `columns gone: ${missing.join(', ')}` : '',
+      retyped.length > 0 ? `type changed: ${retyped.map((c) => c.name).join(', ')}` : '',
+    ].filter((p) => p !== '')
+    throw new InletError('INLET-S007', `The schema of ${target.display} changed while streaming (${parts.join('; ')}).`, {
+      fix: `Copy the table again: DROP TABLE ${target.destSchema}.${target.destName} in the destination, then rerun inlet run (schema evolution is followed automatically with the DDL tracking script from a later release).`,
+    })
+  }
+  return map
+}
