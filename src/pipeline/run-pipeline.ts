@@ -238,7 +238,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
   const limits = { ...DEFAULT_BATCH, ...options.batch }
   const state = await destination.readSource(source.name)
   const checkpoint = state?.checkpointLsn ?? 0n
-  const target = options.once === true ? parseLsn((await client.query<{ lsn: string }>('SELECT pg_current_wal_flush_lsn()::text AS lsn')).rows[0]?.lsn ?? '0/0') : undefined
+  const target = options.once === true ? parseLsn((await client.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0]?.lsn ?? '0/0') : undefined
   const replication = await ReplicationConnection.open(source.connection)
   const stream = await replication.startStreaming({ slot: source.slot, publications: [source.publication], resumeLsn: checkpoint, spoolDirectory: join(dirname(destination.path), `.inlet-spool-${source.slot}`) })
   log.info('stream.start', `Streaming from ${source.slot} after ${formatLsn(checkpoint)}${target === undefined ? '' : ` until ${formatLsn(target)}`}.`, { slot: source.slot, checkpoint: formatLsn(checkpoint) })
