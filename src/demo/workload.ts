@@ -23,6 +23,10 @@ const STEPS: ReadonlyArray<(c: pg.Client, n: number) => Promise<unknown>> = [
   (c, n) => c.query(`insert into public.events (at, kind, payload) values (timestamptz '2026-11-01' + $1::int * interval '1 minute', 'click', jsonb_build_object('n', $1::int))`, [n]),
   (c) => c.query(`delete from public.page_views where ctid = (select ctid from public.page_views order by viewed_at limit 1)`),
   (c, n) => c.query(`insert into public.page_views (path, referrer) values ('/p/' || $1::int % 50, null)`, [n]),
+  (c) => c.query(`delete from public.orders where id = (select max(id) from public.orders where status = 'new')`),
+  // Identical rows in a table without a key: a delete must remove exactly one of them.
+  (c, n) => c.query(`insert into public.page_views (viewed_at, path) select timestamptz '2026-11-01' + ($1::int % 3) * interval '1 s', '/dup' from generate_series(1, 2)`, [n]),
+  (c) => c.query(`update public.page_views set referrer = 'r' where ctid = (select ctid from public.page_views where path = '/dup' and referrer is null limit 1)`),
 ]
 
 /** Runs until `signal` aborts, about `perSecond` transactions a second. */

@@ -176,14 +176,14 @@ export async function runSnapshot(options: SnapshotOptions): Promise<void> {
         writeSync(fd, buffer, 0, used)
         used = 0
       }
-      const rotate = () => {
+      const rotate = (final = false) => {
         flush()
         if (fd !== undefined) {
           closeSync(fd)
           fd = undefined
           enqueue({ target: chunk.target, file, last: false })
           fileBytes = 0
-          if (files.length >= MAX_PENDING_FILES) copy.pause()
+          if (!final && files.length >= MAX_PENDING_FILES) copy.pause()
         }
       }
       const copy = CopyOut.run(client, copySql(chunk), (row) => {
@@ -210,8 +210,10 @@ export async function runSnapshot(options: SnapshotOptions): Promise<void> {
         throw new InletError('INLET-S001', `Copying ${chunk.target.display} failed: ${(cause as Error).message}.`, { cause })
       } finally {
         copies.delete(copy)
+        // The connection outlives this COPY: never leave its socket paused.
+        copy.resume()
       }
-      rotate()
+      rotate(true)
       const left = (remaining.get(chunk.target) as number) - 1
       remaining.set(chunk.target, left)
       if (left === 0) enqueue({ target: chunk.target, file: '', last: true })

@@ -1,0 +1,92 @@
+/**
+ * Compares a destination table with its source table value by value. Source values are read as
+ * PostgreSQL text under the pinned settings; destination values are rendered back into that text
+ * form by DuckDB SQL written independently of Inlet's conversions (and floats, lists compared as
+ * numbers and JSON). Rows are compared as multisets, so tables without a key compare too.
+ * For SCD2 the source is compared with the current versions, and the history is checked: per key
+ * one current version at most, versions that do not overlap, none repeated.
+ */
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
+import { connect } from '../../src/postgres/connect.js'
+import { parseConnectionString } from '../../src/postgres/connection-settings.js'
+
+export async function openDuck(path: string): Promise<{ duck: DuckDBConnection; close: () => void }> {
+  const instance = await DuckDBInstance.create(path)
+  const duck = await instance.connect()
+  await duck.run(`SET TimeZone = 'UTC'`)
+  return { duck, close: () => (duck.closeSync(), instance.closeSync()) }
+}
+
+async function duckRows(duck: DuckDBConnection, sql: string): Promise<Array<Record<string, unknown>>> {
+  return (await (await duck.runAndReadAll(sql)).getRowObjectsJS()) as Array<Record<string, unknown>>
+}
+
+const q = (name: string) => `"${name.replace(/"/g, '""')}"`
+
+function normalise(type: string, value: unknown): unknown {
+  if (value === null || value === undefined) return null
+  const text = String(value)
+  if (/^(FLOAT|DOUBLE)$/.test(type)) return Number(text.replace(/^-?inf(inity)?$/i, (m) => (m.startsWith('-') ? '-Infinity' : 'Infinity')).replace(/^nan$/i, 'NaN'))
+  if (type.endsWith(']')) return JSON.parse(text) as unknown
+  if (/^(DATE|TIMESTAMP)/.test(type)) return text.replace(/^(\S+) \(BC\)(.*)$/, '$1$2 BC')
+  return text
+}
+
+export interface CompareOptions {
+  readonly sourceUrl: string
+  readonly sourceTable: string
+  readonly destTable: string
+  readonly scd?: 1 | 2
+  /** Source columns not in the destination. */
+  readonly exclude?: readonly string[]
+  /** Key columns, for the SCD2 history checks. */
+  readonly key?: readonly string[]
+}
+
+/** Returns the differences, described (empty when equal). */
+export async function compareTable(duck: DuckDBConnection, options: CompareOptions): Promise<string[]> {
+  const described = await duckRows(duck, `DESCRIBE ${options.destTable}`)
+  const meta = new Set(['_inlet_lsn', '_inlet_synced_at', '__START_AT', '__END_AT'])
+  const columns = described.map((d) => ({ name: String(d.column_name), type: String(d.column_type) })).filter((c) => !meta.has(c.name))
+  const render = columns.map(({ name, type }) => {
+    const c = q(name)
+    if (type === 'BLOB') return `'\\x' || lower(hex(${c}))`
+    if (type === 'BOOLEAN') return `CASE WHEN ${c} THEN 't' ELSE 'f' END`
+    if (type.endsWith(']')) return `CAST(to_json(${c}) AS VARCHAR)`
+    return `CAST(${c} AS VARCHAR)`
+  })
+  const current = options.scd === 2 ? ` WHERE "__END_AT" IS NULL` : ''
+  const destRows = await duckRows(duck, `SELECT ${render.map((r, i) => `${r} AS c${i}`).join(', ')} FROM ${options.destTable}${current}`)
+  const client = await connect(parseConnectionString(options.sourceUrl, {}), { pinValueSettings: true })
+  let sourceRows: Array<Record<string, unknown>>
+  try {
+    const select = columns.map(({ name, type }, i) => (type.endsWith(']') ? `array_to_json(${q(name)})::text AS c${i}` : `${q(name)}::text AS c${i}`))
+    sourceRows = (await client.query(`SELECT ${select.join(', ')} FROM ${options.sourceTable}`)).rows as Array<Record<string, unknown>>
+  } finally {
+    await client.end()
+  }
+  const key = (row: Record<string, unknown>) => JSON.stringify(columns.map((c, i) => normalise(c.type, row[`c${i}`])))
+  const count = (rows: Array<Record<string, unknown>>) => {
+    const m = new Map<string, number>()
+    for (const r of rows) m.set(key(r), (m.get(key(r)) ?? 0) + 1)
+    return m
+  }
+  const src = count(sourceRows)
+  const dst = count(destRows)
+  const problems: string[] = []
+  for (const [row, n] of src) if ((dst.get(row) ?? 0) !== n) problems.push(`${options.destTable}: source has ${n}× ${row.slice(0, 300)}, destination ${dst.get(row) ?? 0}×`)
+  for (const [row, n] of dst) if (!src.has(row)) problems.push(`${options.destTable}: destination has ${n}× ${row.slice(0, 300)}, source none`)
+  if (options.scd === 2 && options.key !== undefined && options.key.length > 0) {
+    const k = options.key.map(q).join(', ')
+    const overlaps = await duckRows(
+      duck,
+      `SELECT count(*) AS n FROM (SELECT "__START_AT" AS s, "__END_AT" AS e, lead("__START_AT") OVER (PARTITION BY ${k} ORDER BY "_inlet_lsn", "__START_AT") AS next_s,
+         count(*) FILTER (WHERE "__END_AT" IS NULL) OVER (PARTITION BY ${k}) AS currents FROM ${options.destTable})
+       WHERE currents > 1 OR (e IS NULL AND next_s IS NOT NULL) OR (e IS NOT NULL AND next_s IS NOT NULL AND e > next_s) OR e < s`,
+    )
+    if (Number(overlaps[0]?.n) > 0) problems.push(`${options.destTable}: ${String(overlaps[0]?.n)} versions overlap or are current twice`)
+    const repeated = await duckRows(duck, `SELECT count(*) AS n FROM (SELECT ${k}, "_inlet_lsn", count(*) AS c FROM ${options.destTable} GROUP BY ALL HAVING count(*) > 1)`)
+    if (Number(repeated[0]?.n) > 0) problems.push(`${options.destTable}: ${String(repeated[0]?.n)} keys have two versions from one transaction`)
+  }
+  return problems
+}
