@@ -23,7 +23,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   run: { run: runCommand, summary: 'copy the tables, then stream every change into DuckDB (--once: catch up, stop)' },
   teardown: { run: teardownCommand, summary: 'drop what setup created: slot, publication, DDL tracking' },
   slots: { run: slotsCommand, summary: 'list replication slots, or drop one by name' },
-  demo: { run: demoCommand, summary: 'doctor and setup on an embedded PostgreSQL with a sample shop' },
+  demo: { run: demoCommand, summary: 'the whole job on an embedded PostgreSQL with a live workload, into ./inlet-demo.duckdb' },
 }
 
 function version(): string {

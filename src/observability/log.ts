@@ -39,7 +39,7 @@ export function createLogger(options: { json?: boolean; quiet?: boolean; stream?
     info: (event, message, fields) => write('info', event, message, fields),
     warn: (event, message, fields) => write('warn', event, message, fields),
     status: (text) => {
-      if (json || options.quiet === true) return
+      if (json || options.quiet === true || stream.isTTY !== true) return
       stream.write(`\r\x1b[2K${text.slice(0, (stream.columns ?? 120) - 1)}`)
       statusShown = true
     },

