@@ -87,7 +87,7 @@ update public.orders o set total = s.sum from (
 insert into public.events (at, kind, payload)
   select timestamptz '2026-10-01' + g * interval '13 minutes', (array['click','view','buy'])[1 + g % 3],
          jsonb_build_object('n', g, 'ok', g % 2 = 0)
-  from generate_series(1, ${scale * 5}) g;
+  from generate_series(1, ${Math.min(scale * 5, 10_000)}) g;
 
 insert into public.page_views (viewed_at, path, referrer)
   select timestamptz '2026-11-01' + g * interval '1 minute', '/p/' || (g % 50), case when g % 3 = 0 then null else 'search' end

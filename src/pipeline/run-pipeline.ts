@@ -40,6 +40,9 @@ export interface BatchLimits {
   readonly minLatencyMs: number
 }
 
+/** Test hook (INLET_FAULT_KILL_AFTER_COMMIT=N): SIGKILL itself after the N-th batch commit, before its ack. */
+const KILL_AFTER_COMMIT = Number(process.env.INLET_FAULT_KILL_AFTER_COMMIT ?? 0)
+
 export const DEFAULT_BATCH: BatchLimits = { maxChanges: 200_000, maxBytes: 128 * 1024 * 1024, maxLatencyMs: 500, minLatencyMs: 50 }
 
 export interface RunOptions {
@@ -270,6 +273,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
   let pendingBytes = 0
   let totals = { transactions: 0, changes: 0 }
   let lastCheckpoint = checkpoint
+  let committedBatches = 0
 
   const flush = async () => {
     if (pendingCommit === undefined) return
@@ -283,6 +287,8 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
       await destination.rollback()
       throw error
     }
+    // Fault injection for the crash test: die between the destination commit and the ack.
+    if (KILL_AFTER_COMMIT > 0 && ++committedBatches === KILL_AFTER_COMMIT) process.kill(process.pid, 'SIGKILL')
     stream.confirm(pendingCommit.endLsn)
     lastCheckpoint = pendingCommit.endLsn
     totals = { transactions: totals.transactions + pendingTransactions, changes: totals.changes + pendingChanges }
