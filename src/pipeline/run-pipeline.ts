@@ -61,7 +61,8 @@ export interface BatchSummary {
   readonly transactions: number
   readonly changes: number
   readonly applyMs: number
-  /** Commit time (µs since 1970) of the last transaction in the batch. */
+  /** Commit time (µs since 1970) of the first and last transaction in the batch. */
+  readonly firstCommitTime: number
   readonly lastCommitTime: number
 }
 
@@ -268,6 +269,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
   let txn: { finalLsn: Lsn; commit: ChangeCommit } | undefined
   let pendingCommit: { endLsn: Lsn; time: number } | undefined
   let pendingSince = 0
+  let firstCommitTime = 0
   let pendingTransactions = 0
   let pendingChanges = 0
   let pendingBytes = 0
@@ -292,7 +294,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
     stream.confirm(pendingCommit.endLsn)
     lastCheckpoint = pendingCommit.endLsn
     totals = { transactions: totals.transactions + pendingTransactions, changes: totals.changes + pendingChanges }
-    options.onBatch?.({ checkpoint: pendingCommit.endLsn, transactions: pendingTransactions, changes: pendingChanges, applyMs: performance.now() - started, lastCommitTime: pendingCommit.time })
+    options.onBatch?.({ checkpoint: pendingCommit.endLsn, transactions: pendingTransactions, changes: pendingChanges, applyMs: performance.now() - started, firstCommitTime, lastCommitTime: pendingCommit.time })
     pendingCommit = undefined
     pendingTransactions = 0
     pendingChanges = 0
@@ -338,7 +340,10 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
       }
       case 'commit': {
         txn = undefined
-        if (pendingCommit === undefined) pendingSince = Date.now()
+        if (pendingCommit === undefined) {
+          pendingSince = Date.now()
+          firstCommitTime = event.commitTime
+        }
         pendingCommit = { endLsn: event.endLsn, time: event.commitTime }
         pendingTransactions++
         return
