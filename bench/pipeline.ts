@@ -8,7 +8,7 @@
  *    committed in DuckDB, against the raw drain (framing only) of the same slot contents.
  * 3. Commit-to-queryable latency at a steady 5,000 changes/s.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -17,6 +17,7 @@ import { resolveConfig } from '../src/config/load.js'
 import { EmbeddedPostgres } from '../src/embedded/postgres-server.js'
 import { runPipeline, type BatchSummary } from '../src/pipeline/run-pipeline.js'
 import { PROJECT_ROOT } from '../scripts/project-root.js'
+import { ensurePostgresClient, median } from './support.js'
 
 const RUNS = Number(process.env.INLET_BENCH_RUNS ?? 3)
 const SNAPSHOT_ROWS = Number(process.env.INLET_BENCH_SNAPSHOT_ROWS ?? 5_000_000)
@@ -25,19 +26,7 @@ const LATENCY_SECONDS = Number(process.env.INLET_BENCH_LATENCY_SECONDS ?? 20)
 const ORDERS = `create table orders (id bigint primary key, customer_id int, status text, amount numeric(12,2), note text, payload jsonb, created_at timestamptz, updated_at timestamptz)`
 const ROW = (g: string) => `${g}, ${g} % 1000, 'new', (${g} % 10000) / 100.0, repeat('n', 100), jsonb_build_object('k', ${g}, 'tags', jsonb_build_array('a', 'b')), now(), now()`
 
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
-}
 
-function havePsql(): boolean {
-  if (spawnSync('psql', ['--version']).status === 0) return true
-  if (process.getuid?.() !== 0) return false
-  console.log('installing postgresql-client (psql) from Debian...')
-  spawnSync('apt-get', ['update'], { stdio: 'ignore' })
-  return spawnSync('apt-get', ['install', '-y', 'postgresql-client'], { stdio: 'ignore' }).status === 0
-}
 
 async function changes(client: pg.Client, transactions: number, startId: number, perTxn = 1000): Promise<number> {
   let total = 0
@@ -64,7 +53,7 @@ function rawDrain(url: string, slot: string, expected: number): Promise<{ second
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'inlet-bench-'))
-const psql = havePsql()
+const psql = ensurePostgresClient('psql')
 const server = await EmbeddedPostgres.start({ settings: { wal_level: 'logical', max_replication_slots: 20, max_wal_senders: 20, max_wal_size: '8GB', checkpoint_timeout: '30min', synchronous_commit: 'off', shared_buffers: '1GB' } })
 const admin = new pg.Client(server.url('postgres'))
 await admin.connect()

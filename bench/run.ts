@@ -6,13 +6,14 @@
  * per consumer run is created before the workload, so every consumer reads the same slot contents.
  * Consumers alternate (raw, inlet, pglr, pg_recvlogical) for RUNS rounds; medians are reported.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
 import { EmbeddedPostgres } from '../src/embedded/postgres-server.js'
 import { PROJECT_ROOT } from '../scripts/project-root.js'
+import { ensurePostgresClient, median } from './support.js'
 
 const RUNS = Number(process.env.INLET_BENCH_RUNS ?? 3)
 const TRANSACTIONS = Number(process.env.INLET_BENCH_TRANSACTIONS ?? 1000)
@@ -20,13 +21,6 @@ const KINDS = ['raw', 'inlet', 'pglr', 'pg_recvlogical'] as const
 type Kind = (typeof KINDS)[number]
 interface Run { changes: number; seconds: number; cpuSeconds: number; maxRssMB: number }
 
-function ensurePgRecvlogical(): boolean {
-  if (spawnSync('pg_recvlogical', ['--version']).status === 0) return true
-  if (process.getuid?.() !== 0) return false
-  console.log('installing postgresql-client (pg_recvlogical) from Debian...')
-  spawnSync('apt-get', ['update'], { stdio: 'ignore' })
-  return spawnSync('apt-get', ['install', '-y', 'postgresql-client'], { stdio: 'ignore' }).status === 0
-}
 
 async function workload(client: pg.Client): Promise<number> {
   await client.query(`create table orders (id bigint primary key, customer_id int, status text, amount numeric(12,2), note text, payload jsonb, created_at timestamptz, updated_at timestamptz)`)
@@ -66,13 +60,8 @@ function runChild(kind: Kind, url: string, slot: string, expected: number, endLs
   })
 }
 
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
-}
 
-const haveRecvlogical = ensurePgRecvlogical()
+const haveRecvlogical = ensurePostgresClient('pg_recvlogical')
 const kinds = KINDS.filter((k) => k !== 'pg_recvlogical' || haveRecvlogical)
 const server = await EmbeddedPostgres.start({ settings: { wal_level: 'logical', max_replication_slots: 40, max_wal_senders: 40, max_wal_size: '8GB', checkpoint_timeout: '30min', synchronous_commit: 'off' } })
 const url = server.url('postgres')

@@ -1,0 +1,17 @@
+/** Helpers shared by the benchmarks. */
+import { spawnSync } from 'node:child_process'
+
+/** True when `tool` (psql, pg_recvlogical) runs; installs Debian's postgresql-client as root if needed. */
+export function ensurePostgresClient(tool: string): boolean {
+  if (spawnSync(tool, ['--version']).status === 0) return true
+  if (process.getuid?.() !== 0) return false
+  console.log(`installing postgresql-client (${tool}) from Debian...`)
+  spawnSync('apt-get', ['update'], { stdio: 'ignore' })
+  return spawnSync('apt-get', ['install', '-y', 'postgresql-client'], { stdio: 'ignore' }).status === 0
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
+}
