@@ -120,13 +120,12 @@ async function prepareSnapshot(client: SqlClient, destination: DuckDbDestination
       throw new InletError('INLET-D004', `The destination holds source "${source.name}" from server ${state.systemId}, slot ${state.slot}; this run reads server ${identity.systemId}, slot ${source.slot}.`)
     }
     const tableStates = new Map((await destination.readTables(source.name)).map((s) => [key(s.sourceSchema, s.sourceTable), s]))
-    const needCopy: TableTarget[] = []
-    for (const target of plan.targets) {
+    const existing = await destination.tableNames()
+    // Without a checkpoint every table is copied; otherwise those not (or no longer) streaming as configured.
+    const needCopy = plan.targets.filter((target) => {
       const s = tableStates.get(key(target.table.schema, target.table.name))
-      if (s === undefined || s.phase !== 'streaming' || !sameBinding(s, target) || !(await destination.tableExists(target.destSchema, target.destName))) {
-        needCopy.push(target)
-      } else if (state === undefined) needCopy.push(target)
-    }
+      return state === undefined || s === undefined || s.phase !== 'streaming' || !sameBinding(s, target) || !existing.has(key(target.destSchema, target.destName))
+    })
     const slot = (await readSlots(client, plan.serverVersionNum)).find((s) => s.name === source.slot)
     if (slot !== undefined && slot.active) {
       throw new InletError('INLET-S002', `The replication slot "${source.slot}" is in use by process ${slot.activePid ?? '?'}${slot.activeApplication ? ` (${slot.activeApplication})` : ''}.`, {
@@ -173,10 +172,11 @@ async function copyTables(destination: DuckDbDestination, source: ResolvedSource
   const created = snapshot.created as CreatedSlot
   const lsn = created.consistentPoint
   const snapshotTime = new Date().toISOString().replace('T', ' ').replace('Z', '+00')
+  const existing = await destination.tableNames()
+  const ours = new Set((await destination.readTables(source.name)).map((s) => key(s.destSchema, s.destTable)))
   for (const target of snapshot.targets) {
-    if (await destination.tableExists(target.destSchema, target.destName)) {
-      const known = (await destination.readTables(source.name)).some((s) => s.destSchema === target.destSchema && s.destTable === target.destName)
-      if (!known) {
+    if (existing.has(key(target.destSchema, target.destName))) {
+      if (!ours.has(key(target.destSchema, target.destName))) {
         throw new InletError('INLET-D003', `The destination already has a table ${target.destSchema}.${target.destName} that Inlet did not create for ${target.display}.`, {
           fix: `Rename or drop it in the destination, or map ${target.display} elsewhere with as: in inlet.yaml.`,
         })
@@ -248,13 +248,12 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
 
   const bindings = new Map<Relation, Binding | null>()
   const snapshotLsnOf = new Map(plan.targets.map((t) => [t, states.get(key(t.table.schema, t.table.name))?.snapshotLsn ?? 0n]))
-  const excluded = new Map(plan.targets.map((t) => [t, new Set(t.table.columns.map((c) => c.name).filter((n) => !t.columns.some((c) => c.name === n)))]))
   const changes = new Map<TableTarget, TableChanges>()
   const bind = (relation: Relation): Binding | null => {
     let b = bindings.get(relation)
     if (b === undefined) {
       const t = plan.byRelation.get(key(relation.schema, relation.name))
-      b = t === undefined ? null : { target: t, map: relationColumnMap(t, relation, excluded.get(t) as Set<string>), snapshotLsn: snapshotLsnOf.get(t) ?? 0n }
+      b = t === undefined ? null : { target: t, map: relationColumnMap(t, relation), snapshotLsn: snapshotLsnOf.get(t) ?? 0n }
       bindings.set(relation, b)
     }
     return b

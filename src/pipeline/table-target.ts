@@ -56,9 +56,10 @@ export function bindTarget(sourceName: string, table: SourceTable, options: Tabl
  * the relation has a column the target does not know, or lacks one it has: the table's schema
  * changed since it was copied.
  */
-export function relationColumnMap(target: TableTarget, relation: Relation, excluded: ReadonlySet<string>): number[] {
+export function relationColumnMap(target: TableTarget, relation: Relation): number[] {
   const map = relation.columns.map((c) => target.columns.findIndex((t) => t.name === c.name))
-  const unknown = relation.columns.filter((c, i) => map[i] === -1 && !excluded.has(c.name)).map((c) => c.name)
+  // Excluded columns are source columns the target leaves out: expected, not new.
+  const unknown = relation.columns.filter((c, i) => map[i] === -1 && !target.table.columns.some((s) => s.name === c.name)).map((c) => c.name)
   const missing = target.columns.filter((t) => !relation.columns.some((c) => c.name === t.name)).map((t) => t.name)
   const retyped = relation.columns.filter((c, i) => {
     const index = map[i] as number

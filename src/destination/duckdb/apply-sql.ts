@@ -5,7 +5,7 @@
  * what the segment supersedes, insert the new rows or versions.
  */
 import { quoteIdent } from '../../postgres/sql-text.js'
-import type { TableTarget } from '../../pipeline/table-target.js'
+import type { TableTarget, TargetColumn } from '../../pipeline/table-target.js'
 
 export const LSN_COLUMN = '_inlet_lsn'
 export const SYNCED_COLUMN = '_inlet_synced_at'
@@ -49,7 +49,12 @@ export function convertedValues(target: TableTarget, alias: string): string[] {
 }
 
 function keyMatch(target: TableTarget, t: string, s: string, column: (j: number, i: number) => string): string {
-  return target.key.map((i, j) => `${t}.${quoteIdent((target.columns[i] as { name: string }).name)} = ${(target.columns[i] as { type: { convert: (x: string) => string } }).type.convert(`${s}.${column(j, i)}`)}`).join(' AND ')
+  return target.key
+    .map((i, j) => {
+      const c = target.columns[i] as TargetColumn
+      return `${t}.${quoteIdent(c.name)} = ${c.type.convert(`${s}.${column(j, i)}`)}`
+    })
+    .join(' AND ')
 }
 
 function rowMatch(target: TableTarget, t: string, s: string): string {

@@ -11,6 +11,7 @@ import { InletError } from '../../errors/inlet-error.js'
 import type { Segment, StageRow } from '../../pipeline/table-changes.js'
 import type { TableTarget } from '../../pipeline/table-target.js'
 import { quoteIdent } from '../../postgres/sql-text.js'
+import { key } from '../../source/selection.js'
 import { applySegmentSql, convertedValues, createStageSql, createTableSql, destinationTable, insertColumns, stageMetaColumns, truncateSql } from './apply-sql.js'
 
 export const STATE_SCHEMA = '_inlet'
@@ -155,9 +156,10 @@ export class DuckDbDestination {
     )
   }
 
-  async tableExists(schema: string, name: string): Promise<boolean> {
-    const rows = await this.rows(`SELECT 1 FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = ${literal(schema)} AND table_name = ${literal(name)}`)
-    return rows.length > 0
+  /** Every table of the file, as `key(schema, name)`. */
+  async tableNames(): Promise<Set<string>> {
+    const rows = await this.rows<{ schema_name: string; table_name: string }>(`SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database()`)
+    return new Set(rows.map((r) => key(r.schema_name, r.table_name)))
   }
 
   /** Creates the destination table empty (dropping a partial copy of an interrupted snapshot). */
