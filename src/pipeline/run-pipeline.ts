@@ -102,6 +102,11 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
 interface PreparedSnapshot {
   readonly targets: readonly TableTarget[]
   readonly created: CreatedSlot | undefined
+  /**
+   * SCD2 start of copied rows: the source's clock read before the slot was created, so never later
+   * than the commit time of a transaction after the consistent point (which closes such a version).
+   */
+  readonly snapshotTime: string
   /** Ends the exporting connection (and with it a temporary slot). */
   readonly release: () => Promise<void>
 }
@@ -142,26 +147,33 @@ async function prepareSnapshot(client: SqlClient, destination: DuckDbDestination
         log.info('slot.recreate', `Recreating the unused slot ${source.slot} with an exported snapshot (the destination has no checkpoint for it yet).`, { slot: source.slot })
         await replication.dropSlot(source.slot)
       }
+      const snapshotTime = await sourceClock(client)
       const created = await replication.createSlot(source.slot, { snapshot: 'export' })
       log.info('slot.created', `Created slot ${source.slot} at ${formatLsn(created.consistentPoint)}.`, { slot: source.slot, lsn: formatLsn(created.consistentPoint) })
       await destination.writeSource({ source: source.name, systemId: identity.systemId, slot: source.slot, checkpointLsn: 0n })
       keepOpen = true
-      return { targets: needCopy, created, release: () => replication.close() }
+      return { targets: needCopy, created, snapshotTime, release: () => replication.close() }
     }
     if (slot === undefined) {
       throw new InletError('INLET-S006', `The slot "${source.slot}" no longer exists, but the destination has a checkpoint (${formatLsn(state.checkpointLsn)}) taken from it.`, {
         fix: `Changes since then are lost on the server. Copy again: drop the _inlet state and tables of source "${source.name}" in the destination (or use a new destination file), then rerun inlet run.`,
       })
     }
-    if (needCopy.length === 0) return { targets: [], created: undefined, release: () => replication.close() }
+    if (needCopy.length === 0) return { targets: [], created: undefined, snapshotTime: '', release: () => replication.close() }
     const temporary = `inlet_copy_${process.pid}_${Date.now() % 1_000_000}`
+    const snapshotTime = await sourceClock(client)
     const created = await replication.createSlot(temporary, { snapshot: 'export', temporary: true })
     log.info('snapshot.slot', `Copying ${needCopy.length} table(s) under the snapshot of a temporary slot at ${formatLsn(created.consistentPoint)}.`, { lsn: formatLsn(created.consistentPoint) })
     keepOpen = true
-    return { targets: needCopy, created, release: () => replication.close() }
+    return { targets: needCopy, created, snapshotTime, release: () => replication.close() }
   } finally {
     if (!keepOpen) await replication.close()
   }
+}
+
+async function sourceClock(client: SqlClient): Promise<string> {
+  const { rows } = await client.query<{ now: string }>('SELECT clock_timestamp()::text AS now')
+  return rows[0]?.now as string
 }
 
 function sameBinding(state: TableState, target: TableTarget): boolean {
@@ -171,7 +183,7 @@ function sameBinding(state: TableState, target: TableTarget): boolean {
 async function copyTables(destination: DuckDbDestination, source: ResolvedSource, plan: SourcePlan, snapshot: PreparedSnapshot, options: RunOptions, log: Logger): Promise<number> {
   const created = snapshot.created as CreatedSlot
   const lsn = created.consistentPoint
-  const snapshotTime = new Date().toISOString().replace('T', ' ').replace('Z', '+00')
+  const { snapshotTime } = snapshot
   const existing = await destination.tableNames()
   const ours = new Set((await destination.readTables(source.name)).map((s) => key(s.destSchema, s.destTable)))
   for (const target of snapshot.targets) {
