@@ -54,6 +54,8 @@ export const TYPE_CASES: ReadonlyArray<readonly [string, string, string, string]
   ['bytea', `'\\x00ff00'`, 'BLOB', '\\x00ff00'],
   ['text', `E'h\\u00e9llo \\U0001F389\\ttab\\nnewline\\x01\\\\'`, 'VARCHAR', 'héllo 🎉\ttab\nnewline\u0001\\'],
   ['text', `''`, 'VARCHAR', ''],
+  ['text', `E'say "hi", ok\\r\\nnext'`, 'VARCHAR', 'say "hi", ok\r\nnext'],
+  ['text', `'NULL'`, 'VARCHAR', 'NULL'],
   ['character(3)', `'ab'`, 'VARCHAR', 'ab '],
   ['integer[]', `'{1,NULL,3}'`, 'INTEGER[]', '[1,null,3]'],
   ['integer[][]', `'{{1,2},{3,4}}'`, 'INTEGER[][]', '[[1,2],[3,4]]'],

@@ -42,7 +42,7 @@ export interface BatchLimits {
 /** Test hook (INLET_FAULT_KILL_AFTER_COMMIT=N): SIGKILL itself after the N-th batch commit, before its ack. */
 const KILL_AFTER_COMMIT = Number(process.env.INLET_FAULT_KILL_AFTER_COMMIT ?? 0)
 
-export const DEFAULT_BATCH: BatchLimits = { maxChanges: 200_000, maxBytes: 128 * 1024 * 1024, maxLatencyMs: 500, minLatencyMs: 50 }
+export const DEFAULT_BATCH: BatchLimits = { maxChanges: 50_000, maxBytes: 64 * 1024 * 1024, maxLatencyMs: 500, minLatencyMs: 50 }
 
 export interface RunOptions {
   readonly config: ResolvedConfig
@@ -201,6 +201,7 @@ async function copyTables(destination: DuckDbDestination, source: ResolvedSource
   let total = 0
   const started = Date.now()
   let released = false
+  await destination.useThreadsFor('snapshot')
   try {
     await runSnapshot({
       settings: source.connection,
@@ -214,7 +215,7 @@ async function copyTables(destination: DuckDbDestination, source: ResolvedSource
         await snapshot.release()
       },
       loader: {
-        load: (target, file) => destination.loadSnapshotFile(target, file, lsn, snapshotTime),
+        load: (target, files) => destination.loadSnapshotFiles(target, files, lsn, snapshotTime),
         tableDone: async (target, rows) => {
           await destination.writeTable(target, 'streaming', lsn, BigInt(rows))
           total += rows
@@ -223,8 +224,11 @@ async function copyTables(destination: DuckDbDestination, source: ResolvedSource
       },
       onProgress: (progress) => log.status(progressLine(progress)),
     })
+    // Compact the copy into the file with every core now, rather than at close with fewer.
+    await destination.checkpoint()
   } finally {
     if (!released) await snapshot.release()
+    await destination.useThreadsFor('stream')
   }
   const seconds = (Date.now() - started) / 1000
   log.info('snapshot.done', `Snapshot done: ${total} rows in ${seconds.toFixed(1)} s.`, { rows: total, seconds })
@@ -246,6 +250,8 @@ function progressLine(progress: readonly SnapshotProgress[]): string {
 interface Binding {
   readonly target: TableTarget
   readonly map: readonly number[]
+  /** The relation's columns are the target's, in order: tuples are used as they are. */
+  readonly identity: boolean
   readonly snapshotLsn: Lsn
 }
 
@@ -265,7 +271,11 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
     let b = bindings.get(relation)
     if (b === undefined) {
       const t = plan.byRelation.get(key(relation.schema, relation.name))
-      b = t === undefined ? null : { target: t, map: relationColumnMap(t, relation), snapshotLsn: snapshotLsnOf.get(t) ?? 0n }
+      if (t === undefined) b = null
+      else {
+        const map = relationColumnMap(t, relation)
+        b = { target: t, map, identity: map.length === t.columns.length && map.every((to, from) => to === from), snapshotLsn: snapshotLsnOf.get(t) ?? 0n }
+      }
       bindings.set(relation, b)
     }
     return b
@@ -287,34 +297,52 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
   let lastCheckpoint = checkpoint
   let committedBatches = 0
 
-  const flush = async () => {
-    if (pendingCommit === undefined) return
-    const started = performance.now()
-    await destination.begin()
-    try {
-      for (const c of changes.values()) if (!c.empty) await destination.applySegments(c.target, c.drain())
-      await destination.writeCheckpoint(source.name, pendingCommit.endLsn, microsToTimestamp(pendingCommit.time))
-      await destination.commit()
-    } catch (error) {
-      await destination.rollback()
-      throw error
-    }
-    // Fault injection for the crash test: die between the destination commit and the ack.
-    if (KILL_AFTER_COMMIT > 0 && ++committedBatches === KILL_AFTER_COMMIT) process.kill(process.pid, 'SIGKILL')
-    stream.confirm(pendingCommit.endLsn)
-    lastCheckpoint = pendingCommit.endLsn
-    totals = { transactions: totals.transactions + pendingTransactions, changes: totals.changes + pendingChanges }
-    options.onBatch?.({ checkpoint: pendingCommit.endLsn, transactions: pendingTransactions, changes: pendingChanges, applyMs: performance.now() - started, firstCommitTime, lastCommitTime: pendingCommit.time })
+  // Batches are applied while the next one is read and coalesced: DuckDB works on its own threads,
+  // so decoding (JavaScript) and applying overlap. At most one batch applies while one fills; the
+  // chain keeps them in order and an LSN is confirmed only after its batch's COMMIT.
+  let applying: Promise<void> = Promise.resolve()
+  let failure: { error: unknown } | undefined
+  const drainChanges = () => [...changes.values()].filter((c) => !c.empty).map((c) => ({ target: c.target, segments: c.drain() }))
+  const enqueue = (work: () => Promise<void>): Promise<void> => {
+    applying = applying.then(work)
+    applying.catch((error: unknown) => (failure ??= { error }))
+    return applying
+  }
+  const flush = (): Promise<void> => {
+    if (pendingCommit === undefined) return applying
+    const work = drainChanges()
+    const batch = { commit: pendingCommit, transactions: pendingTransactions, changes: pendingChanges, firstCommitTime }
     pendingCommit = undefined
     pendingTransactions = 0
     pendingChanges = 0
     pendingBytes = 0
+    return enqueue(async () => {
+      const started = performance.now()
+      await destination.begin()
+      try {
+        for (const w of work) await destination.applySegments(w.target, w.segments)
+        await destination.writeCheckpoint(source.name, batch.commit.endLsn, microsToTimestamp(batch.commit.time))
+        await destination.commit()
+      } catch (error) {
+        await destination.rollback()
+        throw error
+      }
+      // Fault injection for the crash test: die between the destination commit and the ack.
+      if (KILL_AFTER_COMMIT > 0 && ++committedBatches === KILL_AFTER_COMMIT) process.kill(process.pid, 'SIGKILL')
+      stream.confirm(batch.commit.endLsn)
+      lastCheckpoint = batch.commit.endLsn
+      totals = { transactions: totals.transactions + batch.transactions, changes: totals.changes + batch.changes }
+      options.onBatch?.({ checkpoint: batch.commit.endLsn, transactions: batch.transactions, changes: batch.changes, applyMs: performance.now() - started, firstCommitTime: batch.firstCommitTime, lastCommitTime: batch.commit.time })
+    })
   }
   /** Within a huge transaction: apply what is held so far inside the still-open destination transaction. */
-  const spill = async () => {
-    await destination.begin()
-    for (const c of changes.values()) if (!c.empty) await destination.applySegments(c.target, c.drain())
+  const spill = (): Promise<void> => {
+    const work = drainChanges()
     pendingBytes = 0
+    return enqueue(async () => {
+      await destination.begin()
+      for (const w of work) await destination.applySegments(w.target, w.segments)
+    })
   }
 
   const handle = (event: StreamEvent) => {
@@ -370,6 +398,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
   try {
     let pending: Promise<IteratorResult<StreamEvent[]>> | undefined
     for (;;) {
+      if (failure !== undefined) throw failure.error
       if (stopping) break
       pending ??= stream.next()
       const age = pendingCommit === undefined ? Infinity : Date.now() - pendingSince
@@ -391,14 +420,25 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
       if (result.done === true) break
       for (const event of result.value) {
         handle(event)
-        if (txn !== undefined && pendingBytes > limits.maxBytes) await spill()
+        if (event.kind === 'commit') {
+          if (pendingChanges >= limits.maxChanges || pendingBytes >= limits.maxBytes || Date.now() - pendingSince >= limits.maxLatencyMs) {
+            await applying // the previous batch: one applies while this one fills, no more
+            void flush()
+          }
+        } else if (txn !== undefined && pendingBytes > limits.maxBytes) await spill()
       }
-      if (txn === undefined && pendingCommit !== undefined && (pendingChanges >= limits.maxChanges || pendingBytes >= limits.maxBytes || Date.now() - pendingSince >= limits.maxLatencyMs)) await flush()
+      // Decoded events resolve as microtasks, which would starve the I/O callbacks that carry the
+      // applying batch's statement completions (and socket reads): let them run between arrays.
+      await new Promise((resolve) => setImmediate(resolve))
     }
     // Stopping: commit the transactions already complete; a partial one is dropped and re-read next run.
     if (txn === undefined) await flush()
-    else await destination.rollback()
+    else {
+      await applying
+      await destination.rollback()
+    }
   } finally {
+    await applying.catch(() => undefined)
     options.signal?.removeEventListener('abort', onAbort)
     await stream.close()
   }
@@ -407,6 +447,8 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
 }
 
 function cells(binding: Binding, tuple: readonly TupleValue[]): Cell[] {
+  // Text-format tuples hold strings only; the decoder's array is not used again, so it is taken over.
+  if (binding.identity && !tuple.some(Buffer.isBuffer)) return tuple as Cell[]
   const row: Cell[] = new Array<Cell>(binding.target.columns.length).fill(null)
   for (let i = 0; i < tuple.length; i++) {
     const index = binding.map[i] as number

@@ -222,6 +222,9 @@ export class TableChanges {
   }
 
   private keyOf(values: readonly Cell[]): string {
+    const key = this.target.key
+    // Key columns are NOT NULL and never unchanged TOAST (they are in every old key and new row).
+    if (key.length === 1) return values[key[0] as number] as string
     return JSON.stringify(this.keyValues(values))
   }
 
@@ -245,9 +248,9 @@ function fillFrom(values: Cell[], from: readonly Cell[]): void {
 }
 
 function stageRow(op: StageRow['op'], values: readonly Cell[], lookup: Cell[] | undefined, lsn: string | null, ts: string | null, end: string | null, first: boolean, n: number, group: number): StageRow {
-  let toast: string | null = null
-  if (values.includes(UNCHANGED_TOAST)) toast = values.map((v) => (v === UNCHANGED_TOAST ? '1' : '0')).join('')
+  if (!values.includes(UNCHANGED_TOAST)) return { op, values: values as readonly (string | null)[], toast: null, lookup: null, lsn, ts, end, first, n, group }
+  const toast = values.map((v) => (v === UNCHANGED_TOAST ? '1' : '0')).join('')
   const plain = values.map((v) => (v === UNCHANGED_TOAST ? null : v))
   const key = lookup === undefined ? null : lookup.map((v) => (v === UNCHANGED_TOAST ? null : v))
-  return { op, values: plain, toast, lookup: toast === null ? null : key, lsn, ts, end, first, n, group }
+  return { op, values: plain, toast, lookup: key, lsn, ts, end, first, n, group }
 }

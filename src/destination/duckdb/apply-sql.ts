@@ -30,9 +30,12 @@ export function createTableSql(target: TableTarget): string {
   return `CREATE TABLE ${destinationTable(target)} (${columns.join(', ')})`
 }
 
-export function createStageSql(target: TableTarget, stage: string): string {
-  const columns = [...target.columns.map((_, i) => `c${i}`), ...stageMetaColumns(target)]
-  return `CREATE OR REPLACE TEMP TABLE ${stage} (${columns.map((c) => `${c} VARCHAR`).join(', ')})`
+/** Where a segment's staged rows are read: `relation` (a table or a table function, all VARCHAR); `name` prefixes helper tables. */
+export interface Stage {
+  readonly relation: string
+  /** Keyed SCD1: the staged rows' key values alone (columns named like their value columns). */
+  readonly keys?: string
+  readonly name: string
 }
 
 /** The destination's column list, in table order. */
@@ -62,7 +65,9 @@ function rowMatch(target: TableTarget, t: string, s: string): string {
 }
 
 /** Statements for one staged segment; `hasToast`: some staged row needs values from the destination. */
-export function applySegmentSql(target: TableTarget, stage: string, hasToast: boolean): string[] {
+export function applySegmentSql(target: TableTarget, staged: Stage, hasToast: boolean): string[] {
+  const stage = staged.relation
+  const resolvedTable = `${staged.name}_resolved`
   const table = destinationTable(target)
   const cols = insertColumns(target)
   const values = convertedValues(target, 's').join(', ')
@@ -94,13 +99,13 @@ export function applySegmentSql(target: TableTarget, stage: string, hasToast: bo
     const current = target.scd === 2 ? ` AND t.${END} IS NULL` : ''
     const resolved = target.columns.map((c, i) => `CASE WHEN substr(s.toast, ${i + 1}, 1) = '1' THEN t.${quoteIdent(c.name)} ELSE ${c.type.convert(`s.c${i}`)} END AS c${i}`)
     statements.push(
-      `CREATE OR REPLACE TEMP TABLE ${stage}_resolved AS SELECT ${resolved.join(', ')}, s.lsn, s.ts, s.end_ts FROM ${stage} s ` +
+      `CREATE OR REPLACE TEMP TABLE ${resolvedTable} AS SELECT ${resolved.join(', ')}, s.lsn, s.ts, s.end_ts FROM ${stage} s ` +
         `LEFT JOIN ${table} t ON ${keyMatch(target, 't', 's', (j) => `lk${j}`)}${current} WHERE s.op = '${upsertOp}' AND s.toast IS NOT NULL`,
     )
   }
   const keyOfStage = keyMatch(target, 't', 's', (_, i) => `c${i}`)
   if (target.scd === 1) {
-    statements.push(`DELETE FROM ${table} t USING ${stage} s WHERE ${keyOfStage}`)
+    statements.push(`DELETE FROM ${table} t USING ${staged.keys ?? stage} s WHERE ${keyOfStage}`)
   } else {
     // A version of the same source transaction (a transaction split over segments) is replaced, not closed.
     statements.push(
@@ -111,7 +116,7 @@ export function applySegmentSql(target: TableTarget, stage: string, hasToast: bo
   statements.push(`INSERT INTO ${table} (${cols}) SELECT ${values}, ${meta('s')} FROM ${stage} s WHERE s.op = '${upsertOp}' AND s.toast IS NULL`)
   if (hasToast) {
     const plain = target.columns.map((_, i) => `s.c${i}`).join(', ')
-    statements.push(`INSERT INTO ${table} (${cols}) SELECT ${plain}, ${meta('s')} FROM ${stage}_resolved s`)
+    statements.push(`INSERT INTO ${table} (${cols}) SELECT ${plain}, ${meta('s')} FROM ${resolvedTable} s`)
   }
   return statements
 }

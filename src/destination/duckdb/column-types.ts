@@ -16,6 +16,11 @@ export interface ColumnType {
   readonly duckType: string
   /** SQL turning the VARCHAR expression `x` (PostgreSQL text form) into `duckType`. */
   readonly convert: (x: string) => string
+  /**
+   * The text form never holds a quote, comma, CR or newline and is never empty, so the staging
+   * CSV writes it unquoted (see stage-file.ts).
+   */
+  readonly bare: boolean
 }
 
 const identity = (x: string): string => x
@@ -25,29 +30,29 @@ const cast = (type: string) => (x: string) => `CAST(${x} AS ${type})`
 const bcDate = (type: string) => (x: string) => `CAST(CASE WHEN ends_with(${x}, ' BC') THEN regexp_replace(${x}, '^(\\S+)(.*) BC$', '\\1 (BC)\\2') ELSE ${x} END AS ${type})`
 
 const BUILTIN: Record<number, ColumnType> = {
-  16: { duckType: 'BOOLEAN', convert: cast('BOOLEAN') },
-  17: { duckType: 'BLOB', convert: (x) => `from_hex(substr(${x}, 3))` }, // bytea_output=hex: \x0a0b
-  20: { duckType: 'BIGINT', convert: cast('BIGINT') },
-  21: { duckType: 'SMALLINT', convert: cast('SMALLINT') },
-  23: { duckType: 'INTEGER', convert: cast('INTEGER') },
-  26: { duckType: 'UINTEGER', convert: cast('UINTEGER') }, // oid
-  114: { duckType: 'JSON', convert: cast('JSON') },
-  3802: { duckType: 'JSON', convert: cast('JSON') }, // jsonb: its canonical text
-  700: { duckType: 'FLOAT', convert: cast('FLOAT') },
-  701: { duckType: 'DOUBLE', convert: cast('DOUBLE') },
-  1082: { duckType: 'DATE', convert: bcDate('DATE') },
-  1083: { duckType: 'TIME', convert: cast('TIME') },
-  1114: { duckType: 'TIMESTAMP', convert: bcDate('TIMESTAMP') },
-  1184: { duckType: 'TIMESTAMPTZ', convert: bcDate('TIMESTAMPTZ') },
-  1266: { duckType: 'TIMETZ', convert: cast('TIMETZ') },
+  16: { duckType: 'BOOLEAN', convert: cast('BOOLEAN'), bare: true },
+  17: { duckType: 'BLOB', convert: (x) => `from_hex(substr(${x}, 3))`, bare: true }, // bytea_output=hex: \x0a0b
+  20: { duckType: 'BIGINT', convert: cast('BIGINT'), bare: true },
+  21: { duckType: 'SMALLINT', convert: cast('SMALLINT'), bare: true },
+  23: { duckType: 'INTEGER', convert: cast('INTEGER'), bare: true },
+  26: { duckType: 'UINTEGER', convert: cast('UINTEGER'), bare: true }, // oid
+  114: { duckType: 'JSON', convert: cast('JSON'), bare: false },
+  3802: { duckType: 'JSON', convert: cast('JSON'), bare: false }, // jsonb: its canonical text
+  700: { duckType: 'FLOAT', convert: cast('FLOAT'), bare: true },
+  701: { duckType: 'DOUBLE', convert: cast('DOUBLE'), bare: true },
+  1082: { duckType: 'DATE', convert: bcDate('DATE'), bare: true },
+  1083: { duckType: 'TIME', convert: cast('TIME'), bare: true },
+  1114: { duckType: 'TIMESTAMP', convert: bcDate('TIMESTAMP'), bare: true },
+  1184: { duckType: 'TIMESTAMPTZ', convert: bcDate('TIMESTAMPTZ'), bare: true },
+  1266: { duckType: 'TIMETZ', convert: cast('TIMETZ'), bare: true },
   // IntervalStyle=postgres prints '+' on fields whose sign differs from the first; DuckDB's parser
   // takes signed numbers without it.
-  1186: { duckType: 'INTERVAL', convert: (x) => `CAST(replace(${x}, '+', '') AS INTERVAL)` },
-  2950: { duckType: 'UUID', convert: cast('UUID') },
+  1186: { duckType: 'INTERVAL', convert: (x) => `CAST(replace(${x}, '+', '') AS INTERVAL)`, bare: true },
+  2950: { duckType: 'UUID', convert: cast('UUID'), bare: true },
 }
 
 /** Types whose text form is the natural destination value (and needs no quoting as a list element). */
-const TEXT = { duckType: 'VARCHAR', convert: identity }
+const TEXT: ColumnType = { duckType: 'VARCHAR', convert: identity, bare: false }
 
 export function columnType(column: SourceColumn): ColumnType {
   return typeFor(column.type, Math.max(1, column.dimensions))
@@ -80,7 +85,7 @@ function numericType(typmod: number): ColumnType {
   if (scale & 0x400) scale -= 0x800 // PostgreSQL 15+: 11-bit signed scale
   if (precision < 1 || precision > 38 || scale < 0 || scale > precision) return TEXT
   const duckType = `DECIMAL(${precision},${scale})`
-  return { duckType, convert: cast(duckType) }
+  return { duckType, convert: cast(duckType), bare: true }
 }
 
 /**
@@ -104,5 +109,5 @@ function arrayType(element: ColumnType, dimensions: number): ColumnType {
     const list = `CAST(CAST(CASE WHEN starts_with(${x}, '[') THEN error('array with explicit bounds: ' || ${x}) ELSE ${json} END AS JSON) AS VARCHAR${lists})`
     return element.convert === identity ? list : nested(dimensions, list)
   }
-  return { duckType: `${element.duckType}${lists}`, convert }
+  return { duckType: `${element.duckType}${lists}`, convert, bare: false }
 }

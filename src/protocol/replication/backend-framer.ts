@@ -1,7 +1,8 @@
 /**
  * Splits the bytes of a replication connection in CopyBoth mode into backend messages
  * (Byte1 type, Int32 length including itself, payload). Payloads are views into the received
- * chunks (socket chunks are never reused), copied only when a message spans two chunks.
+ * chunks (socket chunks are never reused); a message that spans chunks is copied once, when its
+ * last byte has arrived.
  */
 import { ProtocolError } from '../protocol-error.js'
 
@@ -15,32 +16,58 @@ export interface BackendMessage {
 const MAX_MESSAGE = 0x4000_0000 + 64
 
 export class BackendFramer {
-  private pending: Buffer | undefined
+  /** Parts of a message that spans chunks, and their byte count. */
+  private parts: Buffer[] = []
+  private partBytes = 0
 
   /** Appends a chunk and calls `onMessage` for each complete message, in order. */
   push(chunk: Buffer, onMessage: (type: number, payload: Buffer) => void): void {
-    let data = chunk
-    if (this.pending !== undefined) {
-      data = Buffer.concat([this.pending, chunk])
-      this.pending = undefined
-    }
     let offset = 0
-    const end = data.length
+    if (this.partBytes > 0) {
+      // Complete the spanning message by copying only its own bytes (not the rest of the chunk).
+      this.parts.push(chunk)
+      const first = this.parts[0] as Buffer
+      const head = first.length >= 5 ? first : Buffer.concat(this.parts)
+      if (head.length < 5) {
+        this.parts = [head]
+        this.partBytes = head.length
+        return
+      }
+      const type = head[0] as number
+      const length = head.readUInt32BE(1)
+      if (length < 4 || length > MAX_MESSAGE) throw new ProtocolError('backend message', 0, `implausible length ${length} for type 0x${type.toString(16)}`)
+      const total = 1 + length
+      if (this.partBytes + chunk.length < total) {
+        this.partBytes += chunk.length
+        return
+      }
+      this.parts.pop()
+      offset = total - this.partBytes
+      this.parts.push(chunk.subarray(0, offset))
+      const message = Buffer.concat(this.parts, total)
+      this.parts = []
+      this.partBytes = 0
+      onMessage(type, message.subarray(5))
+    }
+    const end = chunk.length
     while (end - offset >= 5) {
-      const type = data[offset] as number
-      const length = data.readUInt32BE(offset + 1)
+      const type = chunk[offset] as number
+      const length = chunk.readUInt32BE(offset + 1)
       if (length < 4 || length > MAX_MESSAGE) throw new ProtocolError('backend message', offset, `implausible length ${length} for type 0x${type.toString(16)}`)
       const next = offset + 1 + length
       if (next > end) break
-      onMessage(type, data.subarray(offset + 5, next))
+      onMessage(type, chunk.subarray(offset + 5, next))
       offset = next
     }
-    if (offset < end) this.pending = data.subarray(offset)
+    if (offset < end) {
+      this.parts = [chunk.subarray(offset)]
+      this.partBytes = end - offset
+    }
   }
 
   /** Bytes of a partial message waiting for the next chunk. */
   get buffered(): number {
-    return this.pending?.length ?? 0
+    return this.partBytes
   }
 }
 
