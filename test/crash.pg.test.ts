@@ -18,13 +18,24 @@ import { createDatabase, PROJECT_ROOT, runCli, sql, startServer, testMajors } fr
 
 const KILLS = 24
 
-/** Starts `inlet run`, kills it with SIGKILL after `ms` (unless it died first); resolves with how it ended. */
-function runAndKill(args: string[], ms: number, env: Record<string, string> = {}): Promise<{ signal: NodeJS.Signals | null; code: number | null; stderr: string }> {
+/**
+ * Starts `inlet run` and kills it with SIGKILL `ms` after it starts or, with `after`, `ms` after
+ * its log first matches `after` (so that a slow start cannot make every kill land before the
+ * stream); resolves with how it ended.
+ */
+function runAndKill(args: string[], ms: number, env: Record<string, string> = {}, after?: RegExp): Promise<{ signal: NodeJS.Signals | null; code: number | null; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'inlet.js'), ...args], { cwd: PROJECT_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] })
     let stderr = ''
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-    const timer = setTimeout(() => child.kill('SIGKILL'), ms)
+    let timer = after === undefined ? setTimeout(() => child.kill('SIGKILL'), ms) : setTimeout(() => child.kill('SIGKILL'), 30_000)
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d
+      if (after !== undefined && after.test(stderr)) {
+        after = undefined
+        clearTimeout(timer)
+        timer = setTimeout(() => child.kill('SIGKILL'), ms)
+      }
+    })
     child.on('close', (code, signal) => {
       clearTimeout(timer)
       resolve({ signal, code, stderr })
@@ -60,10 +71,12 @@ describe(`crash safety (PostgreSQL ${major})`, () => {
       for (let i = 0; i < KILLS; i++) {
         // Every fourth run dies right after a DuckDB commit, before acknowledging it.
         const env: Record<string, string> = i % 4 === 3 ? { INLET_FAULT_KILL_AFTER_COMMIT: String(1 + (i % 3)) } : {}
-        const ms = i < 4 ? 150 + i * 150 : 300 + Math.floor(Math.random() * 1500)
-        const result = await runAndKill(['run', '--config', config, '--json'], ms, env)
+        // The first runs die early (starting, copying); the others at a random moment once the snapshot or the stream began.
+        const ms = i < 4 ? 150 + i * 150 : Math.floor(Math.random() * 1200)
+        const result = await runAndKill(['run', '--config', config, '--json'], ms, env, i < 4 ? undefined : /"event":"(stream|snapshot)\.start"/)
         assert.ok(result.signal === 'SIGKILL', `run ${i} ended by itself (code ${result.code}): ${result.stderr.slice(-2000)}`)
-        outcomes.push(/snapshot\.done/.test(result.stderr) ? 'streaming' : /snapshot\.start/.test(result.stderr) ? 'snapshot' : 'starting')
+        // Where it died: after streaming began (with or without a snapshot before), in the snapshot, or before either.
+        outcomes.push(/stream\.start/.test(result.stderr) ? 'streaming' : /snapshot\.start/.test(result.stderr) ? 'snapshot' : 'starting')
       }
     } finally {
       stop.abort()

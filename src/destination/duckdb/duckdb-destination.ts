@@ -75,6 +75,10 @@ export class DuckDbDestination {
     const destination = new DuckDbDestination(instance, connection, full)
     for (const sql of STATE_DDL) await destination.run(sql)
     await destination.useThreadsFor('stream')
+    // DuckDB checkpoints when its WAL passes 16 MB by default: every few batches, and on a table of
+    // a million rows each checkpoint rewrites the touched row groups (300-900 ms measured). At
+    // 256 MB there are ~15x fewer, for a WAL that replays in seconds after a crash.
+    await destination.run(`SET checkpoint_threshold = '256MB'`)
     return destination
   }
 
