@@ -27,6 +27,7 @@ import { ReplicationConnection, type CreatedSlot } from '../source/stream/replic
 import type { Relation, StreamEvent } from '../source/stream/stream-events.js'
 import { planSource, type SourcePlan } from './source-plan.js'
 import { TableChanges, type Cell, type ChangeCommit } from './table-changes.js'
+import { evolveTarget, relationDiffers, widens, type SchemaChange } from './schema-change.js'
 import { relationColumnMap, type TableTarget } from './table-target.js'
 
 export interface BatchLimits {
@@ -248,11 +249,13 @@ function progressLine(progress: readonly SnapshotProgress[]): string {
 }
 
 interface Binding {
+  /** The planned table (identity of the table across schema changes). */
+  readonly base: TableTarget
+  /** Its binding when this relation was mapped. */
   readonly target: TableTarget
   readonly map: readonly number[]
   /** The relation's columns are the target's, in order: tuples are used as they are. */
   readonly identity: boolean
-  readonly snapshotLsn: Lsn
 }
 
 async function streamChanges(client: SqlClient, destination: DuckDbDestination, source: ResolvedSource, plan: SourcePlan, states: ReadonlyMap<string, TableState>, options: RunOptions, log: Logger): Promise<Omit<RunResult, 'snapshotTables' | 'snapshotRows'>> {
@@ -266,24 +269,57 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
 
   const bindings = new Map<Relation, Binding | null>()
   const snapshotLsnOf = new Map(plan.targets.map((t) => [t, states.get(key(t.table.schema, t.table.name))?.snapshotLsn ?? 0n]))
+  // Per planned table, its changes and (as `target`) its binding as schema changes evolved it.
   const changes = new Map<TableTarget, TableChanges>()
-  const bind = (relation: Relation): Binding | null => {
-    let b = bindings.get(relation)
-    if (b === undefined) {
-      const t = plan.byRelation.get(key(relation.schema, relation.name))
-      if (t === undefined) b = null
-      else {
-        const map = relationColumnMap(t, relation)
-        b = { target: t, map, identity: map.length === t.columns.length && map.every((to, from) => to === from), snapshotLsn: snapshotLsnOf.get(t) ?? 0n }
-      }
-      bindings.set(relation, b)
-    }
-    return b
-  }
   const tableChanges = (t: TableTarget) => {
     let c = changes.get(t)
     if (c === undefined) changes.set(t, (c = new TableChanges(t)))
     return c
+  }
+  const bind = (relation: Relation): Binding | null => {
+    let b = bindings.get(relation)
+    const base = b === undefined ? plan.byRelation.get(key(relation.schema, relation.name)) : b?.base
+    if (base === undefined) b = null
+    else if (b === undefined || b === null || b.target !== tableChanges(base).target) {
+      const t = tableChanges(base).target
+      const map = relationColumnMap(t, relation)
+      b = { base, target: t, map, identity: map.length === t.columns.length && map.every((to, from) => to === from) }
+    }
+    bindings.set(relation, b)
+    return b
+  }
+  // The catalog may be ahead of the stream (columns added or widened after the checkpoint): a
+  // table streams with the columns its destination has, widened now where the catalog's type is
+  // wider; the stream's Relation messages bring the rest in order.
+  for (const t of plan.targets) {
+    const have = await destination.columnTypes(t)
+    if (have.size === 0) continue
+    for (const c of t.columns) {
+      const now = have.get(c.name)
+      if (now === undefined || now === c.type.duckType) continue
+      if (!widens(now, c.type.duckType)) continue // a narrower source type is written into the wider column
+      await destination.widenColumn(t, c)
+    }
+    if (t.columns.every((c) => have.has(c.name))) continue
+    const columns = t.columns.filter((c) => have.has(c.name))
+    const keyNames = t.key.map((i) => t.columns[i]?.name)
+    tableChanges(t).target = { ...t, columns, key: keyNames.map((n) => columns.findIndex((c) => c.name === n)) }
+  }
+  /** A Relation message: when the table's columns changed, the change goes into the batch in order. */
+  const onRelation = async (relation: Relation) => {
+    const base = plan.byRelation.get(key(relation.schema, relation.name))
+    if (base === undefined || txn === undefined || txn.finalLsn < (snapshotLsnOf.get(base) ?? 0n)) return
+    const c = tableChanges(base)
+    if (!relationDiffers(c.target, relation)) return
+    const change = await evolveTarget(client, c.target, relation)
+    c.alter(change)
+    pendingChanges++
+    log.info('schema.change', `Schema of ${base.display} changed: ${describeChange(change)}.`, {
+      table: base.display,
+      added: change.added.map((a) => a.column.name).join(','),
+      dropped: change.dropped.join(','),
+      retyped: change.retyped.map((r) => r.column.name).join(','),
+    })
   }
 
   let txn: { finalLsn: Lsn; commit: ChangeCommit } | undefined
@@ -354,10 +390,11 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
       case 'insert':
       case 'update':
       case 'delete': {
-        const b = bind(event.relation)
-        if (b === null || txn === undefined || txn.finalLsn < b.snapshotLsn) return
+        const base = plan.byRelation.get(key(event.relation.schema, event.relation.name))
+        if (base === undefined || txn === undefined || txn.finalLsn < (snapshotLsnOf.get(base) ?? 0n)) return
+        const b = bind(event.relation) as Binding
         const commit = txn.commit
-        const c = tableChanges(b.target)
+        const c = tableChanges(b.base)
         const before = c.bytes
         if (event.kind === 'insert') c.insert(cells(b, event.newTuple), commit)
         else if (event.kind === 'update') c.update(event.oldTuple === undefined ? undefined : cells(b, event.oldTuple), cells(b, event.newTuple), commit, event.oldKind === 'old')
@@ -369,9 +406,9 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
       case 'truncate': {
         if (txn === undefined) return
         for (const relation of event.relations) {
-          const b = bind(relation)
-          if (b === null || txn.finalLsn < b.snapshotLsn) continue
-          tableChanges(b.target).truncate(txn.commit)
+          const base = plan.byRelation.get(key(relation.schema, relation.name))
+          if (base === undefined || txn.finalLsn < (snapshotLsnOf.get(base) ?? 0n)) continue
+          tableChanges(base).truncate(txn.commit)
           pendingChanges++
         }
         return
@@ -419,6 +456,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
       pending = undefined
       if (result.done === true) break
       for (const event of result.value) {
+        if (event.kind === 'relation') await onRelation(event.relation)
         handle(event)
         if (event.kind === 'commit') {
           if (pendingChanges >= limits.maxChanges || pendingBytes >= limits.maxBytes || Date.now() - pendingSince >= limits.maxLatencyMs) {
@@ -457,6 +495,14 @@ function cells(binding: Binding, tuple: readonly TupleValue[]): Cell[] {
     row[index] = v === undefined || v === null ? null : v === UNCHANGED_TOAST ? UNCHANGED_TOAST : typeof v === 'string' ? v : v.toString('utf8')
   }
   return row
+}
+
+function describeChange(change: SchemaChange): string {
+  return [
+    ...change.added.map((a) => `added ${a.column.name} ${a.column.type.duckType}${a.fill === null ? '' : ' (existing rows filled)'}`),
+    ...change.dropped.map((d) => `dropped ${d} (kept, NULL from now on)`),
+    ...change.retyped.map((r) => `${r.column.name} ${r.from.duckType} -> ${r.column.type.duckType}${r.widen ? ' (widened)' : ''}`),
+  ].join(', ')
 }
 
 /** Microseconds since 1970 → `YYYY-MM-DD HH:MM:SS.ffffff+00`. */

@@ -13,6 +13,7 @@
  * - TRUNCATE splits the batch into segments applied in order.
  */
 import { UNCHANGED_TOAST, type UnchangedToast } from '../protocol/pgoutput/messages.js'
+import type { SchemaChange } from './schema-change.js'
 import type { TableTarget } from './table-target.js'
 
 export type Cell = string | null | UnchangedToast
@@ -42,7 +43,11 @@ export interface StageRow {
   readonly group: number
 }
 
-export type Segment = { readonly kind: 'rows'; readonly rows: readonly StageRow[] } | { readonly kind: 'truncate'; readonly commit: ChangeCommit }
+/** Changes in order; each rows segment is laid out by the binding (`target`) it was built under. */
+export type Segment =
+  | { readonly kind: 'rows'; readonly target: TableTarget; readonly rows: readonly StageRow[] }
+  | { readonly kind: 'truncate'; readonly commit: ChangeCommit }
+  | { readonly kind: 'schema'; readonly change: SchemaChange }
 
 interface Keyed {
   op: 'U' | 'D'
@@ -76,7 +81,7 @@ export class TableChanges {
   /** Rough bytes held, for batch sizing. */
   bytes = 0
 
-  constructor(readonly target: TableTarget) {}
+  constructor(public target: TableTarget) {}
 
   get empty(): boolean {
     return this.changes === 0
@@ -142,6 +147,14 @@ export class TableChanges {
     this.segments.push({ kind: 'truncate', commit })
   }
 
+  /** The table's columns changed: changes so far keep the old layout, later ones take the new. */
+  alter(change: SchemaChange): void {
+    this.changes++
+    this.closeSegment()
+    this.segments.push({ kind: 'schema', change })
+    this.target = change.target
+  }
+
   /** The coalesced segments, in order; the table starts empty again. */
   drain(): Segment[] {
     this.closeSegment()
@@ -174,7 +187,7 @@ export class TableChanges {
       for (const o of m.open) rows.push(stageRow('V', m.values, undefined, o.commit.lsn, o.commit.ts, null, false, 1, group))
       for (const d of m.done) if (d.commit.lsn !== d.end.lsn) rows.push(stageRow('V', m.values, undefined, d.commit.lsn, d.commit.ts, d.end.ts, false, 1, group))
     }
-    if (rows.length > 0) this.segments.push({ kind: 'rows', rows })
+    if (rows.length > 0) this.segments.push({ kind: 'rows', target: this.target, rows })
     this.keyed = new Map()
     this.chains = new Map()
     this.multiset = new Map()

@@ -25,6 +25,8 @@ export interface TableTarget {
   readonly columns: readonly TargetColumn[]
   /** Indexes into `columns` of the key; empty: rows are identified by all their values. */
   readonly key: readonly number[]
+  /** Source columns left out by configuration (`exclude_columns`). */
+  readonly excluded: readonly string[]
   /** `schema.table` of the source, for messages. */
   readonly display: string
 }
@@ -48,7 +50,7 @@ export function bindTarget(sourceName: string, table: SourceTable, options: Tabl
   const columns = table.columns.filter((c) => !excluded.has(c.name)).map((c) => ({ name: c.name, source: c, type: columnType(c) }))
   const key = table.key.map((k) => columns.findIndex((c) => c.name === k))
   if (key.some((i) => i < 0)) throw new InletError('INLET-S007', `The key of ${display} (${table.key.join(', ')}) is not among its published columns.`, { fix: 'Publish the key columns: ALTER PUBLICATION ... SET TABLE with a column list that includes them.' })
-  return { sourceName, table, destSchema: options.destSchema ?? table.schema, destName: options.destName ?? table.name, scd: options.scd, columns, key, display }
+  return { sourceName, table, destSchema: options.destSchema ?? table.schema, destName: options.destName ?? table.name, scd: options.scd, columns, key, excluded: [...excluded], display }
 }
 
 /**
@@ -59,7 +61,7 @@ export function bindTarget(sourceName: string, table: SourceTable, options: Tabl
 export function relationColumnMap(target: TableTarget, relation: Relation): number[] {
   const map = relation.columns.map((c) => target.columns.findIndex((t) => t.name === c.name))
   // Excluded columns are source columns the target leaves out: expected, not new.
-  const unknown = relation.columns.filter((c, i) => map[i] === -1 && !target.table.columns.some((s) => s.name === c.name)).map((c) => c.name)
+  const unknown = relation.columns.filter((c, i) => map[i] === -1 && !target.excluded.includes(c.name)).map((c) => c.name)
   const missing = target.columns.filter((t) => !relation.columns.some((c) => c.name === t.name)).map((t) => t.name)
   const retyped = relation.columns.filter((c, i) => {
     const index = map[i] as number

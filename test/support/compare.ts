@@ -39,6 +39,8 @@ export interface CompareOptions {
   readonly scd?: 1 | 2
   /** Source columns not in the destination. */
   readonly exclude?: readonly string[]
+  /** Destination columns the source no longer has (dropped there, kept here). */
+  readonly ignore?: readonly string[]
   /** Key columns, for the SCD2 history checks. */
   readonly key?: readonly string[]
 }
@@ -46,7 +48,7 @@ export interface CompareOptions {
 /** Returns the differences, described (empty when equal). */
 export async function compareTable(duck: DuckDBConnection, options: CompareOptions): Promise<string[]> {
   const described = await duckRows(duck, `DESCRIBE ${options.destTable}`)
-  const meta = new Set(['_inlet_lsn', '_inlet_synced_at', '__START_AT', '__END_AT'])
+  const meta = new Set(['_inlet_lsn', '_inlet_synced_at', '__START_AT', '__END_AT', ...(options.ignore ?? [])])
   const columns = described.map((d) => ({ name: String(d.column_name), type: String(d.column_type) })).filter((c) => !meta.has(c.name))
   const render = columns.map(({ name, type }) => {
     const c = q(name)

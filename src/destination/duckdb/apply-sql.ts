@@ -5,6 +5,7 @@
  * what the segment supersedes, insert the new rows or versions.
  */
 import { quoteIdent } from '../../postgres/sql-text.js'
+import type { SchemaChange } from '../../pipeline/schema-change.js'
 import type { TableTarget, TargetColumn } from '../../pipeline/table-target.js'
 
 export const LSN_COLUMN = '_inlet_lsn'
@@ -124,4 +125,22 @@ export function applySegmentSql(target: TableTarget, staged: Stage, hasToast: bo
 export function truncateSql(target: TableTarget, commitTs: string): string {
   const table = destinationTable(target)
   return target.scd === 1 ? `DELETE FROM ${table}` : `UPDATE ${table} SET ${END} = CAST('${commitTs}' AS TIMESTAMPTZ) WHERE ${END} IS NULL`
+}
+
+/** DDL for a schema change: new columns (idempotent) and widened types. */
+export function alterSql(change: SchemaChange): string[] {
+  const table = destinationTable(change.target)
+  return [
+    ...change.added.map((a) => `ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS ${quoteIdent(a.column.name)} ${a.column.type.duckType}`),
+    ...change.retyped.filter((r) => r.widen).map((r) => `ALTER TABLE ${table} ALTER COLUMN ${quoteIdent(r.column.name)} TYPE ${r.column.type.duckType}`),
+  ]
+}
+
+/** Rows that existed when a column was added with a default hold that value (SCD2: current versions). */
+export function fillSql(change: SchemaChange): string[] {
+  const table = destinationTable(change.target)
+  const current = change.target.scd === 2 ? ` WHERE ${END} IS NULL` : ''
+  return change.added
+    .filter((a) => a.fill !== null)
+    .map((a) => `UPDATE ${table} SET ${quoteIdent(a.column.name)} = ${a.column.type.convert(`'${(a.fill as string).replace(/'/g, "''")}'`)}${current}`)
 }

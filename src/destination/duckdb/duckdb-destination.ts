@@ -10,11 +10,11 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs'
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
 import { InletError } from '../../errors/inlet-error.js'
 import type { Segment, StageRow } from '../../pipeline/table-changes.js'
-import type { TableTarget } from '../../pipeline/table-target.js'
+import type { TableTarget, TargetColumn } from '../../pipeline/table-target.js'
 import { quoteIdent } from '../../postgres/sql-text.js'
 import { key } from '../../source/selection.js'
 import { csvSource, literal, writeStageFile } from './stage-file.js'
-import { applySegmentSql, convertedValues, createTableSql, type Stage, destinationTable, insertColumns, stageMetaColumns, truncateSql } from './apply-sql.js'
+import { alterSql, applySegmentSql, convertedValues, createTableSql, fillSql, type Stage, destinationTable, insertColumns, stageMetaColumns, truncateSql } from './apply-sql.js'
 
 export const STATE_SCHEMA = '_inlet'
 
@@ -47,7 +47,7 @@ const STATE_DDL = [
 ]
 
 export class DuckDbDestination {
-  private stageIndex = new Map<TableTarget, number>()
+  private stageIndex = new Map<string, number>()
   private inTransaction = false
   private stageDirectory: string | undefined
 
@@ -170,12 +170,30 @@ export class DuckDbDestination {
   }
 
   async writeTable(target: TableTarget, phase: TablePhase, snapshotLsn: bigint, snapshotRows: bigint): Promise<void> {
-    const where = `source = ${literal(target.sourceName)} AND source_schema = ${literal(target.table.schema)} AND source_table = ${literal(target.table.name)}`
-    const columns = JSON.stringify(target.columns.map((c) => ({ name: c.name, source_type: c.source.typeName, type: c.type.duckType })))
+    const where = tableWhere(target)
+    const columns = columnsJson(target)
     await this.run(`DELETE FROM ${STATE_SCHEMA}.tables WHERE ${where}`)
     await this.run(
       `INSERT INTO ${STATE_SCHEMA}.tables VALUES (${literal(target.sourceName)}, ${literal(target.table.schema)}, ${literal(target.table.name)}, ${literal(target.destSchema)}, ${literal(target.destName)}, ${target.scd}, '${phase}', ${snapshotLsn}, ${snapshotRows}, ${literal(columns)}, now())`,
     )
+  }
+
+  /** Widens a column to the target's type (its own transaction; every value is kept). */
+  async widenColumn(target: TableTarget, column: TargetColumn): Promise<void> {
+    await this.run(`ALTER TABLE ${destinationTable(target)} ALTER COLUMN ${quoteIdent(column.name)} TYPE ${column.type.duckType}`)
+  }
+
+  /** Records the columns a table streams after a schema change. */
+  async writeColumns(target: TableTarget): Promise<void> {
+    await this.run(`UPDATE ${STATE_SCHEMA}.tables SET columns = ${literal(columnsJson(target))}, updated_at = now() WHERE ${tableWhere(target)}`)
+  }
+
+  /** The destination table's columns and their DuckDB types. */
+  async columnTypes(target: TableTarget): Promise<Map<string, string>> {
+    const rows = await this.rows<{ column_name: string; data_type: string }>(
+      `SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = current_database() AND schema_name = ${literal(target.destSchema)} AND table_name = ${literal(target.destName)}`,
+    )
+    return new Map(rows.map((r) => [r.column_name, r.data_type]))
   }
 
   /** Every table of the file, as `key(schema, name)`. */
@@ -211,19 +229,27 @@ export class DuckDbDestination {
   /** Applies a table's segments inside the open transaction. */
   async applySegments(target: TableTarget, segments: readonly Segment[]): Promise<void> {
     try {
+      // DuckDB cannot commit an ALTER TABLE that follows a DELETE on the same table in one
+      // transaction, so the batch's column additions and widenings go first; rows staged before
+      // them name their own columns and leave the new ones NULL.
+      for (const segment of segments) if (segment.kind === 'schema') for (const sql of alterSql(segment.change)) await this.run(sql)
       for (const segment of segments) {
         if (segment.kind === 'truncate') {
           await this.run(truncateSql(target, segment.commit.ts))
-          continue
+        } else if (segment.kind === 'schema') {
+          for (const sql of fillSql(segment.change)) await this.run(sql)
+          await this.writeColumns(segment.change.target)
+        } else {
+          const hasToast = segment.rows.some((r) => r.toast !== null)
+          const stage = await this.stage(segment.target, segment.rows, hasToast)
+          for (const sql of applySegmentSql(segment.target, stage, hasToast)) await this.run(sql)
         }
-        const hasToast = segment.rows.some((r) => r.toast !== null)
-        const stage = await this.stage(target, segment.rows, hasToast)
-        for (const sql of applySegmentSql(target, stage, hasToast)) await this.run(sql)
       }
     } catch (cause) {
       throw writeError(target, cause)
     }
   }
+
 
   /**
    * Writes the rows as a CSV file (see stage-file.ts) and returns the relation the apply statements
@@ -231,8 +257,9 @@ export class DuckDbDestination {
    * parses it twice faster than it materialises it), else a temporary table loaded from it.
    */
   private async stage(target: TableTarget, rows: readonly StageRow[], hasToast: boolean): Promise<Stage> {
-    const index = this.stageIndex.get(target) ?? this.stageIndex.size
-    this.stageIndex.set(target, index)
+    const table = destinationTable(target)
+    const index = this.stageIndex.get(table) ?? this.stageIndex.size
+    this.stageIndex.set(table, index)
     if (this.stageDirectory === undefined) {
       this.stageDirectory = join(dirname(this.path), `.inlet-stage-${process.pid}`)
       mkdirSync(this.stageDirectory, { recursive: true })
@@ -250,6 +277,14 @@ export class DuckDbDestination {
     await this.run(`CREATE OR REPLACE TEMP TABLE ${name} AS SELECT * FROM ${source}`)
     return { relation: name, name }
   }
+}
+
+function tableWhere(target: TableTarget): string {
+  return `source = ${literal(target.sourceName)} AND source_schema = ${literal(target.table.schema)} AND source_table = ${literal(target.table.name)}`
+}
+
+function columnsJson(target: TableTarget): string {
+  return JSON.stringify(target.columns.map((c) => ({ name: c.name, source_type: c.source.typeName, type: c.type.duckType })))
 }
 
 function writeError(target: TableTarget, cause: unknown): InletError {
