@@ -3,7 +3,9 @@
  * between rows of one transaction: ADD COLUMN (nullable, and with a default that PostgreSQL
  * fills without row events), DROP COLUMN (kept, NULL from then on), type widening in place
  * (int → bigint, numeric(6,2) → numeric(10,2)), and a type change the destination cannot hold
- * (a clear error). Destination compared with the source value by value, SCD1 and SCD2.
+ * (a clear error). Then the same through the DDL tracking script's audit rows, which also show
+ * changes no row follows, renames (by attnum), table renames, drops and value-changing rewrites.
+ * Destination compared with the source value by value, SCD1 and SCD2.
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
@@ -14,6 +16,7 @@ import { resolveConfig } from '../src/config/load.js'
 import type { EmbeddedPostgres } from '../src/embedded/postgres-server.js'
 import { InletError } from '../src/errors/inlet-error.js'
 import { runPipeline } from '../src/pipeline/run-pipeline.js'
+import { ddlTrackingScript } from '../src/source/ddl-tracking.js'
 import { compareTable, openDuck } from './support/compare.js'
 import { createDatabase, sql, startServer, testMajors } from './support/servers.js'
 
@@ -96,6 +99,82 @@ for (const major of testMajors()) {
       } finally {
         close()
       }
+    })
+  })
+
+  describe(`schema evolution from the DDL tracking script (PostgreSQL ${major})`, () => {
+    let server: EmbeddedPostgres
+    let dir: string
+    before(async () => {
+      server = await startServer(major)
+      dir = mkdtempSync(join(tmpdir(), 'inlet-ddl-'))
+    })
+    after(async () => {
+      await server?.stop()
+      rmSync(dir, { recursive: true, force: true })
+    })
+
+    for (const scd of [1, 2] as const) {
+      test(`changes without following rows, renames, widening, table rename and drop (SCD${scd})`, async () => {
+        const db = `ddl${scd}`
+        await createDatabase(server, db, SCHEMA)
+        await sql(server, db, ddlTrackingScript('install'))
+        // A second table keeps the publication non-empty once items is dropped.
+        await sql(server, db, 'create table keep (id int primary key); alter publication inlet_pub add table inlet.inlet_ddl_audit, keep')
+        const destination = join(dir, `lake${scd}.duckdb`)
+        const config = resolveConfig({ scd }, { source: [server.url(db)], destination: `duckdb:${destination}`, slot: `inlet_${db}` }, {})
+        const run = () => runPipeline({ config, once: true })
+        const compare = async (sourceTable: string, ignore: string[]) => {
+          const { duck, close } = await openDuck(destination)
+          try {
+            assert.deepEqual(await compareTable(duck, { sourceUrl: server.url(db), sourceTable, destTable: 'public.items', scd, key: ['id'], ignore }), [])
+          } finally {
+            close()
+          }
+        }
+        await run()
+
+        // No row of items follows this: only the audit row tells.
+        await sql(server, db, `alter table items add column color text not null default 'none'`)
+        await run()
+        await compare('public.items', [])
+
+        await sql(server, db, `alter table items rename column name to title`)
+        await sql(server, db, `update items set title = title || '!' where id <= 10`)
+        await sql(server, db, `alter table items alter column qty type bigint`)
+        await sql(server, db, `update items set qty = 6000000000 where id = 11`)
+        await sql(server, db, `alter table items drop column note`)
+        await sql(server, db, `begin; update items set price = 1 where id = 12; alter table items rename column price to cost; update items set cost = 2 where id = 13; delete from items where id = 14; commit`)
+        await run()
+        await compare('public.items', ['note'])
+
+        await sql(server, db, `alter table items rename to things; update things set title = 'renamed' where id = 15`)
+        await run()
+        await compare('public.things', ['note'])
+
+        await sql(server, db, `update things set title = 'last' where id = 16; drop table things`)
+        await run()
+        const { duck, close } = await openDuck(destination)
+        try {
+          const phase = (await (await duck.runAndReadAll(`SELECT phase FROM _inlet.tables WHERE source_table = 'things'`)).getRows()) as string[][]
+          assert.deepEqual(phase, [['dropped']])
+          const current = scd === 2 ? ' AND "__END_AT" IS NULL' : ''
+          const last = (await (await duck.runAndReadAll(`SELECT title FROM public.items WHERE id = 16${current}`)).getRows()) as string[][]
+          assert.deepEqual(last, [['last']], 'the rows before the drop were applied and the table kept')
+        } finally {
+          close()
+        }
+      })
+    }
+
+    test('a rewrite that computes new values (USING) stops with a clear error', async () => {
+      await createDatabase(server, 'ddl3', SCHEMA)
+      await sql(server, 'ddl3', ddlTrackingScript('install'))
+      await sql(server, 'ddl3', 'alter publication inlet_pub add table inlet.inlet_ddl_audit')
+      const config = resolveConfig({}, { source: [server.url('ddl3')], destination: `duckdb:${join(dir, 'lake3.duckdb')}`, slot: 'inlet_ddl3' }, {})
+      await runPipeline({ config, once: true })
+      await sql(server, 'ddl3', `alter table items alter column qty type bigint using qty * 10`)
+      await assert.rejects(runPipeline({ config, once: true }), (error: unknown) => error instanceof InletError && error.code === 'INLET-S007' && /rewritten by ALTER TABLE/.test(error.message))
     })
   })
 }

@@ -71,7 +71,9 @@ create or replace function inlet.table_columns(rel oid) returns jsonb
              'default', pg_get_expr(d.adbin, d.adrelid),
              'identity', nullif(a.attidentity::text, ''),
              'generated', nullif(a.attgenerated::text, ''),
-             'dropped', a.attisdropped)
+             'dropped', a.attisdropped,
+             -- what rows that existed at ADD COLUMN ... DEFAULT hold without a rewrite (text form)
+             'missing', case when a.atthasmissing then (a.attmissingval::text::text[])[1] end)
            order by a.attnum)
     from pg_attribute a
     left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum

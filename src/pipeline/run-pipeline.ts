@@ -27,8 +27,11 @@ import { ReplicationConnection, type CreatedSlot } from '../source/stream/replic
 import type { Relation, StreamEvent } from '../source/stream/stream-events.js'
 import { planSource, type SourcePlan } from './source-plan.js'
 import { TableChanges, type Cell, type ChangeCommit } from './table-changes.js'
-import { evolveTarget, relationDiffers, widens, type SchemaChange } from './schema-change.js'
-import { relationColumnMap, type TableTarget } from './table-target.js'
+import { isAuditRelation, parseAuditRow, splitIdentity, type AuditRow } from './ddl-audit.js'
+import { columnsDiffer, evolveTarget, relationColumns, widens, type SchemaChange } from './schema-change.js'
+import { bindTarget, relationColumnMap, type TableTarget } from './table-target.js'
+import { columnType } from '../destination/duckdb/column-types.js'
+import type { SourceColumn, SourceTable } from '../source/table-schema.js'
 
 export interface BatchLimits {
   /** Apply once this many changes are pending (at a transaction boundary). */
@@ -85,7 +88,7 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
   let client: SqlClient | undefined
   try {
     client = await connect(source.connection, { pinValueSettings: true })
-    const plan = await planSource(client, source, config.scd)
+    const plan = await followRenames(await planSource(client, source, config.scd), destination, source)
     const snapshot = await prepareSnapshot(client, destination, source, plan, log)
     let snapshotRows = 0
     if (snapshot.targets.length > 0) snapshotRows = await copyTables(destination, source, plan, snapshot, options, log)
@@ -175,6 +178,47 @@ async function prepareSnapshot(client: SqlClient, destination: DuckDbDestination
 async function sourceClock(client: SqlClient): Promise<string> {
   const { rows } = await client.query<{ now: string }>('SELECT clock_timestamp()::text AS now')
   return rows[0]?.now as string
+}
+
+/**
+ * A selected table whose name has no state but whose OID has one, under a name the source no
+ * longer has, was renamed (while no run was streaming it, or before the checkpoint): it keeps its
+ * destination table and state instead of being copied again.
+ */
+async function followRenames(plan: SourcePlan, destination: DuckDbDestination, source: ResolvedSource): Promise<SourcePlan> {
+  const states = await destination.readTables(source.name)
+  const named = new Set(states.map((s) => key(s.sourceSchema, s.sourceTable)))
+  const current = new Set(plan.targets.map((t) => key(t.table.schema, t.table.name)))
+  let changed = false
+  const targets: TableTarget[] = []
+  for (const t of plan.targets) {
+    const state = named.has(key(t.table.schema, t.table.name)) ? undefined : states.find((s) => s.sourceOid === t.table.oid && !current.has(key(s.sourceSchema, s.sourceTable)))
+    if (state === undefined || state.phase !== 'streaming') {
+      targets.push(t)
+      continue
+    }
+    await destination.renameSource(state, t)
+    targets.push({ ...t, destSchema: state.destSchema, destName: state.destTable })
+    changed = true
+  }
+  // Tables streamed before and gone from the source now (dropped, or renamed out of the selection):
+  // bound from their record so that the stream can apply their last changes and the drop.
+  const targetOids = new Set(targets.map((t) => t.table.oid))
+  for (const state of states) {
+    if (state.phase !== 'streaming' || state.sourceOid === undefined || targetOids.has(state.sourceOid) || current.has(key(state.sourceSchema, state.sourceTable))) continue
+    if (!state.columns.every((c) => c.source !== undefined)) continue // recorded before columns carried their source
+    const columns = state.columns.map((c) => ({ name: c.name, source: c.source as SourceColumn, type: columnType(c.source as SourceColumn) }))
+    const table: SourceTable = { oid: state.sourceOid, schema: state.sourceSchema, name: state.sourceTable, columns: columns.map((c) => c.source), key: state.columns.filter((c) => c.key === true).map((c) => c.name), replicaIdentity: 'd', heaps: [] }
+    targets.push({ ...bindTarget(source.name, table, { scd: state.scd, destSchema: state.destSchema, destName: state.destTable }), columns })
+    changed = true
+  }
+  if (!changed) return plan
+  const byRelation = new Map<string, TableTarget>()
+  for (const target of targets) {
+    byRelation.set(key(target.table.schema, target.table.name), target)
+    for (const heap of target.table.heaps) byRelation.set(key(heap.schema, heap.name), target)
+  }
+  return { ...plan, targets, byRelation }
 }
 
 function sameBinding(state: TableState, target: TableTarget): boolean {
@@ -268,6 +312,9 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
   log.info('stream.start', `Streaming from ${source.slot} after ${formatLsn(checkpoint)}${target === undefined ? '' : ` until ${formatLsn(target)}`}.`, { slot: source.slot, checkpoint: formatLsn(checkpoint) })
 
   const bindings = new Map<Relation, Binding | null>()
+  // Relation names → planned tables; renames and drops seen in the stream update it.
+  const byRelation = new Map(plan.byRelation)
+  const droppedTables = new Set<TableTarget>()
   const snapshotLsnOf = new Map(plan.targets.map((t) => [t, states.get(key(t.table.schema, t.table.name))?.snapshotLsn ?? 0n]))
   // Per planned table, its changes and (as `target`) its binding as schema changes evolved it.
   const changes = new Map<TableTarget, TableChanges>()
@@ -278,7 +325,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
   }
   const bind = (relation: Relation): Binding | null => {
     let b = bindings.get(relation)
-    const base = b === undefined ? plan.byRelation.get(key(relation.schema, relation.name)) : b?.base
+    const base = b === undefined ? byRelation.get(key(relation.schema, relation.name)) : b?.base
     if (base === undefined) b = null
     else if (b === undefined || b === null || b.target !== tableChanges(base).target) {
       const t = tableChanges(base).target
@@ -301,17 +348,64 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
       await destination.widenColumn(t, c)
     }
     if (t.columns.every((c) => have.has(c.name))) continue
-    const columns = t.columns.filter((c) => have.has(c.name))
-    const keyNames = t.key.map((i) => t.columns[i]?.name)
+    // A column renamed in the source since keeps its destination name (by the attnum recorded),
+    // so that the audit row of the rename is applied as one.
+    const recorded = states.get(key(t.table.schema, t.table.name))?.columns ?? []
+    const columns = t.columns.flatMap((c) => {
+      if (have.has(c.name)) return [c]
+      const was = recorded.find((r) => r.attnum !== undefined && r.attnum === c.source.attnum && have.has(r.name))
+      return was === undefined ? [] : [{ ...c, name: was.name, source: { ...c.source, name: was.name } }]
+    })
+    const keyNames = t.key.map((i) => {
+      const c = t.columns[i]
+      return columns.find((x) => x.source.attnum === c?.source.attnum)?.name
+    })
     tableChanges(t).target = { ...t, columns, key: keyNames.map((n) => columns.findIndex((c) => c.name === n)) }
+  }
+  /** A row of the DDL tracking script's audit table: the DDL itself, at its place in the stream. */
+  const onAudit = async (row: AuditRow) => {
+    if (txn === undefined) return
+    const base = plan.targets.find((t) => t.table.oid === row.objectOid || t.table.heaps.some((h) => h.oid === row.objectOid))
+    if (base === undefined || droppedTables.has(base) || txn.finalLsn < (snapshotLsnOf.get(base) ?? 0n)) return
+    const c = tableChanges(base)
+    if (row.event === 'table_rewrite') {
+      // A rewrite keeps values unless a USING expression or a volatile default computes new ones.
+      const reason = Number(row.detail?.reason ?? 0)
+      if ((reason & 2) !== 0 || /\bUSING\b/i.test(row.command ?? '')) {
+        throw new InletError('INLET-S007', `${base.display} was rewritten by ${row.commandTag} (${(reason & 2) !== 0 ? 'a column added with a volatile default' : 'ALTER COLUMN TYPE ... USING'}): its rows changed without row events.`, {
+          fix: `Copy the table again: DROP TABLE ${base.destSchema}.${base.destName} in the destination, then rerun inlet run.`,
+        })
+      }
+      return
+    }
+    if (row.event === 'sql_drop' && row.objectType === 'table') {
+      c.dropTable()
+      droppedTables.add(base)
+      pendingChanges++
+      for (const [name, t] of byRelation) if (t === base) byRelation.delete(name)
+      log.info('schema.drop', `${base.display} was dropped in the source; ${base.destSchema}.${base.destName} is kept and marked dropped.`, { table: base.display })
+      return
+    }
+    if (row.event !== 'ddl_command_end' || (row.objectType !== 'table' && row.objectType !== 'table column') || row.columns === undefined) return
+    const identity = row.objectIdentity === null ? undefined : splitIdentity(row.objectIdentity)
+    if (identity !== undefined && byRelation.get(key(...identity)) !== base) {
+      byRelation.set(key(...identity), base)
+      log.info('schema.rename', `${base.display} is now ${row.objectIdentity}; it keeps streaming into ${base.destSchema}.${base.destName}.`, { table: base.display, now: row.objectIdentity })
+    }
+    if (!columnsDiffer(c.target, row.columns)) return
+    const change = await evolveTarget(client, c.target, row.objectOid, row.columns)
+    c.alter(change)
+    pendingChanges++
+    log.info('schema.change', `Schema of ${base.display} changed: ${describeChange(change)}.`, { table: base.display })
   }
   /** A Relation message: when the table's columns changed, the change goes into the batch in order. */
   const onRelation = async (relation: Relation) => {
-    const base = plan.byRelation.get(key(relation.schema, relation.name))
+    const base = byRelation.get(key(relation.schema, relation.name))
     if (base === undefined || txn === undefined || txn.finalLsn < (snapshotLsnOf.get(base) ?? 0n)) return
     const c = tableChanges(base)
-    if (!relationDiffers(c.target, relation)) return
-    const change = await evolveTarget(client, c.target, relation)
+    const state = relationColumns(relation)
+    if (!columnsDiffer(c.target, state)) return
+    const change = await evolveTarget(client, c.target, relation.id, state)
     c.alter(change)
     pendingChanges++
     log.info('schema.change', `Schema of ${base.display} changed: ${describeChange(change)}.`, {
@@ -390,7 +484,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
       case 'insert':
       case 'update':
       case 'delete': {
-        const base = plan.byRelation.get(key(event.relation.schema, event.relation.name))
+        const base = byRelation.get(key(event.relation.schema, event.relation.name))
         if (base === undefined || txn === undefined || txn.finalLsn < (snapshotLsnOf.get(base) ?? 0n)) return
         const b = bind(event.relation) as Binding
         const commit = txn.commit
@@ -406,7 +500,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
       case 'truncate': {
         if (txn === undefined) return
         for (const relation of event.relations) {
-          const base = plan.byRelation.get(key(relation.schema, relation.name))
+          const base = byRelation.get(key(relation.schema, relation.name))
           if (base === undefined || txn.finalLsn < (snapshotLsnOf.get(base) ?? 0n)) continue
           tableChanges(base).truncate(txn.commit)
           pendingChanges++
@@ -457,6 +551,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
       if (result.done === true) break
       for (const event of result.value) {
         if (event.kind === 'relation') await onRelation(event.relation)
+        else if (event.kind === 'insert' && isAuditRelation(event.relation)) await onAudit(parseAuditRow(event.relation, event.newTuple))
         handle(event)
         if (event.kind === 'commit') {
           if (pendingChanges >= limits.maxChanges || pendingBytes >= limits.maxBytes || Date.now() - pendingSince >= limits.maxLatencyMs) {
@@ -502,6 +597,7 @@ function describeChange(change: SchemaChange): string {
     ...change.added.map((a) => `added ${a.column.name} ${a.column.type.duckType}${a.fill === null ? '' : ' (existing rows filled)'}`),
     ...change.dropped.map((d) => `dropped ${d} (kept, NULL from now on)`),
     ...change.retyped.map((r) => `${r.column.name} ${r.from.duckType} -> ${r.column.type.duckType}${r.widen ? ' (widened)' : ''}`),
+    ...change.renamed.map((r) => `renamed ${r.from} to ${r.to}`),
   ].join(', ')
 }
 

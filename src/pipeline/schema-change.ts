@@ -7,6 +7,7 @@
  *   "missing value" (ADD COLUMN ... DEFAULT constant fills them without any row event), read from
  *   pg_attribute; NULL without a default.
  * - a column gone: kept in the destination, NULL in rows written from then on.
+ * - a renamed column (the DDL tracking script's audit rows carry attnums): renamed in place.
  * - a new type: the destination column is widened in place when its type can hold every old and
  *   new value (int2 → int4 → int8, float4 → float8, wider DECIMAL); a narrower type is written
  *   into the wider column as it is; anything else needs the table copied again.
@@ -42,33 +43,53 @@ export interface SchemaChange {
   readonly added: readonly AddedColumn[]
   readonly dropped: readonly string[]
   readonly retyped: readonly RetypedColumn[]
+  /** Same attnum, new name (known from the DDL tracking script only). */
+  readonly renamed: ReadonlyArray<{ readonly from: string; readonly to: string }>
 }
 
-/** Whether the relation's columns differ from the target's (excluded columns aside). */
-export function relationDiffers(target: TableTarget, relation: Relation): boolean {
+/** A source column as a Relation message or a DDL audit row describes it. */
+export interface ColumnState {
+  readonly name: string
+  readonly typeOid: number
+  readonly typeModifier: number
+  /** From the DDL audit row; absent in Relation messages. */
+  readonly attnum?: number
+  /** The audit row's stored default for existing rows: a string, null (none), or absent (unknown). */
+  readonly missing?: string | null
+}
+
+export function relationColumns(relation: Relation): ColumnState[] {
+  return relation.columns.map((c) => ({ name: c.name, typeOid: c.typeOid, typeModifier: c.typeModifier }))
+}
+
+/** Whether the columns differ from the target's (excluded columns aside). */
+export function columnsDiffer(target: TableTarget, state: readonly ColumnState[]): boolean {
   const excluded = excludedColumns(target)
-  const published = relation.columns.filter((c) => !excluded.has(c.name))
+  const published = state.filter((c) => !excluded.has(c.name))
   if (published.length !== target.columns.length) return true
   return published.some((c) => {
     const t = target.columns.find((x) => x.name === c.name)
-    return t === undefined || t.source.typeOid !== c.typeOid || typmodOf(t.source) !== c.typeModifier
+    return t === undefined || t.source.typeOid !== c.typeOid || typmodOf(t.source) !== c.typeModifier || (c.attnum !== undefined && t.source.attnum > 0 && t.source.attnum !== c.attnum)
   })
 }
 
 /** The target after the relation's change, with what the destination must do. */
-export async function evolveTarget(client: SqlClient, target: TableTarget, relation: Relation): Promise<SchemaChange> {
+export async function evolveTarget(client: SqlClient, target: TableTarget, relationId: number, state: readonly ColumnState[]): Promise<SchemaChange> {
   const excluded = excludedColumns(target)
-  const published = relation.columns.filter((c) => !excluded.has(c.name))
+  const published = state.filter((c) => !excluded.has(c.name))
   const types = await resolveTypes(client, published.map((c) => c.typeOid))
   const added: AddedColumn[] = []
   const retyped: RetypedColumn[] = []
+  const renamed: Array<{ from: string; to: string }> = []
   const columns: TargetColumn[] = []
   for (const c of published) {
-    const old = target.columns.find((t) => t.name === c.name)
+    // The same column: by attnum when the audit row gives it (a rename keeps it), else by name.
+    const old = c.attnum !== undefined ? (target.columns.find((t) => t.source.attnum === c.attnum) ?? target.columns.find((t) => t.name === c.name && t.source.attnum <= 0)) : target.columns.find((t) => t.name === c.name)
+    if (old !== undefined && old.name !== c.name) renamed.push({ from: old.name, to: c.name })
     const type = typeOf(types, c.typeOid, c.typeModifier)
     const source: SourceColumn = {
       name: c.name,
-      attnum: old?.source.attnum ?? 0,
+      attnum: c.attnum ?? old?.source.attnum ?? 0,
       typeName: types.get(c.typeOid)?.name ?? String(c.typeOid),
       typeOid: c.typeOid,
       type,
@@ -77,7 +98,7 @@ export async function evolveTarget(client: SqlClient, target: TableTarget, relat
     }
     const column: TargetColumn = { name: c.name, source, type: columnType(source) }
     columns.push(column)
-    if (old === undefined) added.push({ column, fill: await missingValue(client, target, relation, c.name) })
+    if (old === undefined) added.push({ column, fill: c.missing !== undefined ? c.missing : await missingValue(client, target, relationId, c.name) })
     else if (old.source.typeOid !== c.typeOid || typmodOf(old.source) !== c.typeModifier) {
       if (old.type.duckType === column.type.duckType) continue
       if (widens(old.type.duckType, column.type.duckType)) retyped.push({ column, from: old.type, widen: true })
@@ -89,15 +110,16 @@ export async function evolveTarget(client: SqlClient, target: TableTarget, relat
       }
     }
   }
-  const dropped = target.columns.filter((t) => !published.some((c) => c.name === t.name)).map((t) => t.name)
-  const keyNames = target.key.map((i) => (target.columns[i] as TargetColumn).name)
+  const dropped = target.columns.filter((t) => !columns.some((c) => c.name === t.name) && !renamed.some((r) => r.from === t.name)).map((t) => t.name)
+  const renamedTo = (name: string) => renamed.find((r) => r.from === name)?.to ?? name
+  const keyNames = target.key.map((i) => renamedTo((target.columns[i] as TargetColumn).name))
   const key = keyNames.map((n) => columns.findIndex((c) => c.name === n))
   if (key.some((i) => i < 0)) {
     throw new InletError('INLET-S007', `A key column of ${target.display} (${keyNames.join(', ')}) was dropped.`, {
       fix: `Copy the table again: DROP TABLE ${target.destSchema}.${target.destName} in the destination, then rerun inlet run.`,
     })
   }
-  return { target: { ...target, columns, key }, added, dropped, retyped }
+  return { target: { ...target, columns, key }, added, dropped, retyped, renamed }
 }
 
 function excludedColumns(target: TableTarget): Set<string> {
@@ -113,8 +135,8 @@ function typmodOf(column: SourceColumn): number {
  * of rewriting the table. Reading it needs SELECT on pg_attribute.attmissingval, which PostgreSQL
  * grants to superusers only on some versions; without it the rows keep NULL and a warning says so.
  */
-async function missingValue(client: SqlClient, target: TableTarget, relation: Relation, name: string): Promise<string | null> {
-  const relations = [relation.id, ...target.table.heaps.map((h) => h.oid)]
+async function missingValue(client: SqlClient, target: TableTarget, relationId: number, name: string): Promise<string | null> {
+  const relations = [relationId, ...target.table.heaps.map((h) => h.oid)]
   try {
     const { rows } = await client.query<{ v: string | null }>(
       `select (a.attmissingval::text::text[])[1] as v from pg_attribute a

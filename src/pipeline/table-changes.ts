@@ -48,6 +48,7 @@ export type Segment =
   | { readonly kind: 'rows'; readonly target: TableTarget; readonly rows: readonly StageRow[] }
   | { readonly kind: 'truncate'; readonly commit: ChangeCommit }
   | { readonly kind: 'schema'; readonly change: SchemaChange }
+  | { readonly kind: 'dropped' }
 
 interface Keyed {
   op: 'U' | 'D'
@@ -153,6 +154,13 @@ export class TableChanges {
     this.closeSegment()
     this.segments.push({ kind: 'schema', change })
     this.target = change.target
+  }
+
+  /** The source table was dropped: what came before is applied, then the table is marked. */
+  dropTable(): void {
+    this.changes++
+    this.closeSegment()
+    this.segments.push({ kind: 'dropped' })
   }
 
   /** The coalesced segments, in order; the table starts empty again. */

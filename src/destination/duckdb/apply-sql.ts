@@ -127,20 +127,25 @@ export function truncateSql(target: TableTarget, commitTs: string): string {
   return target.scd === 1 ? `DELETE FROM ${table}` : `UPDATE ${table} SET ${END} = CAST('${commitTs}' AS TIMESTAMPTZ) WHERE ${END} IS NULL`
 }
 
-/** DDL for a schema change: new columns (idempotent) and widened types. */
+/** DDL for a schema change: renames, new columns (idempotent), widened types. */
 export function alterSql(change: SchemaChange): string[] {
   const table = destinationTable(change.target)
   return [
+    ...change.renamed.map((r) => `ALTER TABLE ${table} RENAME COLUMN ${quoteIdent(r.from)} TO ${quoteIdent(r.to)}`),
     ...change.added.map((a) => `ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS ${quoteIdent(a.column.name)} ${a.column.type.duckType}`),
     ...change.retyped.filter((r) => r.widen).map((r) => `ALTER TABLE ${table} ALTER COLUMN ${quoteIdent(r.column.name)} TYPE ${r.column.type.duckType}`),
   ]
 }
 
 /** Rows that existed when a column was added with a default hold that value (SCD2: current versions). */
-export function fillSql(change: SchemaChange): string[] {
-  const table = destinationTable(change.target)
-  const current = change.target.scd === 2 ? ` WHERE ${END} IS NULL` : ''
-  return change.added
+export function fillSql(target: TableTarget, added: SchemaChange['added']): string[] {
+  const table = destinationTable(target)
+  const current = target.scd === 2 ? ` WHERE ${END} IS NULL` : ''
+  // `target` may carry later names (renames after the addition): the column is found by position.
+  return added
     .filter((a) => a.fill !== null)
-    .map((a) => `UPDATE ${table} SET ${quoteIdent(a.column.name)} = ${a.column.type.convert(`'${(a.fill as string).replace(/'/g, "''")}'`)}${current}`)
+    .map((a) => {
+      const column = target.columns.find((c) => c.source === a.column.source) ?? a.column
+      return `UPDATE ${table} SET ${quoteIdent(column.name)} = ${a.column.type.convert(`'${(a.fill as string).replace(/'/g, "''")}'`)}${current}`
+    })
 }

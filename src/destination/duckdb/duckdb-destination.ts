@@ -11,6 +11,7 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
 import { InletError } from '../../errors/inlet-error.js'
 import type { Segment, StageRow } from '../../pipeline/table-changes.js'
 import type { TableTarget, TargetColumn } from '../../pipeline/table-target.js'
+import type { SourceColumn } from '../../source/table-schema.js'
 import { quoteIdent } from '../../postgres/sql-text.js'
 import { key } from '../../source/selection.js'
 import { csvSource, literal, writeStageFile } from './stage-file.js'
@@ -26,7 +27,8 @@ export interface SourceState {
   readonly checkpointLsn: bigint
 }
 
-export type TablePhase = 'snapshot' | 'streaming'
+/** `dropped`: the source table was dropped; the destination table is kept as it was. */
+export type TablePhase = 'snapshot' | 'streaming' | 'dropped'
 
 export interface TableState {
   readonly sourceSchema: string
@@ -38,12 +40,17 @@ export interface TableState {
   /** Changes of transactions that committed before this LSN are in the snapshot. */
   readonly snapshotLsn: bigint
   readonly snapshotRows: bigint
+  readonly sourceOid: number | undefined
+  /** The columns recorded when the table was copied or last changed (attnum: the source's). */
+  readonly columns: ReadonlyArray<{ readonly name: string; readonly attnum?: number; readonly key?: boolean; readonly source?: SourceColumn }>
 }
 
 const STATE_DDL = [
   `CREATE SCHEMA IF NOT EXISTS ${STATE_SCHEMA}`,
   `CREATE TABLE IF NOT EXISTS ${STATE_SCHEMA}.sources (source VARCHAR NOT NULL, system_id VARCHAR NOT NULL, slot VARCHAR NOT NULL, checkpoint_lsn UBIGINT NOT NULL, checkpoint_commit_time TIMESTAMPTZ, updated_at TIMESTAMPTZ)`,
   `CREATE TABLE IF NOT EXISTS ${STATE_SCHEMA}.tables (source VARCHAR NOT NULL, source_schema VARCHAR NOT NULL, source_table VARCHAR NOT NULL, dest_schema VARCHAR NOT NULL, dest_table VARCHAR NOT NULL, scd INTEGER NOT NULL, phase VARCHAR NOT NULL, snapshot_lsn UBIGINT NOT NULL, snapshot_rows UBIGINT NOT NULL, columns JSON, updated_at TIMESTAMPTZ)`,
+  // The table's OID follows it through renames (files written before it was recorded have none).
+  `ALTER TABLE ${STATE_SCHEMA}.tables ADD COLUMN IF NOT EXISTS source_oid UBIGINT`,
 ]
 
 export class DuckDbDestination {
@@ -154,7 +161,7 @@ export class DuckDbDestination {
   }
 
   async readTables(source: string): Promise<TableState[]> {
-    const rows = await this.rows<{ source_schema: string; source_table: string; dest_schema: string; dest_table: string; scd: number; phase: TablePhase; snapshot_lsn: bigint; snapshot_rows: bigint }>(
+    const rows = await this.rows<{ source_schema: string; source_table: string; dest_schema: string; dest_table: string; scd: number; phase: TablePhase; snapshot_lsn: bigint; snapshot_rows: bigint; columns: string | null; source_oid: bigint | null }>(
       `SELECT * FROM ${STATE_SCHEMA}.tables WHERE source = ${literal(source)}`,
     )
     return rows.map((r) => ({
@@ -166,6 +173,8 @@ export class DuckDbDestination {
       phase: r.phase,
       snapshotLsn: BigInt(r.snapshot_lsn),
       snapshotRows: BigInt(r.snapshot_rows),
+      sourceOid: r.source_oid === null ? undefined : Number(r.source_oid),
+      columns: r.columns === null ? [] : (JSON.parse(r.columns) as Array<{ name: string; attnum?: number; key?: boolean; source?: SourceColumn }>),
     }))
   }
 
@@ -174,13 +183,22 @@ export class DuckDbDestination {
     const columns = columnsJson(target)
     await this.run(`DELETE FROM ${STATE_SCHEMA}.tables WHERE ${where}`)
     await this.run(
-      `INSERT INTO ${STATE_SCHEMA}.tables VALUES (${literal(target.sourceName)}, ${literal(target.table.schema)}, ${literal(target.table.name)}, ${literal(target.destSchema)}, ${literal(target.destName)}, ${target.scd}, '${phase}', ${snapshotLsn}, ${snapshotRows}, ${literal(columns)}, now())`,
+      `INSERT INTO ${STATE_SCHEMA}.tables (source, source_schema, source_table, dest_schema, dest_table, scd, phase, snapshot_lsn, snapshot_rows, columns, updated_at, source_oid) ` +
+        `VALUES (${literal(target.sourceName)}, ${literal(target.table.schema)}, ${literal(target.table.name)}, ${literal(target.destSchema)}, ${literal(target.destName)}, ${target.scd}, '${phase}', ${snapshotLsn}, ${snapshotRows}, ${literal(columns)}, now(), ${target.table.oid})`,
     )
   }
 
   /** Widens a column to the target's type (its own transaction; every value is kept). */
   async widenColumn(target: TableTarget, column: TargetColumn): Promise<void> {
     await this.run(`ALTER TABLE ${destinationTable(target)} ALTER COLUMN ${quoteIdent(column.name)} TYPE ${column.type.duckType}`)
+  }
+
+  /** The source table of a state row was renamed: the row follows it. */
+  async renameSource(state: TableState, target: TableTarget): Promise<void> {
+    await this.run(
+      `UPDATE ${STATE_SCHEMA}.tables SET source_schema = ${literal(target.table.schema)}, source_table = ${literal(target.table.name)}, updated_at = now() ` +
+        `WHERE source = ${literal(target.sourceName)} AND source_schema = ${literal(state.sourceSchema)} AND source_table = ${literal(state.sourceTable)}`,
+    )
   }
 
   /** Records the columns a table streams after a schema change. */
@@ -230,25 +248,32 @@ export class DuckDbDestination {
   async applySegments(target: TableTarget, segments: readonly Segment[]): Promise<void> {
     try {
       // DuckDB cannot commit an ALTER TABLE that follows a DELETE on the same table in one
-      // transaction, so the batch's column additions and widenings go first; rows staged before
-      // them name their own columns and leave the new ones NULL.
+      // transaction, so the batch's renames, additions and widenings go first; rows staged before
+      // them name their own columns (translated through the later renames) and leave new ones NULL.
       for (const segment of segments) if (segment.kind === 'schema') for (const sql of alterSql(segment.change)) await this.run(sql)
-      for (const segment of segments) {
+      const renamesAfter = (index: number) => segments.slice(index + 1).flatMap((s) => (s.kind === 'schema' ? s.change.renamed : []))
+      let last: TableTarget | undefined
+      for (const [index, segment] of segments.entries()) {
         if (segment.kind === 'truncate') {
           await this.run(truncateSql(target, segment.commit.ts))
+        } else if (segment.kind === 'dropped') {
+          await this.run(`UPDATE ${STATE_SCHEMA}.tables SET phase = 'dropped', updated_at = now() WHERE ${tableWhere(target)}`)
         } else if (segment.kind === 'schema') {
-          for (const sql of fillSql(segment.change)) await this.run(sql)
-          await this.writeColumns(segment.change.target)
+          for (const sql of fillSql(renamedTarget(segment.change.target, renamesAfter(index)), segment.change.added)) await this.run(sql)
+          last = segment.change.target
         } else {
+          const t = renamedTarget(segment.target, renamesAfter(index))
           const hasToast = segment.rows.some((r) => r.toast !== null)
-          const stage = await this.stage(segment.target, segment.rows, hasToast)
-          for (const sql of applySegmentSql(segment.target, stage, hasToast)) await this.run(sql)
+          const stage = await this.stage(t, segment.rows, hasToast)
+          for (const sql of applySegmentSql(t, stage, hasToast)) await this.run(sql)
         }
       }
+      if (last !== undefined) await this.writeColumns(last)
     } catch (cause) {
       throw writeError(target, cause)
     }
   }
+
 
 
   /**
@@ -279,12 +304,26 @@ export class DuckDbDestination {
   }
 }
 
+/** The target with its column names as they are after the given renames (applied in order). */
+function renamedTarget(target: TableTarget, renames: ReadonlyArray<{ readonly from: string; readonly to: string }>): TableTarget {
+  if (renames.length === 0) return target
+  const columns = target.columns.map((c) => {
+    let name = c.name
+    for (const r of renames) if (r.from === name) name = r.to
+    return name === c.name ? c : { ...c, name }
+  })
+  return { ...target, columns }
+}
+
 function tableWhere(target: TableTarget): string {
   return `source = ${literal(target.sourceName)} AND source_schema = ${literal(target.table.schema)} AND source_table = ${literal(target.table.name)}`
 }
 
 function columnsJson(target: TableTarget): string {
-  return JSON.stringify(target.columns.map((c) => ({ name: c.name, source_type: c.source.typeName, type: c.type.duckType })))
+  // Enough to bind the table again from this record alone once the source table is gone.
+  return JSON.stringify(
+    target.columns.map((c, i) => ({ name: c.name, attnum: c.source.attnum, source_type: c.source.typeName, type: c.type.duckType, key: target.key.includes(i), source: c.source })),
+  )
 }
 
 function writeError(target: TableTarget, cause: unknown): InletError {
