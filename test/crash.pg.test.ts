@@ -27,7 +27,8 @@ function runAndKill(args: string[], ms: number, env: Record<string, string> = {}
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'inlet.js'), ...args], { cwd: PROJECT_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] })
     let stderr = ''
-    let timer = after === undefined ? setTimeout(() => child.kill('SIGKILL'), ms) : setTimeout(() => child.kill('SIGKILL'), 30_000)
+    // A run that has not begun after 3 s (say, its slot creation waits for a killed run's backend) dies anyway.
+    let timer = setTimeout(() => child.kill('SIGKILL'), after === undefined ? ms : 3000)
     child.stderr.setEncoding('utf8').on('data', (d: string) => {
       stderr += d
       if (after !== undefined && after.test(stderr)) {

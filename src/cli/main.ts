@@ -9,6 +9,7 @@ import { causeText, isInletError } from '../errors/inlet-error.js'
 import { redactSecrets } from '../postgres/connection-settings.js'
 import { demoCommand } from './commands/demo.js'
 import { doctorCommand } from './commands/doctor.js'
+import { refreshCommand } from './commands/refresh.js'
 import { runCommand } from './commands/run.js'
 import { setupCommand } from './commands/setup.js'
 import { slotsCommand } from './commands/slots.js'
@@ -21,6 +22,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   doctor: { run: doctorCommand, summary: 'check every source prerequisite; the fix for each finding' },
   setup: { run: setupCommand, summary: 'print (or --apply) the SQL that makes each source ready' },
   run: { run: runCommand, summary: 'copy the tables, then stream every change into DuckDB (--once: catch up, stop)' },
+  refresh: { run: refreshCommand, summary: 'copy tables again beside the current ones, swapped in when loaded' },
   teardown: { run: teardownCommand, summary: 'drop what setup created: slot, publication, DDL tracking' },
   slots: { run: slotsCommand, summary: 'list replication slots, or drop one by name' },
   demo: { run: demoCommand, summary: 'the whole job on an embedded PostgreSQL with a live workload, into ./inlet-demo.duckdb' },

@@ -20,7 +20,7 @@ const STEPS: ReadonlyArray<(c: pg.Client, n: number) => Promise<unknown>> = [
   },
   (c, n) => c.query(`update public.orders set status = case status when 'new' then 'paid' else 'shipped' end where id = (select id from public.orders where status <> 'shipped' order by id limit 1 offset $1::int % 5)`, [n]),
   (c, n) => c.query(`update public.products set price = price + 0.5, updated_at = now() where id = 1 + $1::int % 50`, [n]),
-  (c, n) => c.query(`insert into public.events (at, kind, payload) values (timestamptz '2026-11-01' + $1::int * interval '1 minute', 'click', jsonb_build_object('n', $1::int))`, [n]),
+  (c, n) => c.query(`insert into public.events (at, kind, payload) values (timestamptz '2026-11-01' + ($1::int % 80000) * interval '1 minute', 'click', jsonb_build_object('n', $1::int))`, [n]), // within the partitions
   (c) => c.query(`delete from public.page_views where ctid = (select ctid from public.page_views order by viewed_at limit 1)`),
   (c, n) => c.query(`insert into public.page_views (path, referrer) values ('/p/' || $1::int % 50, null)`, [n]),
   (c) => c.query(`delete from public.orders where id = (select max(id) from public.orders where status = 'new')`),

@@ -57,7 +57,12 @@ export interface RunOptions {
   readonly log?: Logger
   /** Called after each committed batch (for tests and the demo). */
   readonly onBatch?: (summary: BatchSummary) => void
+  /** Called when a refreshed copy is loaded, before it replaces the table (tests read both then). */
+  readonly onRefreshLoaded?: (query: <T>(sql: string) => Promise<T[]>, table: string, copy: string) => Promise<void>
 }
+
+/** Where `inlet refresh` loads a table's new copy, beside the table. */
+export const REFRESH_SUFFIX = '__inlet_refresh'
 
 export interface BatchSummary {
   readonly checkpoint: Lsn
@@ -133,7 +138,7 @@ async function prepareSnapshot(client: SqlClient, destination: DuckDbDestination
     // Without a checkpoint every table is copied; otherwise those not (or no longer) streaming as configured.
     const needCopy = plan.targets.filter((target) => {
       const s = tableStates.get(key(target.table.schema, target.table.name))
-      return state === undefined || s === undefined || s.phase !== 'streaming' || !sameBinding(s, target) || !existing.has(key(target.destSchema, target.destName))
+      return state === undefined || s === undefined || s.phase !== 'streaming' || s.refreshRequested || !sameBinding(s, target) || !existing.has(key(target.destSchema, target.destName))
     })
     const slot = (await readSlots(client, plan.serverVersionNum)).find((s) => s.name === source.slot)
     if (slot !== undefined && slot.active) {
@@ -230,8 +235,21 @@ async function copyTables(destination: DuckDbDestination, source: ResolvedSource
   const lsn = created.consistentPoint
   const { snapshotTime } = snapshot
   const existing = await destination.tableNames()
-  const ours = new Set((await destination.readTables(source.name)).map((s) => key(s.destSchema, s.destTable)))
+  const states = await destination.readTables(source.name)
+  const ours = new Set(states.map((s) => key(s.destSchema, s.destTable)))
+  // A table asked to be refreshed is copied beside itself and swapped in once loaded: it stays
+  // readable, whole, until then. `copies` maps each copy's target to the table it replaces.
+  const copies = new Map<TableTarget, TableTarget>()
+  const loadTargets: TableTarget[] = []
   for (const target of snapshot.targets) {
+    const state = states.find((s) => s.sourceSchema === target.table.schema && s.sourceTable === target.table.name)
+    if (state?.refreshRequested === true && state.phase === 'streaming' && sameBinding(state, target) && existing.has(key(target.destSchema, target.destName))) {
+      const copy: TableTarget = { ...target, destName: `${target.destName}${REFRESH_SUFFIX}` }
+      await destination.createTable(copy)
+      copies.set(copy, target)
+      loadTargets.push(copy)
+      continue
+    }
     if (existing.has(key(target.destSchema, target.destName))) {
       if (!ours.has(key(target.destSchema, target.destName))) {
         throw new InletError('INLET-D003', `The destination already has a table ${target.destSchema}.${target.destName} that Inlet did not create for ${target.display}.`, {
@@ -241,6 +259,7 @@ async function copyTables(destination: DuckDbDestination, source: ResolvedSource
     }
     await destination.createTable(target)
     await destination.writeTable(target, 'snapshot', lsn, 0n)
+    loadTargets.push(target)
   }
   log.info('snapshot.start', `Snapshot of ${snapshot.targets.length} table(s) at ${formatLsn(lsn)}.`, { tables: snapshot.targets.length, lsn: formatLsn(lsn) })
   let total = 0
@@ -252,7 +271,7 @@ async function copyTables(destination: DuckDbDestination, source: ResolvedSource
       settings: source.connection,
       snapshotName: created.snapshotName as string,
       serverVersionNum: plan.serverVersionNum,
-      targets: snapshot.targets,
+      targets: loadTargets,
       workers: options.snapshotWorkers ?? 2,
       spoolDirectory: join(dirname(destination.path), `.inlet-snapshot-${process.pid}`),
       onImported: async () => {
@@ -262,7 +281,12 @@ async function copyTables(destination: DuckDbDestination, source: ResolvedSource
       loader: {
         load: (target, files) => destination.loadSnapshotFiles(target, files, lsn, snapshotTime),
         tableDone: async (target, rows) => {
-          await destination.writeTable(target, 'streaming', lsn, BigInt(rows))
+          const replaces = copies.get(target)
+          if (replaces !== undefined) {
+            await options.onRefreshLoaded?.((sql) => destination.query(sql), `${replaces.destSchema}.${replaces.destName}`, `${target.destSchema}.${target.destName}`)
+            await destination.swapIn(target, replaces, lsn, BigInt(rows))
+            log.info('refresh.done', `Refreshed ${replaces.display}: ${rows} rows copied and swapped in.`, { table: replaces.display, rows })
+          } else await destination.writeTable(target, 'streaming', lsn, BigInt(rows))
           total += rows
           log.info('snapshot.table', `Copied ${target.display}: ${rows} rows.`, { table: target.display, rows })
         },

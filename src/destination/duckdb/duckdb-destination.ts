@@ -41,6 +41,7 @@ export interface TableState {
   readonly snapshotLsn: bigint
   readonly snapshotRows: bigint
   readonly sourceOid: number | undefined
+  readonly refreshRequested: boolean
   /** The columns recorded when the table was copied or last changed (attnum: the source's). */
   readonly columns: ReadonlyArray<{ readonly name: string; readonly attnum?: number; readonly key?: boolean; readonly source?: SourceColumn }>
 }
@@ -51,6 +52,8 @@ const STATE_DDL = [
   `CREATE TABLE IF NOT EXISTS ${STATE_SCHEMA}.tables (source VARCHAR NOT NULL, source_schema VARCHAR NOT NULL, source_table VARCHAR NOT NULL, dest_schema VARCHAR NOT NULL, dest_table VARCHAR NOT NULL, scd INTEGER NOT NULL, phase VARCHAR NOT NULL, snapshot_lsn UBIGINT NOT NULL, snapshot_rows UBIGINT NOT NULL, columns JSON, updated_at TIMESTAMPTZ)`,
   // The table's OID follows it through renames (files written before it was recorded have none).
   `ALTER TABLE ${STATE_SCHEMA}.tables ADD COLUMN IF NOT EXISTS source_oid UBIGINT`,
+  // `inlet refresh` sets it; the next run copies the table again beside the current one.
+  `ALTER TABLE ${STATE_SCHEMA}.tables ADD COLUMN IF NOT EXISTS refresh_requested BOOLEAN`,
 ]
 
 export class DuckDbDestination {
@@ -161,7 +164,7 @@ export class DuckDbDestination {
   }
 
   async readTables(source: string): Promise<TableState[]> {
-    const rows = await this.rows<{ source_schema: string; source_table: string; dest_schema: string; dest_table: string; scd: number; phase: TablePhase; snapshot_lsn: bigint; snapshot_rows: bigint; columns: string | null; source_oid: bigint | null }>(
+    const rows = await this.rows<{ source_schema: string; source_table: string; dest_schema: string; dest_table: string; scd: number; phase: TablePhase; snapshot_lsn: bigint; snapshot_rows: bigint; columns: string | null; source_oid: bigint | null; refresh_requested: boolean | null }>(
       `SELECT * FROM ${STATE_SCHEMA}.tables WHERE source = ${literal(source)}`,
     )
     return rows.map((r) => ({
@@ -174,6 +177,7 @@ export class DuckDbDestination {
       snapshotLsn: BigInt(r.snapshot_lsn),
       snapshotRows: BigInt(r.snapshot_rows),
       sourceOid: r.source_oid === null ? undefined : Number(r.source_oid),
+      refreshRequested: r.refresh_requested === true,
       columns: r.columns === null ? [] : (JSON.parse(r.columns) as Array<{ name: string; attnum?: number; key?: boolean; source?: SourceColumn }>),
     }))
   }
@@ -191,6 +195,37 @@ export class DuckDbDestination {
   /** Widens a column to the target's type (its own transaction; every value is kept). */
   async widenColumn(target: TableTarget, column: TargetColumn): Promise<void> {
     await this.run(`ALTER TABLE ${destinationTable(target)} ALTER COLUMN ${quoteIdent(column.name)} TYPE ${column.type.duckType}`)
+  }
+
+  /** Marks a streaming table for `inlet refresh`; false when the source has no such table. */
+  async requestRefresh(source: string, schema: string, table: string): Promise<boolean> {
+    const where = `source = ${literal(source)} AND source_schema = ${literal(schema)} AND source_table = ${literal(table)} AND phase = 'streaming'`
+    const rows = await this.rows<{ n: bigint }>(`SELECT count(*) AS n FROM ${STATE_SCHEMA}.tables WHERE ${where}`)
+    if (Number(rows[0]?.n ?? 0) === 0) return false
+    await this.run(`UPDATE ${STATE_SCHEMA}.tables SET refresh_requested = true, updated_at = now() WHERE ${where}`)
+    return true
+  }
+
+  /**
+   * A refreshed copy (`copy`, loaded beside the table) replaces the table in one transaction, with
+   * the table's new snapshot LSN: readers see the old rows or the new ones, never a mix.
+   */
+  async swapIn(copy: TableTarget, target: TableTarget, snapshotLsn: bigint, rows: bigint): Promise<void> {
+    await this.begin()
+    try {
+      await this.run(`DROP TABLE ${destinationTable(target)}`)
+      await this.run(`ALTER TABLE ${destinationTable(copy)} RENAME TO ${quoteIdent(target.destName)}`)
+      await this.writeTable(target, 'streaming', snapshotLsn, rows)
+      await this.commit()
+    } catch (cause) {
+      await this.rollback()
+      throw writeError(target, cause)
+    }
+  }
+
+  /** Read-only SQL on the destination, for callers inside the running process. */
+  async query<T>(sql: string): Promise<T[]> {
+    return this.rows<T>(sql)
   }
 
   /** The source table of a state row was renamed: the row follows it. */
