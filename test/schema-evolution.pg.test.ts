@@ -18,7 +18,7 @@ import { InletError } from '../src/errors/inlet-error.js'
 import { runPipeline } from '../src/pipeline/run-pipeline.js'
 import { ddlTrackingScript } from '../src/source/ddl-tracking.js'
 import { compareTable, openDuck } from './support/compare.js'
-import { createDatabase, sql, startServer, testMajors } from './support/servers.js'
+import { createDatabase, runCli, sql, startServer, testMajors } from './support/servers.js'
 
 const SCHEMA = `
   create table items (id int primary key, name text, qty int, price numeric(6,2), note text);
@@ -98,6 +98,17 @@ for (const major of testMajors()) {
         assert.deepEqual(qty, [[1], [2]], 'the rows before the change in that transaction were not applied either')
       } finally {
         close()
+      }
+      // The way out the error names: copy the table again.
+      const refresh = await runCli(['refresh', '--source', server.url('shop3'), '--destination', `duckdb:${destination}`, '--slot', 'inlet_shop3', 'public.items'])
+      assert.equal(refresh.code, 0, refresh.stderr)
+      await sql(server, 'shop3', `update items set qty = 43 where id = 3`)
+      await runPipeline({ config, once: true })
+      const after = await openDuck(destination)
+      try {
+        assert.deepEqual(await compareTable(after.duck, { sourceUrl: server.url('shop3'), sourceTable: 'public.items', destTable: 'public.items' }), [])
+      } finally {
+        after.close()
       }
     })
   })

@@ -160,8 +160,8 @@ export const ERROR_CODES = {
   },
   'INLET-S007': {
     area: 'source',
-    title: 'Table schema changed',
-    description: 'A replicated table gained, lost or retyped a column since it was copied. The message names the table and the columns. Re-copy the table (drop it in the destination and rerun `inlet run`).',
+    title: 'Schema change that needs a new copy',
+    description: 'A replicated table changed in a way the destination cannot follow in place: a type the destination column cannot hold, a dropped key column, or a rewrite that computed new values (ALTER TYPE ... USING, a volatile default). Nothing of that batch was applied. Copy the table again with `inlet refresh TABLE`, then rerun `inlet run`.',
     retryable: false,
   },
   'INLET-D001': {

@@ -397,7 +397,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
       const reason = Number(row.detail?.reason ?? 0)
       if ((reason & 2) !== 0 || /\bUSING\b/i.test(row.command ?? '')) {
         throw new InletError('INLET-S007', `${base.display} was rewritten by ${row.commandTag} (${(reason & 2) !== 0 ? 'a column added with a volatile default' : 'ALTER COLUMN TYPE ... USING'}): its rows changed without row events.`, {
-          fix: `Copy the table again: DROP TABLE ${base.destSchema}.${base.destName} in the destination, then rerun inlet run.`,
+          fix: `Copy the table again: inlet refresh ${base.display} (while no inlet run holds the destination), then rerun inlet run.`,
         })
       }
       return

@@ -105,7 +105,7 @@ export async function evolveTarget(client: SqlClient, target: TableTarget, relat
       else if (widens(column.type.duckType, old.type.duckType)) retyped.push({ column, from: old.type, widen: false })
       else {
         throw new InletError('INLET-S007', `${target.display}.${c.name} changed type from ${old.source.typeName} to ${source.typeName}, which ${target.destSchema}.${target.destName} (${old.type.duckType}) cannot hold in place.`, {
-          fix: `Copy the table again: DROP TABLE ${target.destSchema}.${target.destName} in the destination, then rerun inlet run.`,
+          fix: `Copy the table again: inlet refresh ${target.display} (while no inlet run holds the destination), then rerun inlet run.`,
         })
       }
     }
@@ -116,7 +116,7 @@ export async function evolveTarget(client: SqlClient, target: TableTarget, relat
   const key = keyNames.map((n) => columns.findIndex((c) => c.name === n))
   if (key.some((i) => i < 0)) {
     throw new InletError('INLET-S007', `A key column of ${target.display} (${keyNames.join(', ')}) was dropped.`, {
-      fix: `Copy the table again: DROP TABLE ${target.destSchema}.${target.destName} in the destination, then rerun inlet run.`,
+      fix: `Copy the table again: inlet refresh ${target.display} (while no inlet run holds the destination), then rerun inlet run.`,
     })
   }
   return { target: { ...target, columns, key }, added, dropped, retyped, renamed }

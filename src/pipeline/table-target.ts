@@ -74,7 +74,7 @@ export function relationColumnMap(target: TableTarget, relation: Relation): numb
       retyped.length > 0 ? `type changed: ${retyped.map((c) => c.name).join(', ')}` : '',
     ].filter((p) => p !== '')
     throw new InletError('INLET-S007', `The schema of ${target.display} changed while streaming (${parts.join('; ')}).`, {
-      fix: `Copy the table again: DROP TABLE ${target.destSchema}.${target.destName} in the destination, then rerun inlet run (schema evolution is followed automatically with the DDL tracking script from a later release).`,
+      fix: `Copy the table again: inlet refresh ${target.display} (while no inlet run holds the destination), then rerun inlet run.`,
     })
   }
   return map
