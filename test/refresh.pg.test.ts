@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import pg from 'pg'
 import { resolveConfig } from '../src/config/load.js'
 import type { EmbeddedPostgres } from '../src/embedded/postgres-server.js'
+import { InletError } from '../src/errors/inlet-error.js'
 import { runPipeline } from '../src/pipeline/run-pipeline.js'
 import { compareTable, openDuck } from './support/compare.js'
 import { createDatabase, runCli, startServer, testMajors } from './support/servers.js'
@@ -93,6 +94,31 @@ for (const major of testMajors()) {
       } finally {
         close()
       }
+    })
+
+    test('a slot lost behind its back: a clear error, then --resync recovers to equality', async () => {
+      const destination = join(dir, 'lake.duckdb')
+      const config = resolveConfig({}, { source: [server.url('shop')], destination: `duckdb:${destination}`, slot: 'inlet_shop' }, {})
+      const admin = new pg.Client(server.url('shop'))
+      await admin.connect()
+      try {
+        await admin.query(`select pg_drop_replication_slot('inlet_shop')`)
+        // Changes the lost slot would have carried.
+        await admin.query(`update items set name = 'lost' where id between 100 and 120; delete from items where id between 200 and 210; insert into other values (2, 'b')`)
+      } finally {
+        await admin.end()
+      }
+      await assert.rejects(runPipeline({ config, once: true }), (error: unknown) => error instanceof InletError && error.code === 'INLET-S006' && /inlet run --resync/.test(error.fix ?? ''))
+      await runPipeline({ config, once: true, resync: true })
+      const { duck, close } = await openDuck(destination)
+      try {
+        assert.deepEqual(await compareTable(duck, { sourceUrl: server.url('shop'), sourceTable: 'public.items', destTable: 'public.items' }), [])
+        assert.deepEqual(await compareTable(duck, { sourceUrl: server.url('shop'), sourceTable: 'public.other', destTable: 'public.other' }), [])
+      } finally {
+        close()
+      }
+      // And it streams on from the new slot.
+      await runCli(['run', '--once', '--source', server.url('shop'), '--destination', `duckdb:${destination}`, '--slot', 'inlet_shop']).then((r) => assert.equal(r.code, 0, r.stderr))
     })
   })
 }

@@ -155,7 +155,7 @@ export const ERROR_CODES = {
   'INLET-S006': {
     area: 'source',
     title: 'Replication slot lost',
-    description: 'The destination holds a checkpoint for this source, but the slot it was taken from no longer exists (dropped, or invalidated and removed). Changes since the checkpoint are gone from the server, so the tables must be copied again: drop the destination tables of this source (or use a new destination file) and run `inlet run` again.',
+    description: 'The destination holds a checkpoint for this source, but the slot it was taken from no longer exists (dropped, or invalidated and removed). Changes since the checkpoint are gone from the server, so the tables must be copied again: `inlet run --resync` recreates the slot and copies every table beside itself, swapping each in when loaded (the old tables stay readable until then).',
     retryable: false,
   },
   'INLET-S007': {

@@ -55,6 +55,8 @@ export interface RunOptions {
   readonly snapshotWorkers?: number
   readonly batch?: Partial<BatchLimits>
   readonly log?: Logger
+  /** The slot is gone: create it again and copy every table again (`inlet run --resync`). */
+  readonly resync?: boolean
   /** Called after each committed batch (for tests and the demo). */
   readonly onBatch?: (summary: BatchSummary) => void
   /** Called when a refreshed copy is loaded, before it replaces the table (tests read both then). */
@@ -94,7 +96,7 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
   try {
     client = await connect(source.connection, { pinValueSettings: true })
     const plan = await followRenames(await planSource(client, source, config.scd), destination, source)
-    const snapshot = await prepareSnapshot(client, destination, source, plan, log)
+    const snapshot = await prepareSnapshot(client, destination, source, plan, log, options.resync === true)
     let snapshotRows = 0
     if (snapshot.targets.length > 0) snapshotRows = await copyTables(destination, source, plan, snapshot, options, log)
     else await snapshot.release()
@@ -124,7 +126,7 @@ interface PreparedSnapshot {
  * Decides which tables need a copy and creates the slot whose snapshot they will be copied under.
  * The destination's state and the slot must agree: a destination with a checkpoint needs its slot.
  */
-async function prepareSnapshot(client: SqlClient, destination: DuckDbDestination, source: ResolvedSource, plan: SourcePlan, log: Logger): Promise<PreparedSnapshot> {
+async function prepareSnapshot(client: SqlClient, destination: DuckDbDestination, source: ResolvedSource, plan: SourcePlan, log: Logger, resync: boolean): Promise<PreparedSnapshot> {
   const replication = await ReplicationConnection.open(source.connection)
   let keepOpen = false
   try {
@@ -163,9 +165,20 @@ async function prepareSnapshot(client: SqlClient, destination: DuckDbDestination
       keepOpen = true
       return { targets: needCopy, created, snapshotTime, release: () => replication.close() }
     }
+    if (slot === undefined && resync) {
+      // The slot is gone with the changes it held: a new slot, and every table copied again beside
+      // itself under its snapshot and swapped in (readable throughout), streaming from there.
+      for (const t of plan.targets) await destination.requestRefresh(source.name, t.table.schema, t.table.name)
+      const snapshotTime = await sourceClock(client)
+      const created = await replication.createSlot(source.slot, { snapshot: 'export' })
+      log.info('slot.resync', `Recreated slot ${source.slot} at ${formatLsn(created.consistentPoint)}; copying every table again.`, { slot: source.slot, lsn: formatLsn(created.consistentPoint) })
+      await destination.writeSource({ source: source.name, systemId: identity.systemId, slot: source.slot, checkpointLsn: 0n })
+      keepOpen = true
+      return { targets: plan.targets, created, snapshotTime, release: () => replication.close() }
+    }
     if (slot === undefined) {
       throw new InletError('INLET-S006', `The slot "${source.slot}" no longer exists, but the destination has a checkpoint (${formatLsn(state.checkpointLsn)}) taken from it.`, {
-        fix: `Changes since then are lost on the server. Copy again: drop the _inlet state and tables of source "${source.name}" in the destination (or use a new destination file), then rerun inlet run.`,
+        fix: 'The changes it held are lost on the server. Recreate the slot and copy every table again (each stays readable until its new copy replaces it): inlet run --resync',
       })
     }
     if (needCopy.length === 0) return { targets: [], created: undefined, snapshotTime: '', release: () => replication.close() }
