@@ -85,10 +85,10 @@ for (const major of testMajors()) {
       })
     }
 
-    test('a type change the destination cannot hold stops with a clear error, nothing applied', async () => {
+    test('a type change the destination cannot hold: with auto_refresh off a clear error, nothing applied; inlet refresh recovers', async () => {
       await createDatabase(server, 'shop3', SCHEMA)
       const destination = join(dir, 'lake3.duckdb')
-      const config = resolveConfig({}, { source: [server.url('shop3')], destination: `duckdb:${destination}`, slot: 'inlet_shop3' }, {})
+      const config = resolveConfig({ auto_refresh: 'off' }, { source: [server.url('shop3')], destination: `duckdb:${destination}`, slot: 'inlet_shop3' }, {})
       await runPipeline({ config, once: true })
       await sql(server, 'shop3', `update items set qty = 41 where id = 1; alter table items alter column name type int using length(name); update items set qty = 42 where id = 2`)
       await assert.rejects(runPipeline({ config, once: true }), (error: unknown) => error instanceof InletError && error.code === 'INLET-S007' && /items.name changed type/.test(error.message))
@@ -178,14 +178,24 @@ for (const major of testMajors()) {
       })
     }
 
-    test('a rewrite that computes new values (USING) stops with a clear error', async () => {
+    test('a rewrite that computes new values (USING): a clear error with auto_refresh off, else copied again by itself', async () => {
       await createDatabase(server, 'ddl3', SCHEMA)
       await sql(server, 'ddl3', ddlTrackingScript('install'))
       await sql(server, 'ddl3', 'alter publication inlet_pub add table inlet.inlet_ddl_audit')
-      const config = resolveConfig({}, { source: [server.url('ddl3')], destination: `duckdb:${join(dir, 'lake3.duckdb')}`, slot: 'inlet_ddl3' }, {})
-      await runPipeline({ config, once: true })
+      const off = resolveConfig({ auto_refresh: 'off' }, { source: [server.url('ddl3')], destination: `duckdb:${join(dir, 'lake3.duckdb')}`, slot: 'inlet_ddl3' }, {})
+      await runPipeline({ config: off, once: true })
       await sql(server, 'ddl3', `alter table items alter column qty type bigint using qty * 10`)
-      await assert.rejects(runPipeline({ config, once: true }), (error: unknown) => error instanceof InletError && error.code === 'INLET-S007' && /rewritten by ALTER TABLE/.test(error.message))
+      await assert.rejects(runPipeline({ config: off, once: true }), (error: unknown) => error instanceof InletError && error.code === 'INLET-S007' && /rewritten by ALTER TABLE/.test(error.message))
+      // By default (auto_refresh: scd1) the table is copied again by itself and the stream resumes.
+      await sql(server, 'ddl3', `update items set qty = qty + 1 where id <= 5`)
+      const auto = resolveConfig({}, { source: [server.url('ddl3')], destination: `duckdb:${join(dir, 'lake3.duckdb')}`, slot: 'inlet_ddl3' }, {})
+      await runPipeline({ config: auto, once: true })
+      const { duck, close } = await openDuck(join(dir, 'lake3.duckdb'))
+      try {
+        assert.deepEqual(await compareTable(duck, { sourceUrl: server.url('ddl3'), sourceTable: 'public.items', destTable: 'public.items' }), [])
+      } finally {
+        close()
+      }
     })
   })
 }

@@ -53,6 +53,8 @@ export interface ResolvedConfig {
   readonly sources: readonly ResolvedSource[]
   readonly destination: string
   readonly scd: 1 | 2
+  /** Which tables are copied again by themselves after a change that needs it. */
+  readonly autoRefresh: 'scd1' | 'all' | 'off'
   /** The file the config came from, if any. */
   readonly file: string | undefined
 }
@@ -148,7 +150,7 @@ export function resolveConfig(input: ConfigInput, flags: ConfigFlags, env: Reado
   if (!destination.startsWith('duckdb:') || destination.length <= 'duckdb:'.length) {
     throw new InletError('INLET-C004', `The destination "${destination}" is not supported.`, { fix: 'Use --destination duckdb:PATH, e.g. duckdb:./lake.duckdb' })
   }
-  return { sources, destination, scd: scdText === '2' ? 2 : 1, file }
+  return { sources, destination, scd: scdText === '2' ? 2 : 1, autoRefresh: input.auto_refresh ?? 'scd1', file }
 }
 
 /** `inlet_` + the database name, reduced to what slot names allow. */

@@ -59,6 +59,10 @@ export const configSchema = z
       .optional()
       .describe('Where tables land. Default: `duckdb:./inlet.duckdb`.'),
     scd: z.union([z.literal(1), z.literal(2)]).optional().describe('SCD type for every table: 1 (mirror, default) or 2 (history).'),
+    auto_refresh: z
+      .enum(['scd1', 'all', 'off'])
+      .optional()
+      .describe('Copy a table again by itself when a schema change cannot be followed in place: `scd1` (default; SCD2 tables stop instead, as a new copy replaces their history), `all`, or `off` (stop with INLET-S007).'),
   })
   .describe('inlet.yaml')
 

@@ -28,7 +28,7 @@ import type { Relation, StreamEvent } from '../source/stream/stream-events.js'
 import { planSource, type SourcePlan } from './source-plan.js'
 import { TableChanges, type Cell, type ChangeCommit } from './table-changes.js'
 import { isAuditRelation, parseAuditRow, splitIdentity, type AuditRow } from './ddl-audit.js'
-import { columnsDiffer, evolveTarget, relationColumns, widens, type SchemaChange } from './schema-change.js'
+import { columnsDiffer, evolveTarget, RefreshNeeded, relationColumns, widens, type SchemaChange } from './schema-change.js'
 import { bindTarget, relationColumnMap, type TableTarget } from './table-target.js'
 import { columnType } from '../destination/duckdb/column-types.js'
 import type { SourceColumn, SourceTable } from '../source/table-schema.js'
@@ -95,15 +95,29 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
   let client: SqlClient | undefined
   try {
     client = await connect(source.connection, { pinValueSettings: true })
-    const plan = await followRenames(await planSource(client, source, config.scd), destination, source)
-    const snapshot = await prepareSnapshot(client, destination, source, plan, log, options.resync === true)
-    let snapshotRows = 0
-    if (snapshot.targets.length > 0) snapshotRows = await copyTables(destination, source, plan, snapshot, options, log)
-    else await snapshot.release()
-    if (options.signal?.aborted === true) return { snapshotTables: snapshot.targets.length, snapshotRows, transactions: 0, changes: 0, checkpoint: 0n }
-    const states = new Map((await destination.readTables(source.name)).map((s) => [key(s.sourceSchema, s.sourceTable), s]))
-    const streamed = await streamChanges(client, destination, source, plan, states, options, log)
-    return { snapshotTables: snapshot.targets.length, snapshotRows, ...streamed }
+    let copied = { tables: 0, rows: 0 }
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const plan = await followRenames(await planSource(client, source, config.scd), destination, source)
+        const snapshot = await prepareSnapshot(client, destination, source, plan, log, options.resync === true && attempt === 1)
+        let snapshotRows = 0
+        if (snapshot.targets.length > 0) snapshotRows = await copyTables(destination, source, plan, snapshot, options, log)
+        else await snapshot.release()
+        copied = { tables: copied.tables + snapshot.targets.length, rows: copied.rows + snapshotRows }
+        if (options.signal?.aborted === true) return { snapshotTables: copied.tables, snapshotRows: copied.rows, transactions: 0, changes: 0, checkpoint: 0n }
+        const states = new Map((await destination.readTables(source.name)).map((s) => [key(s.sourceSchema, s.sourceTable), s]))
+        const streamed = await streamChanges(client, destination, source, plan, states, options, log)
+        return { snapshotTables: copied.tables, snapshotRows: copied.rows, ...streamed }
+      } catch (error) {
+        // A change the destination cannot follow in place: copy that table again and carry on
+        // (nothing past the last batch was acknowledged, so the stream resumes from there).
+        const auto = config.autoRefresh === 'all' || (config.autoRefresh === 'scd1' && error instanceof RefreshNeeded && error.target.scd === 1)
+        if (!(error instanceof RefreshNeeded) || !auto || attempt >= 10) throw error
+        await destination.rollback()
+        await destination.requestRefresh(source.name, error.target.table.schema, error.target.table.name)
+        log.warn('refresh.auto', `${error.message} Copying ${error.target.display} again (auto_refresh: ${config.autoRefresh}).`, { table: error.target.display })
+      }
+    }
   } finally {
     await client?.end().catch(() => undefined)
     await destination.close()
@@ -409,9 +423,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
       // A rewrite keeps values unless a USING expression or a volatile default computes new ones.
       const reason = Number(row.detail?.reason ?? 0)
       if ((reason & 2) !== 0 || /\bUSING\b/i.test(row.command ?? '')) {
-        throw new InletError('INLET-S007', `${base.display} was rewritten by ${row.commandTag} (${(reason & 2) !== 0 ? 'a column added with a volatile default' : 'ALTER COLUMN TYPE ... USING'}): its rows changed without row events.`, {
-          fix: `Copy the table again: inlet refresh ${base.display} (while no inlet run holds the destination), then rerun inlet run.`,
-        })
+        throw new RefreshNeeded(base, `${base.display} was rewritten by ${row.commandTag} (${(reason & 2) !== 0 ? 'a column added with a volatile default' : 'ALTER COLUMN TYPE ... USING'}): its rows changed without row events.`)
       }
       return
     }

@@ -24,6 +24,16 @@ import type { Relation } from '../source/stream/stream-events.js'
 import { resolveTypes, typeOf, type SourceColumn } from '../source/table-schema.js'
 import type { TableTarget, TargetColumn } from './table-target.js'
 
+/** INLET-S007 for a table that a new copy (`inlet refresh`) brings back in line. */
+export class RefreshNeeded extends InletError {
+  constructor(
+    readonly target: TableTarget,
+    message: string,
+  ) {
+    super('INLET-S007', message, { fix: `Copy the table again: inlet refresh ${target.display} (while no inlet run holds the destination), then rerun inlet run.` })
+  }
+}
+
 export interface AddedColumn {
   readonly column: TargetColumn
   /** PostgreSQL text of the value rows existing at the ALTER hold; null: NULL. */
@@ -104,9 +114,7 @@ export async function evolveTarget(client: SqlClient, target: TableTarget, relat
       if (widens(old.type.duckType, column.type.duckType)) retyped.push({ column, from: old.type, widen: true })
       else if (widens(column.type.duckType, old.type.duckType)) retyped.push({ column, from: old.type, widen: false })
       else {
-        throw new InletError('INLET-S007', `${target.display}.${c.name} changed type from ${old.source.typeName} to ${source.typeName}, which ${target.destSchema}.${target.destName} (${old.type.duckType}) cannot hold in place.`, {
-          fix: `Copy the table again: inlet refresh ${target.display} (while no inlet run holds the destination), then rerun inlet run.`,
-        })
+        throw new RefreshNeeded(target, `${target.display}.${c.name} changed type from ${old.source.typeName} to ${source.typeName}, which ${target.destSchema}.${target.destName} (${old.type.duckType}) cannot hold in place.`)
       }
     }
   }
@@ -115,9 +123,7 @@ export async function evolveTarget(client: SqlClient, target: TableTarget, relat
   const keyNames = target.key.map((i) => renamedTo((target.columns[i] as TargetColumn).name))
   const key = keyNames.map((n) => columns.findIndex((c) => c.name === n))
   if (key.some((i) => i < 0)) {
-    throw new InletError('INLET-S007', `A key column of ${target.display} (${keyNames.join(', ')}) was dropped.`, {
-      fix: `Copy the table again: inlet refresh ${target.display} (while no inlet run holds the destination), then rerun inlet run.`,
-    })
+    throw new RefreshNeeded(target, `A key column of ${target.display} (${keyNames.join(', ')}) was dropped.`)
   }
   return { target: { ...target, columns, key }, added, dropped, retyped, renamed }
 }
