@@ -13,6 +13,7 @@ import { resolveConfig } from '../src/config/load.js'
 import type { EmbeddedPostgres } from '../src/embedded/postgres-server.js'
 import { InletError } from '../src/errors/inlet-error.js'
 import { runPipeline } from '../src/pipeline/run-pipeline.js'
+import { createLogger } from '../src/observability/log.js'
 import { compareTable, openDuck } from './support/compare.js'
 import { createDatabase, runCli, startServer, testMajors } from './support/servers.js'
 
@@ -119,6 +120,38 @@ for (const major of testMajors()) {
       }
       // And it streams on from the new slot.
       await runCli(['run', '--once', '--source', server.url('shop'), '--destination', `duckdb:${destination}`, '--slot', 'inlet_shop']).then((r) => assert.equal(r.code, 0, r.stderr))
+    })
+
+    test('a table created while streaming is copied and streamed by the same run', async () => {
+      await createDatabase(server, 'grow', `create table a (id int primary key, v text); insert into a values (1, 'x'); create publication inlet_pub for all tables;`)
+      const destination = join(dir, 'grow.duckdb')
+      const config = resolveConfig({}, { source: [server.url('grow')], destination: `duckdb:${destination}`, slot: 'inlet_grow' }, {})
+      await runPipeline({ config, once: true })
+      const lines: string[] = []
+      const log = createLogger({ json: true, stream: { write: (line: string) => lines.push(line), isTTY: false } as unknown as NodeJS.WriteStream })
+      const stop = new AbortController()
+      const running = runPipeline({ config, signal: stop.signal, log })
+      await new Promise((r) => setTimeout(r, 1500))
+      const c = new pg.Client(server.url('grow'))
+      await c.connect()
+      try {
+        await c.query(`create table b (id int primary key, w text); insert into b select g, 'w' || g from generate_series(1, 500) g; update a set v = 'y'`)
+        await new Promise((r) => setTimeout(r, 3000))
+        await c.query(`update b set w = 'late' where id <= 10; delete from b where id > 490`)
+        await new Promise((r) => setTimeout(r, 2000))
+      } finally {
+        await c.end()
+        stop.abort()
+        await running
+      }
+      assert.ok(lines.some((l) => l.includes('"plan.changed"')), 'the run saw the new table')
+      assert.ok(lines.some((l) => l.includes('"snapshot.table"') && l.includes('public.b')), 'and copied it')
+      const { duck, close } = await openDuck(destination)
+      try {
+        for (const t of ['a', 'b']) assert.deepEqual(await compareTable(duck, { sourceUrl: server.url('grow'), sourceTable: `public.${t}`, destTable: `public.${t}` }), [])
+      } finally {
+        close()
+      }
     })
   })
 }

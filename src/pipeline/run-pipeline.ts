@@ -63,6 +63,13 @@ export interface RunOptions {
   readonly onRefreshLoaded?: (query: <T>(sql: string) => Promise<T[]>, table: string, copy: string) => Promise<void>
 }
 
+/** A relation the plan does not know appeared in the stream (a table created or newly published). */
+class PlanChanged extends Error {
+  constructor(readonly relation: string) {
+    super(`a new relation ${relation} in the stream`)
+  }
+}
+
 /** Where `inlet refresh` loads a table's new copy, beside the table. */
 export const REFRESH_SUFFIX = '__inlet_refresh'
 
@@ -96,9 +103,14 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
   try {
     client = await connect(source.connection, { pinValueSettings: true })
     let copied = { tables: 0, rows: 0 }
+    // Relations seen in the stream that the selection leaves out: not planned again for them.
+    const unselected = new Set<string>()
+    let newRelation: string | undefined
     for (let attempt = 1; ; attempt++) {
       try {
         const plan = await followRenames(await planSource(client, source, config.scd), destination, source)
+        if (newRelation !== undefined && !plan.byRelation.has(newRelation)) unselected.add(newRelation)
+        newRelation = undefined
         const snapshot = await prepareSnapshot(client, destination, source, plan, log, options.resync === true && attempt === 1)
         let snapshotRows = 0
         if (snapshot.targets.length > 0) snapshotRows = await copyTables(destination, source, plan, snapshot, options, log)
@@ -106,9 +118,16 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
         copied = { tables: copied.tables + snapshot.targets.length, rows: copied.rows + snapshotRows }
         if (options.signal?.aborted === true) return { snapshotTables: copied.tables, snapshotRows: copied.rows, transactions: 0, changes: 0, checkpoint: 0n }
         const states = new Map((await destination.readTables(source.name)).map((s) => [key(s.sourceSchema, s.sourceTable), s]))
-        const streamed = await streamChanges(client, destination, source, plan, states, options, log)
+        const streamed = await streamChanges(client, destination, source, plan, states, options, log, unselected)
         return { snapshotTables: copied.tables, snapshotRows: copied.rows, ...streamed }
       } catch (error) {
+        if (error instanceof PlanChanged && attempt < 1000) {
+          // A table created or published while streaming: plan again, copy it, stream on.
+          await destination.rollback()
+          newRelation = error.relation
+          log.info('plan.changed', `${error.relation} appeared in the stream; planning again.`, { relation: error.relation })
+          continue
+        }
         // A change the destination cannot follow in place: copy that table again and carry on
         // (nothing past the last batch was acknowledged, so the stream resumes from there).
         const auto = config.autoRefresh === 'all' || (config.autoRefresh === 'scd1' && error instanceof RefreshNeeded && error.target.scd === 1)
@@ -353,7 +372,7 @@ interface Binding {
   readonly identity: boolean
 }
 
-async function streamChanges(client: SqlClient, destination: DuckDbDestination, source: ResolvedSource, plan: SourcePlan, states: ReadonlyMap<string, TableState>, options: RunOptions, log: Logger): Promise<Omit<RunResult, 'snapshotTables' | 'snapshotRows'>> {
+async function streamChanges(client: SqlClient, destination: DuckDbDestination, source: ResolvedSource, plan: SourcePlan, states: ReadonlyMap<string, TableState>, options: RunOptions, log: Logger, unselected: ReadonlySet<string>): Promise<Omit<RunResult, 'snapshotTables' | 'snapshotRows'>> {
   const limits = { ...DEFAULT_BATCH, ...options.batch }
   const state = await destination.readSource(source.name)
   const checkpoint = state?.checkpointLsn ?? 0n
@@ -366,6 +385,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
   // Relation names → planned tables; renames and drops seen in the stream update it.
   const byRelation = new Map(plan.byRelation)
   const droppedTables = new Set<TableTarget>()
+  const droppedNames = new Set<string>()
   const snapshotLsnOf = new Map(plan.targets.map((t) => [t, states.get(key(t.table.schema, t.table.name))?.snapshotLsn ?? 0n]))
   // Per planned table, its changes and (as `target`) its binding as schema changes evolved it.
   const changes = new Map<TableTarget, TableChanges>()
@@ -431,7 +451,10 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
       c.dropTable()
       droppedTables.add(base)
       pendingChanges++
-      for (const [name, t] of byRelation) if (t === base) byRelation.delete(name)
+      for (const [name, t] of byRelation) if (t === base) {
+        byRelation.delete(name)
+        droppedNames.add(name)
+      }
       log.info('schema.drop', `${base.display} was dropped in the source; ${base.destSchema}.${base.destName} is kept and marked dropped.`, { table: base.display })
       return
     }
@@ -450,6 +473,9 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
   /** A Relation message: when the table's columns changed, the change goes into the batch in order. */
   const onRelation = async (relation: Relation) => {
     const base = byRelation.get(key(relation.schema, relation.name))
+    if (base === undefined && !isAuditRelation(relation) && !unselected.has(key(relation.schema, relation.name)) && !droppedNames.has(key(relation.schema, relation.name))) {
+      throw new PlanChanged(key(relation.schema, relation.name))
+    }
     if (base === undefined || txn === undefined || txn.finalLsn < (snapshotLsnOf.get(base) ?? 0n)) return
     const c = tableChanges(base)
     const state = relationColumns(relation)
