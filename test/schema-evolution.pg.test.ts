@@ -197,5 +197,27 @@ for (const major of testMajors()) {
         close()
       }
     })
+
+    test('a new primary key: the table is copied again under it (auto_refresh scd1)', async () => {
+      await createDatabase(server, 'ddl4', SCHEMA)
+      await sql(server, 'ddl4', ddlTrackingScript('install'))
+      await sql(server, 'ddl4', 'alter publication inlet_pub add table inlet.inlet_ddl_audit')
+      const destination = join(dir, 'lake4.duckdb')
+      const config = resolveConfig({}, { source: [server.url('ddl4')], destination: `duckdb:${destination}`, slot: 'inlet_ddl4' }, {})
+      await runPipeline({ config, once: true })
+      await sql(server, 'ddl4', `alter table items drop constraint items_pkey, add primary key (name); update items set qty = qty + 100 where id <= 50; delete from items where id = 60`)
+      await runPipeline({ config, once: true })
+      await sql(server, 'ddl4', `update items set qty = 0 where name = 'item 7'`)
+      await runPipeline({ config, once: true })
+      const { duck, close } = await openDuck(destination)
+      try {
+        assert.deepEqual(await compareTable(duck, { sourceUrl: server.url('ddl4'), sourceTable: 'public.items', destTable: 'public.items' }), [])
+        const keyed = (await (await duck.runAndReadAll(`SELECT columns FROM _inlet.tables WHERE source_table = 'items'`)).getRows()) as string[][]
+        const key = (JSON.parse(String(keyed[0]?.[0])) as Array<{ name: string; key: boolean }>).filter((c) => c.key).map((c) => c.name)
+        assert.deepEqual(key, ['name'], 'the table streams under its new key')
+      } finally {
+        close()
+      }
+    })
   })
 }

@@ -17,6 +17,8 @@ export interface AuditRow {
   readonly columns: ColumnState[] | undefined
   readonly detail: Record<string, unknown> | undefined
   readonly command: string | null
+  /** For tables: the primary key's attnums (empty: none). */
+  readonly primaryKey: number[] | undefined
 }
 
 export function isAuditRelation(relation: Relation): boolean {
@@ -48,6 +50,7 @@ export function parseAuditRow(relation: Relation, tuple: readonly TupleValue[]):
           // `missing` is absent in audit rows of script version 1 before it was added: unknown.
           .map((c) => ({ name: c.name, typeOid: Number(c.type_oid), typeModifier: Number(c.typmod), attnum: c.attnum, ...('missing' in c ? { missing: c.missing ?? null } : {}) }))
   const detail = field('detail')
+  const primaryKey = field('primary_key')
   return {
     event: field('event') ?? '',
     commandTag: field('command_tag') ?? '',
@@ -57,6 +60,8 @@ export function parseAuditRow(relation: Relation, tuple: readonly TupleValue[]):
     columns,
     detail: detail === null ? undefined : (JSON.parse(detail) as Record<string, unknown>),
     command: field('command'),
+    primaryKey: primaryKey === null ? (columnsJson === null ? undefined : []) : // int2vector cast to int2[] keeps its lower bound 0: `[0:1]={1,2}`.
+      (primaryKey.replace(/^\[[^\]]*\]=/, '').match(/-?\d+/g) ?? []).map(Number),
   }
 }
 

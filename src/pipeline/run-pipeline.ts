@@ -26,6 +26,7 @@ import { runSnapshot, type SnapshotProgress } from '../source/snapshot/snapshot-
 import { ReplicationConnection, type CreatedSlot } from '../source/stream/replication-connection.js'
 import type { Relation, StreamEvent } from '../source/stream/stream-events.js'
 import { planSource, type SourcePlan } from './source-plan.js'
+import { matchesPattern } from '../config/table-pattern.js'
 import { TableChanges, type Cell, type ChangeCommit } from './table-changes.js'
 import { isAuditRelation, parseAuditRow, splitIdentity, type AuditRow } from './ddl-audit.js'
 import { columnsDiffer, evolveTarget, RefreshNeeded, relationColumns, widens, type SchemaChange } from './schema-change.js'
@@ -243,6 +244,15 @@ async function followRenames(plan: SourcePlan, destination: DuckDbDestination, s
   let changed = false
   const targets: TableTarget[] = []
   for (const t of plan.targets) {
+    // Renamed before (its state already follows it): it keeps the destination it had, unless the
+    // config names one for it.
+    const followed = states.find((s) => s.sourceSchema === t.table.schema && s.sourceTable === t.table.name && s.sourceOid === t.table.oid)
+    const explicit = source.tableOptions.some((o) => matchesPattern(o.pattern, t.table.schema, t.table.name) && (o.destName !== undefined || o.destSchema !== undefined))
+    if (followed !== undefined && !explicit && (followed.destSchema !== t.destSchema || followed.destTable !== t.destName)) {
+      targets.push({ ...t, destSchema: followed.destSchema, destName: followed.destTable })
+      changed = true
+      continue
+    }
     const state = named.has(key(t.table.schema, t.table.name)) ? undefined : states.find((s) => s.sourceOid === t.table.oid && !current.has(key(s.sourceSchema, s.sourceTable)))
     if (state === undefined || state.phase !== 'streaming') {
       targets.push(t)
@@ -418,6 +428,14 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
       if (!widens(now, c.type.duckType)) continue // a narrower source type is written into the wider column
       await destination.widenColumn(t, c)
     }
+    // The key the table was streamed under (the catalog may show a newer one, whose DDL the stream
+    // has yet to deliver).
+    const recordedKey = (states.get(key(t.table.schema, t.table.name))?.columns ?? []).filter((r) => r.key === true && r.attnum !== undefined).map((r) => r.attnum as number)
+    const keyNow = t.key.map((i) => t.columns[i]?.source.attnum ?? 0)
+    if (recordedKey.length > 0 && recordedKey.join(',') !== keyNow.join(',') && recordedKey.every((a) => t.columns.some((c) => c.source.attnum === a))) {
+      const keyed = { ...t, key: recordedKey.map((a) => t.columns.findIndex((c) => c.source.attnum === a)) }
+      tableChanges(t).target = keyed
+    }
     if (t.columns.every((c) => have.has(c.name))) continue
     // A column renamed in the source since keeps its destination name (by the attnum recorded),
     // so that the audit row of the rename is applied as one.
@@ -427,8 +445,9 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
       const was = recorded.find((r) => r.attnum !== undefined && r.attnum === c.source.attnum && have.has(r.name))
       return was === undefined ? [] : [{ ...c, name: was.name, source: { ...c.source, name: was.name } }]
     })
-    const keyNames = t.key.map((i) => {
-      const c = t.columns[i]
+    const streamed = tableChanges(t).target
+    const keyNames = streamed.key.map((i) => {
+      const c = streamed.columns[i]
       return columns.find((x) => x.source.attnum === c?.source.attnum)?.name
     })
     tableChanges(t).target = { ...t, columns, key: keyNames.map((n) => columns.findIndex((c) => c.name === n)) }
@@ -463,6 +482,11 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
     if (identity !== undefined && byRelation.get(key(...identity)) !== base) {
       byRelation.set(key(...identity), base)
       log.info('schema.rename', `${base.display} is now ${row.objectIdentity}; it keeps streaming into ${base.destSchema}.${base.destName}.`, { table: base.display, now: row.objectIdentity })
+    }
+    // A new primary key identifies rows differently: the table is copied again under it.
+    const keyAttnums = c.target.key.map((i) => c.target.columns[i]?.source.attnum ?? 0)
+    if (row.primaryKey !== undefined && c.target.table.replicaIdentity === 'd' && row.primaryKey.join(',') !== keyAttnums.join(',') && keyAttnums.every((a) => a > 0)) {
+      throw new RefreshNeeded(base, `The primary key of ${base.display} changed (now attnums ${row.primaryKey.join(', ') || 'none'}).`)
     }
     if (!columnsDiffer(c.target, row.columns)) return
     const change = await evolveTarget(client, c.target, row.objectOid, row.columns)
