@@ -25,7 +25,7 @@ import { key } from '../source/selection.js'
 import { runSnapshot, type SnapshotProgress } from '../source/snapshot/snapshot-reader.js'
 import { ReplicationConnection, type CreatedSlot } from '../source/stream/replication-connection.js'
 import type { Relation, StreamEvent } from '../source/stream/stream-events.js'
-import { planSource, type SourcePlan } from './source-plan.js'
+import { planSource, relationIndex, type SourcePlan } from './source-plan.js'
 import { matchesPattern } from '../config/table-pattern.js'
 import { TableChanges, type Cell, type ChangeCommit } from './table-changes.js'
 import { isAuditRelation, parseAuditRow, splitIdentity, type AuditRow } from './ddl-audit.js'
@@ -274,12 +274,7 @@ async function followRenames(plan: SourcePlan, destination: DuckDbDestination, s
     changed = true
   }
   if (!changed) return plan
-  const byRelation = new Map<string, TableTarget>()
-  for (const target of targets) {
-    byRelation.set(key(target.table.schema, target.table.name), target)
-    for (const heap of target.table.heaps) byRelation.set(key(heap.schema, heap.name), target)
-  }
-  return { ...plan, targets, byRelation }
+  return { ...plan, targets, byRelation: relationIndex(targets) }
 }
 
 function sameBinding(state: TableState, target: TableTarget): boolean {

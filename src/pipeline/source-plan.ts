@@ -70,10 +70,15 @@ export async function planSource(client: SqlClient, source: ResolvedSource, defa
     if (other !== undefined) throw new InletError('INLET-C007', `${other.display} and ${t.display} would both land in ${name}.`, { fix: 'Give one of them another name with as: in inlet.yaml.' })
     destinations.set(name, t)
   }
+  return { serverVersionNum: versionNum, targets, byRelation: relationIndex(targets) }
+}
+
+/** Relation names (tables and leaf partitions) → the target they land in. */
+export function relationIndex(targets: readonly TableTarget[]): Map<string, TableTarget> {
   const byRelation = new Map<string, TableTarget>()
   for (const target of targets) {
     byRelation.set(key(target.table.schema, target.table.name), target)
     for (const heap of target.table.heaps) byRelation.set(key(heap.schema, heap.name), target)
   }
-  return { serverVersionNum: versionNum, targets, byRelation }
+  return byRelation
 }
