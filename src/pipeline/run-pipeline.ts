@@ -368,9 +368,7 @@ function progressLine(progress: readonly SnapshotProgress[]): string {
 }
 
 interface Binding {
-  /** The planned table (identity of the table across schema changes). */
-  readonly base: TableTarget
-  /** Its binding when this relation was mapped. */
+  /** The table's binding when this relation was mapped. */
   readonly target: TableTarget
   readonly map: readonly number[]
   /** The relation's columns are the target's, in order: tuples are used as they are. */
@@ -386,7 +384,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
   const stream = await replication.startStreaming({ slot: source.slot, publications: [source.publication], resumeLsn: checkpoint, spoolDirectory: join(dirname(destination.path), `.inlet-spool-${source.slot}`) })
   log.info('stream.start', `Streaming from ${source.slot} after ${formatLsn(checkpoint)}${target === undefined ? '' : ` until ${formatLsn(target)}`}.`, { slot: source.slot, checkpoint: formatLsn(checkpoint) })
 
-  const bindings = new Map<Relation, Binding | null>()
+  const bindings = new Map<Relation, Binding>()
   // Relation names → planned tables; renames and drops seen in the stream update it.
   const byRelation = new Map(plan.byRelation)
   const droppedTables = new Set<TableTarget>()
@@ -399,18 +397,18 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
     if (c === undefined) changes.set(t, (c = new TableChanges(t)))
     return c
   }
-  const bind = (relation: Relation): Binding | null => {
+  /** The relation's column map onto the table's current binding (recomputed after a schema change). */
+  const bind = (relation: Relation, base: TableTarget): Binding => {
+    const current = tableChanges(base).target
     let b = bindings.get(relation)
-    const base = b === undefined ? byRelation.get(key(relation.schema, relation.name)) : b?.base
-    if (base === undefined) b = null
-    else if (b === undefined || b === null || b.target !== tableChanges(base).target) {
-      const t = tableChanges(base).target
-      const map = relationColumnMap(t, relation)
-      b = { base, target: t, map, identity: map.length === t.columns.length && map.every((to, from) => to === from) }
+    if (b === undefined || b.target !== current) {
+      const map = relationColumnMap(current, relation)
+      b = { target: current, map, identity: map.length === current.columns.length && map.every((to, from) => to === from) }
+      bindings.set(relation, b)
     }
-    bindings.set(relation, b)
     return b
   }
+
   // The catalog may be ahead of the stream (columns added or widened after the checkpoint): a
   // table streams with the columns its destination has, widened now where the catalog's type is
   // wider; the stream's Relation messages bring the rest in order.
@@ -580,9 +578,9 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
       case 'delete': {
         const base = byRelation.get(key(event.relation.schema, event.relation.name))
         if (base === undefined || txn === undefined || txn.finalLsn < (snapshotLsnOf.get(base) ?? 0n)) return
-        const b = bind(event.relation) as Binding
+        const b = bind(event.relation, base)
         const commit = txn.commit
-        const c = tableChanges(b.base)
+        const c = tableChanges(base)
         const before = c.bytes
         if (event.kind === 'insert') c.insert(cells(b, event.newTuple), commit)
         else if (event.kind === 'update') c.update(event.oldTuple === undefined ? undefined : cells(b, event.oldTuple), cells(b, event.newTuple), commit, event.oldKind === 'old')

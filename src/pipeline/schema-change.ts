@@ -74,7 +74,7 @@ export function relationColumns(relation: Relation): ColumnState[] {
 
 /** Whether the columns differ from the target's (excluded columns aside). */
 export function columnsDiffer(target: TableTarget, state: readonly ColumnState[]): boolean {
-  const excluded = excludedColumns(target)
+  const excluded = new Set(target.excluded)
   const published = state.filter((c) => !excluded.has(c.name))
   if (published.length !== target.columns.length) return true
   return published.some((c) => {
@@ -85,7 +85,7 @@ export function columnsDiffer(target: TableTarget, state: readonly ColumnState[]
 
 /** The target after the relation's change, with what the destination must do. */
 export async function evolveTarget(client: SqlClient, target: TableTarget, relationId: number, state: readonly ColumnState[]): Promise<SchemaChange> {
-  const excluded = excludedColumns(target)
+  const excluded = new Set(target.excluded)
   const published = state.filter((c) => !excluded.has(c.name))
   const types = await resolveTypes(client, published.map((c) => c.typeOid))
   const added: AddedColumn[] = []
@@ -126,10 +126,6 @@ export async function evolveTarget(client: SqlClient, target: TableTarget, relat
     throw new RefreshNeeded(target, `A key column of ${target.display} (${keyNames.join(', ')}) was dropped.`)
   }
   return { target: { ...target, columns, key }, added, dropped, retyped, renamed }
-}
-
-function excludedColumns(target: TableTarget): Set<string> {
-  return new Set(target.excluded)
 }
 
 function typmodOf(column: SourceColumn): number {
