@@ -5,6 +5,8 @@ import { main } from '../dist/src/cli/main.js'
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code
+    // The command is over: a connection some failure path left open must not keep it alive.
+    setTimeout(() => process.exit(code), 3000).unref()
   },
   (error) => {
     console.error(error)

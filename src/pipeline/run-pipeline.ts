@@ -114,8 +114,12 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
         newRelation = undefined
         const snapshot = await prepareSnapshot(client, destination, source, plan, log, options.resync === true && attempt === 1)
         let snapshotRows = 0
-        if (snapshot.targets.length > 0) snapshotRows = await copyTables(destination, source, plan, snapshot, options, log)
-        else await snapshot.release()
+        try {
+          if (snapshot.targets.length > 0) snapshotRows = await copyTables(destination, source, plan, snapshot, options, log)
+        } finally {
+          // Also when the copy fails: an open exporting connection would keep the process alive.
+          await snapshot.release()
+        }
         copied = { tables: copied.tables + snapshot.targets.length, rows: copied.rows + snapshotRows }
         if (options.signal?.aborted === true) return { snapshotTables: copied.tables, snapshotRows: copied.rows, transactions: 0, changes: 0, checkpoint: 0n }
         const states = new Map((await destination.readTables(source.name)).map((s) => [key(s.sourceSchema, s.sourceTable), s]))
@@ -197,7 +201,7 @@ async function prepareSnapshot(client: SqlClient, destination: DuckDbDestination
       log.info('slot.created', `Created slot ${source.slot} at ${formatLsn(created.consistentPoint)}.`, { slot: source.slot, lsn: formatLsn(created.consistentPoint) })
       await destination.writeSource({ source: source.name, systemId: identity.systemId, slot: source.slot, checkpointLsn: 0n })
       keepOpen = true
-      return { targets: needCopy, created, snapshotTime, release: () => replication.close() }
+      return { targets: needCopy, created, snapshotTime, release: closeOnce(replication) }
     }
     if (slot === undefined && resync) {
       // The slot is gone with the changes it held: a new slot, and every table copied again beside
@@ -208,23 +212,29 @@ async function prepareSnapshot(client: SqlClient, destination: DuckDbDestination
       log.info('slot.resync', `Recreated slot ${source.slot} at ${formatLsn(created.consistentPoint)}; copying every table again.`, { slot: source.slot, lsn: formatLsn(created.consistentPoint) })
       await destination.writeSource({ source: source.name, systemId: identity.systemId, slot: source.slot, checkpointLsn: 0n })
       keepOpen = true
-      return { targets: plan.targets, created, snapshotTime, release: () => replication.close() }
+      return { targets: plan.targets, created, snapshotTime, release: closeOnce(replication) }
     }
     if (slot === undefined) {
       throw new InletError('INLET-S006', `The slot "${source.slot}" no longer exists, but the destination has a checkpoint (${formatLsn(state.checkpointLsn)}) taken from it.`, {
         fix: 'The changes it held are lost on the server. Recreate the slot and copy every table again (each stays readable until its new copy replaces it): inlet run --resync',
       })
     }
-    if (needCopy.length === 0) return { targets: [], created: undefined, snapshotTime: '', release: () => replication.close() }
+    if (needCopy.length === 0) return { targets: [], created: undefined, snapshotTime: '', release: closeOnce(replication) }
     const temporary = `inlet_copy_${process.pid}_${Date.now() % 1_000_000}`
     const snapshotTime = await sourceClock(client)
     const created = await replication.createSlot(temporary, { snapshot: 'export', temporary: true })
     log.info('snapshot.slot', `Copying ${needCopy.length} table(s) under the snapshot of a temporary slot at ${formatLsn(created.consistentPoint)}.`, { lsn: formatLsn(created.consistentPoint) })
     keepOpen = true
-    return { targets: needCopy, created, snapshotTime, release: () => replication.close() }
+    return { targets: needCopy, created, snapshotTime, release: closeOnce(replication) }
   } finally {
     if (!keepOpen) await replication.close()
   }
+}
+
+/** Ends the exporting connection once, however many paths release it. */
+function closeOnce(replication: ReplicationConnection): () => Promise<void> {
+  let closed: Promise<void> | undefined
+  return () => (closed ??= replication.close())
 }
 
 async function sourceClock(client: SqlClient): Promise<string> {
@@ -308,8 +318,7 @@ async function copyTables(destination: DuckDbDestination, source: ResolvedSource
         })
       }
     }
-    await destination.createTable(target)
-    await destination.writeTable(target, 'snapshot', lsn, 0n)
+    await destination.createTable(target, 'snapshot', lsn)
     loadTargets.push(target)
   }
   log.info('snapshot.start', `Snapshot of ${snapshot.targets.length} table(s) at ${formatLsn(lsn)}.`, { tables: snapshot.targets.length, lsn: formatLsn(lsn) })

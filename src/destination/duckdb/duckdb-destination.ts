@@ -123,6 +123,19 @@ export class DuckDbDestination {
     await this.run('ROLLBACK').catch(() => undefined)
   }
 
+  /** Runs `work` in a transaction of its own, or inside the one already open. */
+  private async atomically(work: () => Promise<void>): Promise<void> {
+    if (this.inTransaction) return work()
+    await this.begin()
+    try {
+      await work()
+      await this.commit()
+    } catch (error) {
+      await this.rollback()
+      throw error
+    }
+  }
+
   /**
    * The snapshot loads with every core (DuckDB reads several files at once). While streaming, one
    * core stays with the JavaScript thread, which decodes the next batch while DuckDB applies the
@@ -185,11 +198,13 @@ export class DuckDbDestination {
   async writeTable(target: TableTarget, phase: TablePhase, snapshotLsn: bigint, snapshotRows: bigint): Promise<void> {
     const where = tableWhere(target)
     const columns = columnsJson(target)
-    await this.run(`DELETE FROM ${STATE_SCHEMA}.tables WHERE ${where}`)
-    await this.run(
-      `INSERT INTO ${STATE_SCHEMA}.tables (source, source_schema, source_table, dest_schema, dest_table, scd, phase, snapshot_lsn, snapshot_rows, columns, updated_at, source_oid) ` +
-        `VALUES (${literal(target.sourceName)}, ${literal(target.table.schema)}, ${literal(target.table.name)}, ${literal(target.destSchema)}, ${literal(target.destName)}, ${target.scd}, '${phase}', ${snapshotLsn}, ${snapshotRows}, ${literal(columns)}, now(), ${target.table.oid})`,
-    )
+    await this.atomically(async () => {
+      await this.run(`DELETE FROM ${STATE_SCHEMA}.tables WHERE ${where}`)
+      await this.run(
+        `INSERT INTO ${STATE_SCHEMA}.tables (source, source_schema, source_table, dest_schema, dest_table, scd, phase, snapshot_lsn, snapshot_rows, columns, updated_at, source_oid) ` +
+          `VALUES (${literal(target.sourceName)}, ${literal(target.table.schema)}, ${literal(target.table.name)}, ${literal(target.destSchema)}, ${literal(target.destName)}, ${target.scd}, '${phase}', ${snapshotLsn}, ${snapshotRows}, ${literal(columns)}, now(), ${target.table.oid})`,
+      )
+    })
   }
 
   /** Widens a column to the target's type (its own transaction; every value is kept). */
@@ -256,10 +271,17 @@ export class DuckDbDestination {
   }
 
   /** Creates the destination table empty (dropping a partial copy of an interrupted snapshot). */
-  async createTable(target: TableTarget): Promise<void> {
-    await this.run(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(target.destSchema)}`)
-    await this.run(`DROP TABLE IF EXISTS ${destinationTable(target)}`)
-    await this.run(createTableSql(target))
+  /**
+   * Creates (or recreates, empty) the table; with `phase`, records its state in the same
+   * transaction, so that a crash never leaves a table without the state row that marks it ours.
+   */
+  async createTable(target: TableTarget, phase?: TablePhase, snapshotLsn = 0n): Promise<void> {
+    await this.atomically(async () => {
+      await this.run(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(target.destSchema)}`)
+      await this.run(`DROP TABLE IF EXISTS ${destinationTable(target)}`)
+      await this.run(createTableSql(target))
+      if (phase !== undefined) await this.writeTable(target, phase, snapshotLsn, 0n)
+    })
   }
 
   // ---- snapshot ---------------------------------------------------------------------------
