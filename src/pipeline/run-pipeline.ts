@@ -19,7 +19,6 @@ import { InletError } from '../errors/inlet-error.js'
 import { formatBytes, formatCount, silentLogger, type Logger } from '../observability/log.js'
 import { connect, type SqlClient } from '../postgres/connect.js'
 import { formatLsn, parseLsn, type Lsn } from '../protocol/lsn.js'
-import { UNCHANGED_TOAST, type TupleValue } from '../protocol/pgoutput/messages.js'
 import { readSlots } from '../source/catalog.js'
 import { key } from '../source/selection.js'
 import { runSnapshot, type SnapshotProgress } from '../source/snapshot/snapshot-reader.js'
@@ -30,7 +29,9 @@ import { matchesPattern } from '../config/table-pattern.js'
 import { TableChanges, type Cell, type ChangeCommit } from './table-changes.js'
 import { isAuditRelation, parseAuditRow, splitIdentity, type AuditRow } from './ddl-audit.js'
 import { columnsDiffer, evolveTarget, RefreshNeeded, relationColumns, widens, type SchemaChange } from './schema-change.js'
-import { bindTarget, relationColumnMap, type TableTarget } from './table-target.js'
+import { bindTarget, type TableTarget } from './table-target.js'
+import { addRowChange, bindRelation, type Binding } from './row-binding.js'
+import { BackgroundCopy, REFRESH_SUFFIX } from './background-copy.js'
 import { columnType } from '../destination/duckdb/column-types.js'
 import type { SourceColumn, SourceTable } from '../source/table-schema.js'
 
@@ -72,7 +73,6 @@ class PlanChanged extends Error {
 }
 
 /** Where `inlet refresh` loads a table's new copy, beside the table. */
-export const REFRESH_SUFFIX = '__inlet_refresh'
 
 export interface BatchSummary {
   readonly checkpoint: Lsn
@@ -176,9 +176,10 @@ async function prepareSnapshot(client: SqlClient, destination: DuckDbDestination
     const tableStates = new Map((await destination.readTables(source.name)).map((s) => [key(s.sourceSchema, s.sourceTable), s]))
     const existing = await destination.tableNames()
     // Without a checkpoint every table is copied; otherwise those not (or no longer) streaming as configured.
+    // (A table marked for a refresh is copied while the stream runs, see BackgroundCopy.)
     const needCopy = plan.targets.filter((target) => {
       const s = tableStates.get(key(target.table.schema, target.table.name))
-      return state === undefined || s === undefined || s.phase !== 'streaming' || s.refreshRequested || !sameBinding(s, target) || !existing.has(key(target.destSchema, target.destName))
+      return state === undefined || s === undefined || s.phase !== 'streaming' || !sameBinding(s, target) || !existing.has(key(target.destSchema, target.destName))
     })
     const slot = (await readSlots(client, plan.serverVersionNum)).find((s) => s.name === source.slot)
     if (slot !== undefined && slot.active) {
@@ -376,13 +377,8 @@ function progressLine(progress: readonly SnapshotProgress[]): string {
   return `snapshot ${done}/${progress.length} tables done · ${parts.join(' · ')}`
 }
 
-interface Binding {
-  /** The table's binding when this relation was mapped. */
-  readonly target: TableTarget
-  readonly map: readonly number[]
-  /** The relation's columns are the target's, in order: tuples are used as they are. */
-  readonly identity: boolean
-}
+/** Prefix of the logical decoding message by which `inlet refresh` reaches a running `inlet run`. */
+export const REFRESH_MESSAGE_PREFIX = 'inlet.refresh'
 
 async function streamChanges(client: SqlClient, destination: DuckDbDestination, source: ResolvedSource, plan: SourcePlan, states: ReadonlyMap<string, TableState>, options: RunOptions, log: Logger, unselected: ReadonlySet<string>): Promise<Omit<RunResult, 'snapshotTables' | 'snapshotRows'>> {
   const limits = { ...DEFAULT_BATCH, ...options.batch }
@@ -410,12 +406,23 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
   const bind = (relation: Relation, base: TableTarget): Binding => {
     const current = tableChanges(base).target
     let b = bindings.get(relation)
-    if (b === undefined || b.target !== current) {
-      const map = relationColumnMap(current, relation)
-      b = { target: current, map, identity: map.length === current.columns.length && map.every((to, from) => to === from) }
-      bindings.set(relation, b)
-    }
+    if (b === undefined || b.target !== current) bindings.set(relation, (b = bindRelation(current, relation)))
     return b
+  }
+
+  // Tables being copied again while the others stream (refresh, or a change that needs a copy).
+  const copies = new Map<TableTarget, BackgroundCopy>()
+  const autoRefreshes = (t: TableTarget) => options.config.autoRefresh === 'all' || (options.config.autoRefresh === 'scd1' && t.scd === 1)
+  const startCopy = (base: TableTarget, why: string) => {
+    copies.get(base)?.cancel()
+    const copy = new BackgroundCopy({ base, source, defaultScd: options.config.scd, destination, workers: options.snapshotWorkers ?? 2, log, onLoaded: options.onRefreshLoaded })
+    copies.set(base, copy)
+    copy.done.catch((error: unknown) => {
+      if (copies.get(base) === copy) failure ??= { error }
+    })
+    // Durable before any checkpoint past this point: a crash leaves the next run to copy it.
+    void enqueue(async () => void (await destination.requestRefresh(source.name, base.table.schema, base.table.name)))
+    log.warn('refresh.begin', `${why} Copying ${base.display} again while the other tables stream.`, { table: base.display })
   }
 
   // The catalog may be ahead of the stream (columns added or widened after the checkpoint): a
@@ -460,6 +467,16 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
     const base = plan.targets.find((t) => t.table.oid === row.objectOid || t.table.heaps.some((h) => h.oid === row.objectOid))
     if (base === undefined || droppedTables.has(base) || txn.finalLsn < (snapshotLsnOf.get(base) ?? 0n)) return
     const c = tableChanges(base)
+    const copy = copies.get(base)
+    if (copy !== undefined && row.event !== 'sql_drop') {
+      // DDL on a table being copied: the copy may not have it; copy again after it.
+      if (copy.snapshotLsn === undefined || txn.finalLsn >= copy.snapshotLsn) startCopy(base, `${base.display} changed (${row.commandTag ?? row.event}) during its copy.`)
+      return
+    }
+    if (copy !== undefined) {
+      copy.cancel()
+      copies.delete(base)
+    }
     if (row.event === 'table_rewrite') {
       // A rewrite keeps values unless a USING expression or a volatile default computes new ones.
       const reason = Number(row.detail?.reason ?? 0)
@@ -503,6 +520,8 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
       throw new PlanChanged(key(relation.schema, relation.name))
     }
     if (base === undefined || txn === undefined || txn.finalLsn < (snapshotLsnOf.get(base) ?? 0n)) return
+    const copy = copies.get(base)
+    if (copy !== undefined) return copy.relation(relation, txn.finalLsn)
     const c = tableChanges(base)
     const state = relationColumns(relation)
     if (!columnsDiffer(c.target, state)) return
@@ -533,16 +552,29 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
   // chain keeps them in order and an LSN is confirmed only after its batch's COMMIT.
   let applying: Promise<void> = Promise.resolve()
   let failure: { error: unknown } | undefined
-  const drainChanges = () => [...changes.values()].filter((c) => !c.empty).map((c) => ({ target: c.target, segments: c.drain() }))
+  const drainChanges = (except: ReadonlySet<TableTarget> = new Set()) =>
+    [...changes].filter(([base, c]) => !c.empty && !except.has(base)).map(([, c]) => ({ target: c.target, segments: c.drain() }))
+  /** Loaded copies leave the stream's hands: their held changes go with the swap, later ones to the new table. */
+  const takeLoadedCopies = () =>
+    [...copies.values()].filter((copy) => copy.loaded && !copy.stale).map((copy) => {
+      copies.delete(copy.base)
+      // The table's changes still pending for the old table are in the copy (they precede C).
+      tableChanges(copy.base).drain()
+      const final = copy.final as TableTarget
+      tableChanges(copy.base).target = final
+      snapshotLsnOf.set(copy.base, copy.snapshotLsn as Lsn)
+      return { copy, final, segments: (copy.changes as TableChanges).drain() }
+    })
   const enqueue = (work: () => Promise<void>): Promise<void> => {
     applying = applying.then(work)
     applying.catch((error: unknown) => (failure ??= { error }))
     return applying
   }
   const flush = (): Promise<void> => {
-    if (pendingCommit === undefined) return applying
+    const swaps = takeLoadedCopies()
+    if (pendingCommit === undefined && swaps.length === 0) return applying
     const work = drainChanges()
-    const batch = { commit: pendingCommit, transactions: pendingTransactions, changes: pendingChanges, firstCommitTime }
+    const batch = pendingCommit === undefined ? undefined : { commit: pendingCommit, transactions: pendingTransactions, changes: pendingChanges, firstCommitTime }
     pendingCommit = undefined
     pendingTransactions = 0
     pendingChanges = 0
@@ -551,13 +583,20 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
       const started = performance.now()
       await destination.begin()
       try {
+        // Swaps first: DuckDB commits no ALTER (the rename) after a DELETE on the same table.
+        for (const { copy, final, segments } of swaps) {
+          await destination.swapIn(copy.into, final, copy.snapshotLsn as Lsn, BigInt(copy.rows))
+          if (segments.length > 0) await destination.applySegments(final, segments)
+        }
         for (const w of work) await destination.applySegments(w.target, w.segments)
-        await destination.writeCheckpoint(source.name, batch.commit.endLsn, microsToTimestamp(batch.commit.time))
+        if (batch !== undefined) await destination.writeCheckpoint(source.name, batch.commit.endLsn, microsToTimestamp(batch.commit.time))
         await destination.commit()
       } catch (error) {
         await destination.rollback()
         throw error
       }
+      for (const { copy } of swaps) log.info('refresh.done', `Refreshed ${copy.base.display}: ${copy.rows} rows copied, the changes since applied, swapped in.`, { table: copy.base.display, rows: copy.rows })
+      if (batch === undefined) return
       // Fault injection for the crash test: die between the destination commit and the ack.
       if (KILL_AFTER_COMMIT > 0 && ++committedBatches === KILL_AFTER_COMMIT) process.kill(process.pid, 'SIGKILL')
       stream.confirm(batch.commit.endLsn)
@@ -587,13 +626,11 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
       case 'delete': {
         const base = byRelation.get(key(event.relation.schema, event.relation.name))
         if (base === undefined || txn === undefined || txn.finalLsn < (snapshotLsnOf.get(base) ?? 0n)) return
-        const b = bind(event.relation, base)
-        const commit = txn.commit
+        const copy = copies.get(base)
+        if (copy !== undefined) return copy.add(event, txn.finalLsn, txn.commit)
         const c = tableChanges(base)
         const before = c.bytes
-        if (event.kind === 'insert') c.insert(cells(b, event.newTuple), commit)
-        else if (event.kind === 'update') c.update(event.oldTuple === undefined ? undefined : cells(b, event.oldTuple), cells(b, event.newTuple), commit, event.oldKind === 'old')
-        else c.delete(cells(b, event.oldTuple), commit)
+        addRowChange(c, bind(event.relation, base), event, txn.commit)
         pendingChanges++
         pendingBytes += c.bytes - before
         return
@@ -603,7 +640,9 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
         for (const relation of event.relations) {
           const base = byRelation.get(key(relation.schema, relation.name))
           if (base === undefined || txn.finalLsn < (snapshotLsnOf.get(base) ?? 0n)) continue
-          tableChanges(base).truncate(txn.commit)
+          const copy = copies.get(base)
+          if (copy !== undefined) copy.add('truncate', txn.finalLsn, txn.commit)
+          else tableChanges(base).truncate(txn.commit)
           pendingChanges++
         }
         return
@@ -623,6 +662,30 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
     }
   }
 
+  /** `inlet refresh` while this run holds the destination: the request comes through the WAL. */
+  const onRefreshMessage = (content: Buffer) => {
+    let request: { slot?: unknown; refresh?: unknown } | undefined
+    try {
+      request = JSON.parse(content.toString('utf8')) as { slot?: unknown; refresh?: unknown }
+    } catch {
+      request = undefined
+    }
+    // Every slot of the database sees the message: it is for the run reading this one.
+    if (request?.slot !== source.slot && request !== undefined) return
+    const names = request?.refresh
+    if (!Array.isArray(names)) return log.warn('refresh.message', `Ignored a malformed ${REFRESH_MESSAGE_PREFIX} message.`)
+    for (const name of names) {
+      const base = Array.isArray(name) && name.length === 2 ? byRelation.get(key(String(name[0]), String(name[1]))) : undefined
+      if (base === undefined || droppedTables.has(base)) log.warn('refresh.message', `Ignored a refresh request for ${JSON.stringify(name)}: not a table this run streams.`)
+      else startCopy(base, `Refresh of ${base.display} requested.`)
+    }
+  }
+  // Tables marked for a refresh (by inlet refresh, or a copy a stop or crash interrupted).
+  for (const t of plan.targets) {
+    const s = states.get(key(t.table.schema, t.table.name))
+    if (s?.refreshRequested === true && s.phase === 'streaming') startCopy(t, `${t.display} is marked for a refresh.`)
+  }
+
   let stopping = false
   const onAbort = () => (stopping = true)
   options.signal?.addEventListener('abort', onAbort)
@@ -637,9 +700,9 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
       const wait = pendingCommit === undefined ? 200 : Math.max(0, limits.minLatencyMs - age)
       const result = await Promise.race([pending, new Promise<'quiet'>((r) => setTimeout(() => r('quiet'), wait))])
       if (result === 'quiet') {
-        // Nothing more arrived for a moment: apply what is pending.
-        if (pendingCommit !== undefined) await flush()
-        if (txn === undefined && pendingCommit === undefined && target !== undefined) {
+        // Nothing more arrived for a moment: apply what is pending (and swap in loaded copies).
+        if (pendingCommit !== undefined || (txn === undefined && [...copies.values()].some((c) => c.loaded))) await flush()
+        if (txn === undefined && pendingCommit === undefined && target !== undefined && copies.size === 0) {
           if (stream.drainedLsn >= target || lastCheckpoint >= target) break
           if (Date.now() - lastKeepaliveRequest > 100) {
             stream.sendStatus(true)
@@ -651,8 +714,16 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
       pending = undefined
       if (result.done === true) break
       for (const event of result.value) {
-        if (event.kind === 'relation') await onRelation(event.relation)
-        else if (event.kind === 'insert' && isAuditRelation(event.relation)) await onAudit(parseAuditRow(event.relation, event.newTuple))
+        try {
+          if (event.kind === 'relation') await onRelation(event.relation)
+          else if (event.kind === 'insert' && isAuditRelation(event.relation)) await onAudit(parseAuditRow(event.relation, event.newTuple))
+        } catch (error) {
+          // A change the destination cannot follow in place: copy that table again, the others stream on.
+          const base = error instanceof RefreshNeeded ? plan.targets.find((t) => t.table.oid === error.target.table.oid) : undefined
+          if (base === undefined || !autoRefreshes(base)) throw error
+          startCopy(base, `${error instanceof Error ? error.message : String(error)}`)
+        }
+        if (event.kind === 'message' && event.prefix === REFRESH_MESSAGE_PREFIX) onRefreshMessage(event.content)
         handle(event)
         if (event.kind === 'commit') {
           if (pendingChanges >= limits.maxChanges || pendingBytes >= limits.maxBytes || Date.now() - pendingSince >= limits.maxLatencyMs) {
@@ -661,6 +732,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
           }
         } else if (txn !== undefined && pendingBytes > limits.maxBytes) await spill()
       }
+      for (const copy of copies.values()) if (copy.stale) startCopy(copy.base, `${copy.base.display} changed shape after its copy began.`)
       // Decoded events resolve as microtasks, which would starve the I/O callbacks that carry the
       // applying batch's statement completions (and socket reads): let them run between arrays.
       await new Promise((resolve) => setImmediate(resolve))
@@ -672,25 +744,15 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
       await destination.rollback()
     }
   } finally {
+    // Copies not swapped in are abandoned; their tables stay marked for the next run.
+    for (const copy of copies.values()) copy.cancel()
+    await Promise.all([...copies.values()].map((c) => c.done.catch(() => undefined)))
     await applying.catch(() => undefined)
     options.signal?.removeEventListener('abort', onAbort)
     await stream.close()
   }
   log.info('stream.stop', `Stopped at checkpoint ${formatLsn(lastCheckpoint)}: ${totals.transactions} transactions, ${totals.changes} changes applied.`, { checkpoint: formatLsn(lastCheckpoint), ...totals })
   return { ...totals, checkpoint: lastCheckpoint }
-}
-
-function cells(binding: Binding, tuple: readonly TupleValue[]): Cell[] {
-  // Text-format tuples hold strings only; the decoder's array is not used again, so it is taken over.
-  if (binding.identity && !tuple.some(Buffer.isBuffer)) return tuple as Cell[]
-  const row: Cell[] = new Array<Cell>(binding.target.columns.length).fill(null)
-  for (let i = 0; i < tuple.length; i++) {
-    const index = binding.map[i] as number
-    if (index < 0) continue
-    const v = tuple[i]
-    row[index] = v === undefined || v === null ? null : v === UNCHANGED_TOAST ? UNCHANGED_TOAST : typeof v === 'string' ? v : v.toString('utf8')
-  }
-  return row
 }
 
 function describeChange(change: SchemaChange): string {

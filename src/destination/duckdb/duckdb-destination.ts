@@ -65,7 +65,17 @@ export class DuckDbDestination {
     private readonly instance: DuckDBInstance,
     readonly connection: DuckDBConnection,
     readonly path: string,
+    /** A sibling shares the database with the connection that opened it and closes only itself. */
+    private readonly sibling = false,
   ) {}
+
+  /**
+   * A second connection to the same database, for a table copy that loads while batches apply on
+   * this one (DuckDB runs both; their transactions touch different tables). It writes no state.
+   */
+  async openSibling(): Promise<DuckDbDestination> {
+    return new DuckDbDestination(this.instance, await this.instance.connect(), this.path, true)
+  }
 
   static async open(path: string): Promise<DuckDbDestination> {
     const full = resolve(path)
@@ -90,6 +100,11 @@ export class DuckDbDestination {
     // 256 MB there are ~15x fewer, for a WAL that replays in seconds after a crash.
     await destination.run(`SET checkpoint_threshold = '256MB'`)
     return destination
+  }
+
+  /** The error of open() when another process (an inlet run, a DuckDB shell) holds the file. */
+  static isHeld(error: unknown): boolean {
+    return error instanceof InletError && error.code === 'INLET-D001' && /Conflicting lock is held/.test((error.cause as Error | undefined)?.message ?? '')
   }
 
   async run(sql: string): Promise<void> {
@@ -155,7 +170,7 @@ export class DuckDbDestination {
     await this.rollback()
     if (this.stageDirectory !== undefined) rmSync(this.stageDirectory, { recursive: true, force: true })
     this.connection.closeSync()
-    this.instance.closeSync()
+    if (!this.sibling) this.instance.closeSync()
   }
 
   // ---- state ------------------------------------------------------------------------------
@@ -226,14 +241,13 @@ export class DuckDbDestination {
    * the table's new snapshot LSN: readers see the old rows or the new ones, never a mix.
    */
   async swapIn(copy: TableTarget, target: TableTarget, snapshotLsn: bigint, rows: bigint): Promise<void> {
-    await this.begin()
     try {
-      await this.run(`DROP TABLE ${destinationTable(target)}`)
-      await this.run(`ALTER TABLE ${destinationTable(copy)} RENAME TO ${quoteIdent(target.destName)}`)
-      await this.writeTable(target, 'streaming', snapshotLsn, rows)
-      await this.commit()
+      await this.atomically(async () => {
+        await this.run(`DROP TABLE IF EXISTS ${destinationTable(target)}`)
+        await this.run(`ALTER TABLE ${destinationTable(copy)} RENAME TO ${quoteIdent(target.destName)}`)
+        await this.writeTable(target, 'streaming', snapshotLsn, rows)
+      })
     } catch (cause) {
-      await this.rollback()
       throw writeError(target, cause)
     }
   }

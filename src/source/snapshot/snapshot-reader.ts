@@ -73,6 +73,8 @@ export interface SnapshotOptions {
   /** Called once every worker holds the snapshot: the exporting connection may move on. */
   readonly onImported?: () => void | Promise<void>
   readonly onProgress?: (progress: readonly SnapshotProgress[]) => void
+  /** Abandons the copy: workers stop, connections end, and runSnapshot rejects with the reason. */
+  readonly signal?: AbortSignal
 }
 
 export function planChunks(targets: readonly TableTarget[], serverVersionNum: number): SnapshotChunk[] {
@@ -123,6 +125,13 @@ export async function runSnapshot(options: SnapshotOptions): Promise<void> {
   let producersDone = false
   let fileCounter = 0
 
+  const onAbort = () => {
+    failure ??= options.signal?.reason instanceof Error ? options.signal.reason : new Error('copy abandoned')
+    for (const c of copies) c.resume()
+    for (const c of clients) void c.end().catch(() => undefined)
+    wakeLoader?.()
+  }
+  options.signal?.addEventListener('abort', onAbort)
   const report = () => options.onProgress?.([...progress.values()])
   const timer = setInterval(report, 1000)
   timer.unref()
@@ -253,6 +262,7 @@ export async function runSnapshot(options: SnapshotOptions): Promise<void> {
     if (failure !== undefined) throw failure
     report()
   } finally {
+    options.signal?.removeEventListener('abort', onAbort)
     clearInterval(timer)
     await Promise.all(clients.map((c) => c.end().catch(() => undefined)))
     rmSync(options.spoolDirectory, { recursive: true, force: true })

@@ -1,0 +1,182 @@
+/**
+ * A table copied again while the stream goes on (the idea of Netflix's DBLog, on PostgreSQL's own
+ * mechanism): a temporary slot exports a snapshot at its consistent point C; the copy loads beside
+ * the table from that snapshot while every other table keeps streaming. The stream hands this
+ * table's changes here instead of applying them: those committed before C are in the copy and
+ * dropped, later ones are held (coalesced like any batch) and applied to the copy in the batch
+ * that swaps it in. The old table stays readable, frozen, until that batch commits.
+ *
+ * Until the swap commits, the table's state asks for a refresh, so a crash or a stop leaves the
+ * next run to copy it again: the held changes need not be durable, and the checkpoint may pass
+ * them.
+ */
+import { join, dirname } from 'node:path'
+import type { ResolvedSource } from '../config/load.js'
+import type { DuckDbDestination } from '../destination/duckdb/duckdb-destination.js'
+import type { Logger } from '../observability/log.js'
+import { connect, type SqlClient } from '../postgres/connect.js'
+import { quoteLiteral } from '../postgres/sql-text.js'
+import { formatLsn, type Lsn } from '../protocol/lsn.js'
+import { runSnapshot } from '../source/snapshot/snapshot-reader.js'
+import { ReplicationConnection } from '../source/stream/replication-connection.js'
+import type { Relation } from '../source/stream/stream-events.js'
+import { addRowChange, bindRelation, type Binding, type RowEvent } from './row-binding.js'
+import { columnsDiffer, relationColumns } from './schema-change.js'
+import { planSource } from './source-plan.js'
+import { TableChanges, type ChangeCommit } from './table-changes.js'
+import type { TableTarget } from './table-target.js'
+
+/** Destination name suffix of a copy loading beside its table. */
+export const REFRESH_SUFFIX = '__inlet_refresh'
+
+export interface BackgroundCopyOptions {
+  /** The planned table (its source identity and destination name). */
+  readonly base: TableTarget
+  readonly source: ResolvedSource
+  readonly defaultScd: 1 | 2
+  readonly destination: DuckDbDestination
+  readonly workers: number
+  readonly log: Logger
+  /** Test hook: the copy is loaded, the old table not yet replaced. */
+  readonly onLoaded?: (query: <T>(sql: string) => Promise<T[]>, table: string, copy: string) => Promise<void>
+}
+
+type Held = { readonly lsn: Lsn } & ({ readonly commit: ChangeCommit; readonly event: RowEvent | 'truncate' } | { readonly relation: Relation })
+
+export class BackgroundCopy {
+  readonly base: TableTarget
+  /** The consistent point: changes committed before it are in the copy. */
+  snapshotLsn: Lsn | undefined
+  /** The table as copied (its columns from the catalog under the snapshot), under its own name. */
+  final: TableTarget | undefined
+  /** The table's changes at or after the snapshot, for the swap. */
+  changes: TableChanges | undefined
+  /** Loaded and counted: the next batch swaps it in. */
+  loaded = false
+  /** A change after the snapshot has columns the copy lacks (DDL): the copy must start again. */
+  stale = false
+  rows = 0
+  /** Settles when the copy is loaded, failed or cancelled; rejects only on failure. */
+  readonly done: Promise<void>
+  private held: Held[] = []
+  private bindings = new Map<Relation, Binding>()
+  private readonly abort = new AbortController()
+
+  constructor(private readonly options: BackgroundCopyOptions) {
+    this.base = options.base
+    this.done = this.run()
+  }
+
+  /** The copy's destination table, beside the table it replaces. */
+  get into(): TableTarget {
+    const final = this.final ?? this.base
+    return { ...final, destName: `${final.destName}${REFRESH_SUFFIX}` }
+  }
+
+  get cancelled(): boolean {
+    return this.abort.signal.aborted
+  }
+
+  /** Abandons the copy (its table is copied again by a later copy or run). */
+  cancel(): void {
+    this.abort.abort(new Error('copy cancelled'))
+  }
+
+  /** Takes a change of the table, committed in the transaction at `lsn`. */
+  add(event: RowEvent | 'truncate', lsn: Lsn, commit: ChangeCommit): void {
+    if (this.snapshotLsn === undefined || this.changes === undefined) {
+      this.held.push({ lsn, commit, event })
+      return
+    }
+    if (lsn < this.snapshotLsn || this.stale) return
+    if (event === 'truncate') return this.changes.truncate(commit)
+    const binding = this.bind(event.relation)
+    if (binding === undefined) this.stale = true
+    else addRowChange(this.changes, binding, event, commit)
+  }
+
+  /** A Relation message of the table, in the transaction at `lsn`: new columns after C make the copy stale. */
+  relation(relation: Relation, lsn: Lsn): void {
+    if (this.final === undefined || this.snapshotLsn === undefined) this.held.push({ lsn, relation })
+    else if (lsn >= this.snapshotLsn && columnsDiffer(this.final, relationColumns(relation))) this.stale = true
+  }
+
+  private bind(relation: Relation): Binding | undefined {
+    const final = this.final as TableTarget
+    let b = this.bindings.get(relation)
+    if (b === undefined) {
+      if (columnsDiffer(final, relationColumns(relation))) return undefined
+      this.bindings.set(relation, (b = bindRelation(final, relation)))
+    }
+    return b
+  }
+
+  private async run(): Promise<void> {
+    const { base, source, destination, log } = this.options
+    const signal = this.abort.signal
+    let replication: ReplicationConnection | undefined
+    let client: SqlClient | undefined
+    let loader: DuckDbDestination | undefined
+    const release = async () => {
+      await replication?.close()
+      replication = undefined
+    }
+    try {
+      replication = await ReplicationConnection.open(source.connection)
+      client = await connect(source.connection, { pinValueSettings: true })
+      const clock = await client.query<{ now: string }>('SELECT clock_timestamp()::text AS now')
+      const snapshotTime = clock.rows[0]?.now as string
+      const slot = `inlet_copy_${process.pid}_${Date.now() % 1_000_000}`
+      const created = await replication.createSlot(slot, { snapshot: 'export', temporary: true })
+      if (signal.aborted) return
+      // The table's columns as of the snapshot: DDL after it reaches the stream after C.
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY')
+      await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(created.snapshotName as string)}`)
+      const plan = await planSource(client, source, this.options.defaultScd)
+      await client.query('COMMIT')
+      const fresh = plan.targets.find((t) => t.table.oid === base.table.oid)
+      if (fresh === undefined) throw new Error(`${base.display} is no longer in the selection or the publication`)
+      this.final = { ...fresh, destSchema: base.destSchema, destName: base.destName }
+      this.changes = new TableChanges(this.final)
+      this.snapshotLsn = created.consistentPoint
+      const held = this.held
+      this.held = []
+      for (const h of held) {
+        if ('relation' in h) this.relation(h.relation, h.lsn)
+        else this.add(h.event, h.lsn, h.commit)
+      }
+      if (this.stale) return
+      log.info('refresh.start', `Copying ${base.display} again at ${formatLsn(created.consistentPoint)} while the other tables stream.`, { table: base.display, lsn: formatLsn(created.consistentPoint) })
+
+      loader = await destination.openSibling()
+      const into = this.into
+      await loader.createTable(into)
+      await runSnapshot({
+        settings: source.connection,
+        snapshotName: created.snapshotName as string,
+        serverVersionNum: plan.serverVersionNum,
+        targets: [into],
+        workers: this.options.workers,
+        spoolDirectory: join(dirname(destination.path), `.inlet-copy-${process.pid}-${base.table.oid}`),
+        signal,
+        onImported: release,
+        loader: {
+          load: (target, files) => (loader as DuckDbDestination).loadSnapshotFiles(target, files, created.consistentPoint, snapshotTime),
+          tableDone: async (_target, rows) => {
+            this.rows = rows
+          },
+        },
+      })
+      const sibling = loader
+      await this.options.onLoaded?.(<T>(sql: string) => sibling.query<T>(sql), `${base.destSchema}.${base.destName}`, `${into.destSchema}.${into.destName}`)
+      this.loaded = true
+    } catch (error) {
+      if (signal.aborted) return
+      throw error
+    } finally {
+      await release()
+      await client?.end().catch(() => undefined)
+      await loader?.close()
+    }
+  }
+}
