@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
+import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -15,7 +16,7 @@ import { InletError } from '../src/errors/inlet-error.js'
 import { runPipeline } from '../src/pipeline/run-pipeline.js'
 import { createLogger } from '../src/observability/log.js'
 import { compareTable, openDuck } from './support/compare.js'
-import { createDatabase, runCli, startServer, testMajors } from './support/servers.js'
+import { createDatabase, PROJECT_ROOT, runCli, startServer, testMajors } from './support/servers.js'
 
 for (const major of testMajors()) {
   describe(`inlet refresh (PostgreSQL ${major})`, () => {
@@ -60,10 +61,10 @@ for (const major of testMajors()) {
       const storming = (async () => {
         while (!stop) {
           n++
-          await storm.query(`begin; update items set qty = qty + 1, name = 'storm ${n}' where id % 97 = ${n % 97}; delete from items where id = ${20000 - n}; insert into items values (${100000 + n}, 'new', 1); commit`)
+          await storm.query(`begin; update items set qty = qty + 1, name = 'storm ${n}' where id % 97 = ${n % 97}; delete from items where id = ${20000 - n}; insert into items values (${100000 + n}, 'new', 1); update other set v = 'storm ${n}'; commit`)
         }
       })()
-      const seen: Array<{ old: number; tampered: number; copy: number }> = []
+      const seen: Array<{ old: number; tampered: number; copy: number; otherMoved: boolean }> = []
       try {
         await runPipeline({
           config,
@@ -71,7 +72,15 @@ for (const major of testMajors()) {
           onRefreshLoaded: async (query, table, copy) => {
             const [old] = await query<{ n: bigint; tampered: bigint }>(`SELECT count(*) AS n, count(*) FILTER (WHERE name = 'tampered') AS tampered FROM ${table}`)
             const [fresh] = await query<{ n: bigint }>(`SELECT count(*) AS n FROM ${copy}`)
-            seen.push({ old: Number(old?.n), tampered: Number(old?.tampered), copy: Number(fresh?.n) })
+            // The other table keeps streaming while this copy waits to be swapped in.
+            const otherNow = async () => (await query<{ v: string }>(`SELECT v FROM public.other WHERE id = 1`))[0]?.v
+            const first = await otherNow()
+            let otherMoved = false
+            for (let i = 0; i < 50 && !otherMoved; i++) {
+              await new Promise((r) => setTimeout(r, 100))
+              otherMoved = (await otherNow()) !== first
+            }
+            seen.push({ old: Number(old?.n), tampered: Number(old?.tampered), copy: Number(fresh?.n), otherMoved })
           },
         })
       } finally {
@@ -82,6 +91,7 @@ for (const major of testMajors()) {
       assert.equal(seen.length, 1, 'one refresh ran')
       assert.equal(seen[0]?.tampered, 11, 'the old table was readable, as it was, while the copy loaded')
       assert.ok((seen[0]?.copy ?? 0) > 19000, `the copy holds the table (${seen[0]?.copy} rows)`)
+      assert.equal(seen[0]?.otherMoved, true, 'public.other streamed while public.items was being copied')
 
       await runPipeline({ config, once: true })
       const { duck, close } = await openDuck(destination)
@@ -144,11 +154,85 @@ for (const major of testMajors()) {
         stop.abort()
         await running
       }
-      assert.ok(lines.some((l) => l.includes('"plan.changed"')), 'the run saw the new table')
-      assert.ok(lines.some((l) => l.includes('"snapshot.table"') && l.includes('public.b')), 'and copied it')
+      assert.ok(lines.some((l) => l.includes('"table.new"') && l.includes('public.b')), 'the run saw the new table')
+      assert.ok(lines.some((l) => l.includes('"refresh.done"') && l.includes('public.b')), 'and copied it beside the stream')
+      assert.equal(lines.filter((l) => l.includes('"stream.start"')).length, 1, 'without restarting the stream')
       const { duck, close } = await openDuck(destination)
       try {
         for (const t of ['a', 'b']) assert.deepEqual(await compareTable(duck, { sourceUrl: server.url('grow'), sourceTable: `public.${t}`, destTable: `public.${t}` }), [])
+      } finally {
+        close()
+      }
+    })
+
+    test('inlet refresh while a run streams: asked through the WAL (14+), or refused with the way out (13)', async () => {
+      const destination = join(dir, 'lake.duckdb')
+      const flags = ['--source', server.url('shop'), '--destination', `duckdb:${destination}`, '--slot', 'inlet_shop']
+      const config = resolveConfig({}, { source: [server.url('shop')], destination: `duckdb:${destination}`, slot: 'inlet_shop' }, {})
+      await runPipeline({ config, once: true })
+      const edit = await openDuck(destination)
+      await edit.duck.run(`UPDATE public.items SET name = 'tampered' WHERE id BETWEEN 40 AND 45`)
+      edit.close()
+      const lines: string[] = []
+      const log = createLogger({ json: true, stream: { write: (line: string) => lines.push(line), isTTY: false } as unknown as NodeJS.WriteStream })
+      const stop = new AbortController()
+      const running = runPipeline({ config, signal: stop.signal, log })
+      const admin = new pg.Client(server.url('shop'))
+      await admin.connect()
+      try {
+        while (!lines.some((l) => l.includes('"stream.start"'))) await new Promise((r) => setTimeout(r, 50))
+        const asked = await runCli(['refresh', ...flags, 'public.items'])
+        if (major < 14) {
+          assert.notEqual(asked.code, 0)
+          assert.match(asked.stderr, /need 14\+[\s\S]*Stop the run/)
+          return
+        }
+        assert.equal(asked.code, 0, asked.stderr)
+        await admin.query(`update items set name = 'during' where id between 50 and 60; update other set v = 'during'`)
+        for (let i = 0; i < 300 && !lines.some((l) => l.includes('"refresh.done"')); i++) await new Promise((r) => setTimeout(r, 100))
+        assert.ok(lines.some((l) => l.includes('"refresh.done"') && l.includes('public.items')), lines.join(''))
+        await admin.query(`update items set name = 'after' where id between 61 and 62`)
+        await new Promise((r) => setTimeout(r, 1500))
+      } finally {
+        await admin.end()
+        stop.abort()
+        await running
+      }
+      const { duck, close } = await openDuck(destination)
+      try {
+        for (const t of ['items', 'other']) assert.deepEqual(await compareTable(duck, { sourceUrl: server.url('shop'), sourceTable: `public.${t}`, destTable: `public.${t}` }), [])
+      } finally {
+        close()
+      }
+    })
+
+    test('killed during a background copy: the next run copies the table again and ends equal', async () => {
+      const destination = join(dir, 'lake.duckdb')
+      const flags = ['--source', server.url('shop'), '--destination', `duckdb:${destination}`, '--slot', 'inlet_shop']
+      await runCli(['run', '--once', ...flags]).then((r) => assert.equal(r.code, 0, r.stderr))
+      await runCli(['refresh', ...flags, 'public.items']).then((r) => assert.equal(r.code, 0, r.stderr))
+      const admin = new pg.Client(server.url('shop'))
+      await admin.connect()
+      try {
+        await admin.query(`update items set qty = -1 where id between 70 and 80`)
+        const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'inlet.js'), 'run', '--json', ...flags], { cwd: PROJECT_ROOT, stdio: ['ignore', 'ignore', 'pipe'] })
+        let err = ''
+        child.stderr.setEncoding('utf8').on('data', (d: string) => {
+          err += d
+          if (err.includes('"refresh.start"')) child.kill('SIGKILL')
+        })
+        const ended = await new Promise<NodeJS.Signals | null>((r) => child.on('close', (_code, signal) => r(signal)))
+        assert.equal(ended, 'SIGKILL', err)
+        await admin.query(`update items set qty = -2 where id between 81 and 90; delete from items where id between 91 and 95`)
+      } finally {
+        await admin.end()
+      }
+      await runCli(['run', '--once', ...flags]).then((r) => assert.equal(r.code, 0, r.stderr))
+      const { duck, close } = await openDuck(destination)
+      try {
+        assert.deepEqual(await compareTable(duck, { sourceUrl: server.url('shop'), sourceTable: 'public.items', destTable: 'public.items' }), [])
+        const left = (await (await duck.runAndReadAll(`SELECT count(*) FILTER (WHERE refresh_requested) AS flagged, (SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '%inlet_refresh%') AS copies FROM _inlet.tables`)).getRows()) as bigint[][]
+        assert.deepEqual(left[0]?.map(Number), [0, 0], 'no refresh pending, no copy left beside')
       } finally {
         close()
       }

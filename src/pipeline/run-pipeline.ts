@@ -65,13 +65,6 @@ export interface RunOptions {
   readonly onRefreshLoaded?: (query: <T>(sql: string) => Promise<T[]>, table: string, copy: string) => Promise<void>
 }
 
-/** A relation the plan does not know appeared in the stream (a table created or newly published). */
-class PlanChanged extends Error {
-  constructor(readonly relation: string) {
-    super(`a new relation ${relation} in the stream`)
-  }
-}
-
 /** Where `inlet refresh` loads a table's new copy, beside the table. */
 
 export interface BatchSummary {
@@ -103,45 +96,20 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
   let client: SqlClient | undefined
   try {
     client = await connect(source.connection, { pinValueSettings: true })
-    let copied = { tables: 0, rows: 0 }
-    // Relations seen in the stream that the selection leaves out: not planned again for them.
-    const unselected = new Set<string>()
-    let newRelation: string | undefined
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const plan = await followRenames(await planSource(client, source, config.scd), destination, source)
-        if (newRelation !== undefined && !plan.byRelation.has(newRelation)) unselected.add(newRelation)
-        newRelation = undefined
-        const snapshot = await prepareSnapshot(client, destination, source, plan, log, options.resync === true && attempt === 1)
-        let snapshotRows = 0
-        try {
-          if (snapshot.targets.length > 0) snapshotRows = await copyTables(destination, source, plan, snapshot, options, log)
-        } finally {
-          // Also when the copy fails: an open exporting connection would keep the process alive.
-          await snapshot.release()
-        }
-        copied = { tables: copied.tables + snapshot.targets.length, rows: copied.rows + snapshotRows }
-        if (options.signal?.aborted === true) return { snapshotTables: copied.tables, snapshotRows: copied.rows, transactions: 0, changes: 0, checkpoint: 0n }
-        const states = new Map((await destination.readTables(source.name)).map((s) => [key(s.sourceSchema, s.sourceTable), s]))
-        const streamed = await streamChanges(client, destination, source, plan, states, options, log, unselected)
-        return { snapshotTables: copied.tables, snapshotRows: copied.rows, ...streamed }
-      } catch (error) {
-        if (error instanceof PlanChanged && attempt < 1000) {
-          // A table created or published while streaming: plan again, copy it, stream on.
-          await destination.rollback()
-          newRelation = error.relation
-          log.info('plan.changed', `${error.relation} appeared in the stream; planning again.`, { relation: error.relation })
-          continue
-        }
-        // A change the destination cannot follow in place: copy that table again and carry on
-        // (nothing past the last batch was acknowledged, so the stream resumes from there).
-        const auto = config.autoRefresh === 'all' || (config.autoRefresh === 'scd1' && error instanceof RefreshNeeded && error.target.scd === 1)
-        if (!(error instanceof RefreshNeeded) || !auto || attempt >= 10) throw error
-        await destination.rollback()
-        await destination.requestRefresh(source.name, error.target.table.schema, error.target.table.name)
-        log.warn('refresh.auto', `${error.message} Copying ${error.target.display} again (auto_refresh: ${config.autoRefresh}).`, { table: error.target.display })
-      }
+    const plan = await followRenames(await planSource(client, source, config.scd), destination, source)
+    const snapshot = await prepareSnapshot(client, destination, source, plan, log, options.resync === true)
+    let snapshotRows = 0
+    try {
+      if (snapshot.targets.length > 0) snapshotRows = await copyTables(destination, source, plan, snapshot, options, log)
+    } finally {
+      // Also when the copy fails: an open exporting connection would keep the process alive.
+      await snapshot.release()
     }
+    if (options.signal?.aborted === true) return { snapshotTables: snapshot.targets.length, snapshotRows, transactions: 0, changes: 0, checkpoint: 0n }
+    const states = new Map((await destination.readTables(source.name)).map((s) => [key(s.sourceSchema, s.sourceTable), s]))
+    // Tables created, published or needing a new copy while streaming are copied beside the stream.
+    const streamed = await streamChanges(client, destination, source, plan, states, options, log)
+    return { snapshotTables: snapshot.targets.length, snapshotRows, ...streamed }
   } finally {
     await client?.end().catch(() => undefined)
     await destination.close()
@@ -380,7 +348,7 @@ function progressLine(progress: readonly SnapshotProgress[]): string {
 /** Prefix of the logical decoding message by which `inlet refresh` reaches a running `inlet run`. */
 export const REFRESH_MESSAGE_PREFIX = 'inlet.refresh'
 
-async function streamChanges(client: SqlClient, destination: DuckDbDestination, source: ResolvedSource, plan: SourcePlan, states: ReadonlyMap<string, TableState>, options: RunOptions, log: Logger, unselected: ReadonlySet<string>): Promise<Omit<RunResult, 'snapshotTables' | 'snapshotRows'>> {
+async function streamChanges(client: SqlClient, destination: DuckDbDestination, source: ResolvedSource, plan: SourcePlan, states: ReadonlyMap<string, TableState>, options: RunOptions, log: Logger): Promise<Omit<RunResult, 'snapshotTables' | 'snapshotRows'>> {
   const limits = { ...DEFAULT_BATCH, ...options.batch }
   const state = await destination.readSource(source.name)
   const checkpoint = state?.checkpointLsn ?? 0n
@@ -390,8 +358,12 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
   log.info('stream.start', `Streaming from ${source.slot} after ${formatLsn(checkpoint)}${target === undefined ? '' : ` until ${formatLsn(target)}`}.`, { slot: source.slot, checkpoint: formatLsn(checkpoint) })
 
   const bindings = new Map<Relation, Binding>()
-  // Relation names → planned tables; renames and drops seen in the stream update it.
+  // The planned tables, and those that appear while streaming.
+  const targets = [...plan.targets]
+  // Relation names → planned tables; renames, drops and new tables seen in the stream update it.
   const byRelation = new Map(plan.byRelation)
+  // Relations seen in the stream that the selection leaves out.
+  const unselected = new Set<string>()
   const droppedTables = new Set<TableTarget>()
   const droppedNames = new Set<string>()
   const snapshotLsnOf = new Map(plan.targets.map((t) => [t, states.get(key(t.table.schema, t.table.name))?.snapshotLsn ?? 0n]))
@@ -413,7 +385,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
   // Tables being copied again while the others stream (refresh, or a change that needs a copy).
   const copies = new Map<TableTarget, BackgroundCopy>()
   const autoRefreshes = (t: TableTarget) => options.config.autoRefresh === 'all' || (options.config.autoRefresh === 'scd1' && t.scd === 1)
-  const startCopy = (base: TableTarget, why: string) => {
+  const startCopy = (base: TableTarget, why: string, event = 'refresh.begin') => {
     copies.get(base)?.cancel()
     const copy = new BackgroundCopy({ base, source, defaultScd: options.config.scd, destination, workers: options.snapshotWorkers ?? 2, log, onLoaded: options.onRefreshLoaded })
     copies.set(base, copy)
@@ -422,7 +394,8 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
     })
     // Durable before any checkpoint past this point: a crash leaves the next run to copy it.
     void enqueue(async () => void (await destination.requestRefresh(source.name, base.table.schema, base.table.name)))
-    log.warn('refresh.begin', `${why} Copying ${base.display} again while the other tables stream.`, { table: base.display })
+    if (event === 'table.new') log.info(event, `${why} Copying it while the other tables stream.`, { table: base.display })
+    else log.warn(event, `${why} Copying ${base.display} again while the other tables stream.`, { table: base.display })
   }
 
   // The catalog may be ahead of the stream (columns added or widened after the checkpoint): a
@@ -464,7 +437,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
   /** A row of the DDL tracking script's audit table: the DDL itself, at its place in the stream. */
   const onAudit = async (row: AuditRow) => {
     if (txn === undefined) return
-    const base = plan.targets.find((t) => t.table.oid === row.objectOid || t.table.heaps.some((h) => h.oid === row.objectOid))
+    const base = targets.find((t) => t.table.oid === row.objectOid || t.table.heaps.some((h) => h.oid === row.objectOid))
     if (base === undefined || droppedTables.has(base) || txn.finalLsn < (snapshotLsnOf.get(base) ?? 0n)) return
     const c = tableChanges(base)
     const copy = copies.get(base)
@@ -513,12 +486,44 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
     pendingChanges++
     log.info('schema.change', `Schema of ${base.display} changed: ${describeChange(change)}.`, { table: base.display })
   }
+  /**
+   * A relation the plan does not know: a table renamed (same OID), a new partition of a streamed
+   * table, or a table created or newly published that the selection takes, which is copied beside
+   * the stream (its rows until the copy's snapshot are in the copy, later ones are held for it).
+   */
+  const adopt = async (relation: Relation) => {
+    const name = key(relation.schema, relation.name)
+    const known = targets.find((t) => t.table.oid === relation.id || t.table.heaps.some((h) => h.oid === relation.id))
+    if (known !== undefined) {
+      byRelation.set(name, known)
+      if (relation.id === known.table.oid) log.info('schema.rename', `${known.display} is now ${relation.schema}.${relation.name}; it keeps streaming into ${known.destSchema}.${known.destName}.`, { table: known.display })
+      return
+    }
+    const fresh = await planSource(client, source, options.config.scd)
+    const found = fresh.byRelation.get(name)
+    const parent = found === undefined ? undefined : targets.find((t) => t.table.oid === found.table.oid)
+    if (found === undefined) return void unselected.add(name)
+    if (parent !== undefined) return void byRelation.set(name, parent)
+    // A destination table of that name that Inlet did not make is never replaced.
+    const clash = await enqueue(async () => {
+      const ours = (await destination.readTables(source.name)).some((t) => t.destSchema === found.destSchema && t.destTable === found.destName)
+      if (!ours && (await destination.tableNames()).has(key(found.destSchema, found.destName))) {
+        throw new InletError('INLET-D003', `The destination already has a table ${found.destSchema}.${found.destName} that Inlet did not create for ${found.display}.`, {
+          fix: `Rename or drop it in the destination, or map ${found.display} elsewhere with as: in inlet.yaml.`,
+        })
+      }
+    }).then(() => undefined, (error: unknown) => error)
+    if (clash !== undefined) throw clash
+    targets.push(found)
+    for (const [n, t] of fresh.byRelation) if (t === found) byRelation.set(n, found)
+    snapshotLsnOf.set(found, 0n)
+    startCopy(found, `${found.display} appeared in the stream (created or published).`, 'table.new')
+  }
   /** A Relation message: when the table's columns changed, the change goes into the batch in order. */
   const onRelation = async (relation: Relation) => {
-    const base = byRelation.get(key(relation.schema, relation.name))
-    if (base === undefined && !isAuditRelation(relation) && !unselected.has(key(relation.schema, relation.name)) && !droppedNames.has(key(relation.schema, relation.name))) {
-      throw new PlanChanged(key(relation.schema, relation.name))
-    }
+    const name = key(relation.schema, relation.name)
+    if (!byRelation.has(name) && !isAuditRelation(relation) && !unselected.has(name) && !droppedNames.has(name)) await adopt(relation)
+    const base = byRelation.get(name)
     if (base === undefined || txn === undefined || txn.finalLsn < (snapshotLsnOf.get(base) ?? 0n)) return
     const copy = copies.get(base)
     if (copy !== undefined) return copy.relation(relation, txn.finalLsn)
@@ -595,7 +600,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
         await destination.rollback()
         throw error
       }
-      for (const { copy } of swaps) log.info('refresh.done', `Refreshed ${copy.base.display}: ${copy.rows} rows copied, the changes since applied, swapped in.`, { table: copy.base.display, rows: copy.rows })
+      for (const { copy } of swaps) log.info('refresh.done', `Copied ${copy.base.display} beside the stream: ${copy.rows} rows, then the changes since; it streams on.`, { table: copy.base.display, rows: copy.rows })
       if (batch === undefined) return
       // Fault injection for the crash test: die between the destination commit and the ack.
       if (KILL_AFTER_COMMIT > 0 && ++committedBatches === KILL_AFTER_COMMIT) process.kill(process.pid, 'SIGKILL')
@@ -719,7 +724,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
           else if (event.kind === 'insert' && isAuditRelation(event.relation)) await onAudit(parseAuditRow(event.relation, event.newTuple))
         } catch (error) {
           // A change the destination cannot follow in place: copy that table again, the others stream on.
-          const base = error instanceof RefreshNeeded ? plan.targets.find((t) => t.table.oid === error.target.table.oid) : undefined
+          const base = error instanceof RefreshNeeded ? targets.find((t) => t.table.oid === error.target.table.oid) : undefined
           if (base === undefined || !autoRefreshes(base)) throw error
           startCopy(base, `${error instanceof Error ? error.message : String(error)}`)
         }
