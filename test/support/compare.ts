@@ -61,9 +61,13 @@ export async function compareTable(duck: DuckDBConnection, options: CompareOptio
   const destRows = await duckRows(duck, `SELECT ${render.map((r, i) => `${r} AS c${i}`).join(', ')} FROM ${options.destTable}${current}`)
   const client = await connect(parseConnectionString(options.sourceUrl, {}), { pinValueSettings: true })
   let sourceRows: Array<Record<string, unknown>>
+  let sourceColumns: string[]
   try {
     const select = columns.map(({ name, type }, i) => (type.endsWith(']') ? `array_to_json(${q(name)})::text AS c${i}` : `${q(name)}::text AS c${i}`))
     sourceRows = (await client.query(`SELECT ${select.join(', ')} FROM ${options.sourceTable}`)).rows as Array<Record<string, unknown>>
+    // The schema too: every source column (but those excluded) is in the destination.
+    const attributes = await client.query<{ name: string }>(`SELECT attname AS name FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`, [options.sourceTable])
+    sourceColumns = attributes.rows.map((r) => r.name).filter((n) => !(options.exclude ?? []).includes(n))
   } finally {
     await client.end()
   }
@@ -76,6 +80,8 @@ export async function compareTable(duck: DuckDBConnection, options: CompareOptio
   const src = count(sourceRows)
   const dst = count(destRows)
   const problems: string[] = []
+  const missing = sourceColumns.filter((n) => !columns.some((c) => c.name === n))
+  if (missing.length > 0) problems.push(`${options.destTable}: no column ${missing.join(', ')} (the source has it)`)
   for (const [row, n] of src) if ((dst.get(row) ?? 0) !== n) problems.push(`${options.destTable}: source has ${n}× ${row.slice(0, 300)}, destination ${dst.get(row) ?? 0}×`)
   for (const [row, n] of dst) if (!src.has(row)) problems.push(`${options.destTable}: destination has ${n}× ${row.slice(0, 300)}, source none`)
   if (options.scd === 2 && options.key !== undefined && options.key.length > 0) {
