@@ -5,7 +5,6 @@
  * and the SCD2 table without repeated or overlapping versions.
  */
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { after, before, describe, test } from 'node:test'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -14,35 +13,9 @@ import { sampleData, SAMPLE_SCHEMA } from '../src/demo/sample-schema.js'
 import { runWorkload } from '../src/demo/workload.js'
 import type { EmbeddedPostgres } from '../src/embedded/postgres-server.js'
 import { compareTable, openDuck } from './support/compare.js'
-import { createDatabase, PROJECT_ROOT, runCli, sql, startServer, testMajors } from './support/servers.js'
+import { createDatabase, runAndKill, runCli, sql, startServer, testMajors } from './support/servers.js'
 
 const KILLS = 24
-
-/**
- * Starts `inlet run` and kills it with SIGKILL `ms` after it starts or, with `after`, `ms` after
- * its log first matches `after` (so that a slow start cannot make every kill land before the
- * stream); resolves with how it ended.
- */
-function runAndKill(args: string[], ms: number, env: Record<string, string> = {}, after?: RegExp): Promise<{ signal: NodeJS.Signals | null; code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'inlet.js'), ...args], { cwd: PROJECT_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] })
-    let stderr = ''
-    // A run that has not begun after 3 s (say, its slot creation waits for a killed run's backend) dies anyway.
-    let timer = setTimeout(() => child.kill('SIGKILL'), after === undefined ? ms : 3000)
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d
-      if (after !== undefined && after.test(stderr)) {
-        after = undefined
-        clearTimeout(timer)
-        timer = setTimeout(() => child.kill('SIGKILL'), ms)
-      }
-    })
-    child.on('close', (code, signal) => {
-      clearTimeout(timer)
-      resolve({ signal, code, stderr })
-    })
-  })
-}
 
 const major = testMajors().at(-1) as number
 

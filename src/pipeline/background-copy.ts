@@ -26,12 +26,21 @@ import { planSource } from './source-plan.js'
 import { TableChanges, type ChangeCommit } from './table-changes.js'
 import type { TableTarget } from './table-target.js'
 
+let slotSerial = 0
+
+/** A name for a temporary copy slot, unique in this process and unlikely to clash across processes. */
+export function temporarySlotName(): string {
+  return `inlet_copy_${process.pid}_${++slotSerial}_${Date.now() % 1_000_000}`
+}
+
 /** Destination name suffix of a copy loading beside its table. */
 export const REFRESH_SUFFIX = '__inlet_refresh'
 
 export interface BackgroundCopyOptions {
   /** The planned table (its source identity and destination name). */
   readonly base: TableTarget
+  /** The commit LSN of the last transaction the stream had read when the copy began: it and all before are in the copy. */
+  readonly begunAfter: Lsn
   readonly source: ResolvedSource
   readonly defaultScd: 1 | 2
   readonly destination: DuckDbDestination
@@ -95,6 +104,11 @@ export class BackgroundCopy {
     else addRowChange(this.changes, binding, event, commit)
   }
 
+  /** Whether a DDL in the transaction at `lsn` may be missing from the copy. */
+  mayMiss(lsn: Lsn): boolean {
+    return this.snapshotLsn === undefined ? lsn > this.options.begunAfter : lsn >= this.snapshotLsn
+  }
+
   /** A Relation message of the table, in the transaction at `lsn`: new columns after C make the copy stale. */
   relation(relation: Relation, lsn: Lsn): void {
     if (this.final === undefined || this.snapshotLsn === undefined) this.held.push({ lsn, relation })
@@ -126,8 +140,7 @@ export class BackgroundCopy {
       client = await connect(source.connection, { pinValueSettings: true })
       const clock = await client.query<{ now: string }>('SELECT clock_timestamp()::text AS now')
       const snapshotTime = clock.rows[0]?.now as string
-      const slot = `inlet_copy_${process.pid}_${Date.now() % 1_000_000}`
-      const created = await replication.createSlot(slot, { snapshot: 'export', temporary: true })
+      const created = await replication.createSlot(temporarySlotName(), { snapshot: 'export', temporary: true })
       if (signal.aborted) return
       // The table's columns as of the snapshot: DDL after it reaches the stream after C.
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY')

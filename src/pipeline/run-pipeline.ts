@@ -31,7 +31,7 @@ import { isAuditRelation, parseAuditRow, splitIdentity, type AuditRow } from './
 import { columnsDiffer, evolveTarget, RefreshNeeded, relationColumns, widens, type SchemaChange } from './schema-change.js'
 import { bindTarget, type TableTarget } from './table-target.js'
 import { addRowChange, bindRelation, type Binding } from './row-binding.js'
-import { BackgroundCopy, REFRESH_SUFFIX } from './background-copy.js'
+import { BackgroundCopy, REFRESH_SUFFIX, temporarySlotName } from './background-copy.js'
 import { columnType } from '../destination/duckdb/column-types.js'
 import type { SourceColumn, SourceTable } from '../source/table-schema.js'
 
@@ -189,9 +189,8 @@ async function prepareSnapshot(client: SqlClient, destination: DuckDbDestination
       })
     }
     if (needCopy.length === 0) return { targets: [], created: undefined, snapshotTime: '', release: closeOnce(replication) }
-    const temporary = `inlet_copy_${process.pid}_${Date.now() % 1_000_000}`
     const snapshotTime = await sourceClock(client)
-    const created = await replication.createSlot(temporary, { snapshot: 'export', temporary: true })
+    const created = await replication.createSlot(temporarySlotName(), { snapshot: 'export', temporary: true })
     log.info('snapshot.slot', `Copying ${needCopy.length} table(s) under the snapshot of a temporary slot at ${formatLsn(created.consistentPoint)}.`, { lsn: formatLsn(created.consistentPoint) })
     keepOpen = true
     return { targets: needCopy, created, snapshotTime, release: closeOnce(replication) }
@@ -353,9 +352,6 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
   const state = await destination.readSource(source.name)
   const checkpoint = state?.checkpointLsn ?? 0n
   const target = options.once === true ? parseLsn((await client.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0]?.lsn ?? '0/0') : undefined
-  const replication = await ReplicationConnection.open(source.connection)
-  const stream = await replication.startStreaming({ slot: source.slot, publications: [source.publication], resumeLsn: checkpoint, spoolDirectory: join(dirname(destination.path), `.inlet-spool-${source.slot}`) })
-  log.info('stream.start', `Streaming from ${source.slot} after ${formatLsn(checkpoint)}${target === undefined ? '' : ` until ${formatLsn(target)}`}.`, { slot: source.slot, checkpoint: formatLsn(checkpoint) })
 
   const bindings = new Map<Relation, Binding>()
   // The planned tables, and those that appear while streaming.
@@ -387,7 +383,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
   const autoRefreshes = (t: TableTarget) => options.config.autoRefresh === 'all' || (options.config.autoRefresh === 'scd1' && t.scd === 1)
   const startCopy = (base: TableTarget, why: string, event = 'refresh.begin') => {
     copies.get(base)?.cancel()
-    const copy = new BackgroundCopy({ base, source, defaultScd: options.config.scd, destination, workers: options.snapshotWorkers ?? 2, log, onLoaded: options.onRefreshLoaded })
+    const copy = new BackgroundCopy({ base, begunAfter: txn?.finalLsn ?? lastBegin, source, defaultScd: options.config.scd, destination, workers: options.snapshotWorkers ?? 2, log, onLoaded: options.onRefreshLoaded })
     copies.set(base, copy)
     copy.done.catch((error: unknown) => {
       if (copies.get(base) === copy) failure ??= { error }
@@ -401,14 +397,19 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
   // The catalog may be ahead of the stream (columns added or widened after the checkpoint): a
   // table streams with the columns its destination has, widened now where the catalog's type is
   // wider; the stream's Relation messages bring the rest in order.
+  // A type the destination cannot hold, changed in the source after the checkpoint: the table is
+  // copied again beside the stream (its stream position is past the change's Relation message
+  // only in the catalog, so the stream alone would not tell).
+  const copyAtStart = new Map<TableTarget, string>()
   for (const t of plan.targets) {
     const have = await destination.columnTypes(t)
     if (have.size === 0) continue
     for (const c of t.columns) {
       const now = have.get(c.name)
       if (now === undefined || now === c.type.duckType) continue
-      if (!widens(now, c.type.duckType)) continue // a narrower source type is written into the wider column
-      await destination.widenColumn(t, c)
+      if (widens(now, c.type.duckType)) await destination.widenColumn(t, c)
+      else if (!widens(c.type.duckType, now)) copyAtStart.set(t, `${t.display}.${c.name} changed type in the source (now ${c.type.duckType}), which the destination's ${now} cannot hold in place.`)
+      // else a narrower source type is written into the wider column
     }
     // The key the table was streamed under (the catalog may show a newer one, whose DDL the stream
     // has yet to deliver).
@@ -443,7 +444,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
     const copy = copies.get(base)
     if (copy !== undefined && row.event !== 'sql_drop') {
       // DDL on a table being copied: the copy may not have it; copy again after it.
-      if (copy.snapshotLsn === undefined || txn.finalLsn >= copy.snapshotLsn) startCopy(base, `${base.display} changed (${row.commandTag ?? row.event}) during its copy.`)
+      if (copy.mayMiss(txn.finalLsn)) startCopy(base, `${base.display} changed (${row.commandTag ?? row.event}) during its copy.`)
       return
     }
     if (copy !== undefined) {
@@ -542,6 +543,8 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
   }
 
   let txn: { finalLsn: Lsn; commit: ChangeCommit } | undefined
+  // The commit LSN of the last transaction begun in the stream.
+  let lastBegin: Lsn = checkpoint
   let pendingCommit: { endLsn: Lsn; time: number } | undefined
   let pendingSince = 0
   let firstCommitTime = 0
@@ -625,6 +628,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
       case 'begin':
         // Versions and _inlet_lsn carry the commit record's LSN and time, known from Begin on.
         txn = { finalLsn: event.finalLsn, commit: { lsn: event.finalLsn.toString(), ts: microsToTimestamp(event.commitTime) } }
+        lastBegin = event.finalLsn
         return
       case 'insert':
       case 'update':
@@ -685,17 +689,23 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
       else startCopy(base, `Refresh of ${base.display} requested.`)
     }
   }
-  // Tables marked for a refresh (by inlet refresh, or a copy a stop or crash interrupted).
-  for (const t of plan.targets) {
-    const s = states.get(key(t.table.schema, t.table.name))
-    if (s?.refreshRequested === true && s.phase === 'streaming') startCopy(t, `${t.display} is marked for a refresh.`)
-  }
-
+  // Opened last, so that nothing before can leave the slot held by a connection no one closes.
+  const replication = await ReplicationConnection.open(source.connection)
+  const stream = await replication.startStreaming({ slot: source.slot, publications: [source.publication], resumeLsn: checkpoint, spoolDirectory: join(dirname(destination.path), `.inlet-spool-${source.slot}`) })
+  log.info('stream.start', `Streaming from ${source.slot} after ${formatLsn(checkpoint)}${target === undefined ? '' : ` until ${formatLsn(target)}`}.`, { slot: source.slot, checkpoint: formatLsn(checkpoint) })
   let stopping = false
   const onAbort = () => (stopping = true)
   options.signal?.addEventListener('abort', onAbort)
   let lastKeepaliveRequest = 0
   try {
+    // Tables marked for a refresh (by inlet refresh, or a copy a stop or crash interrupted).
+    for (const t of plan.targets) {
+      const s = states.get(key(t.table.schema, t.table.name))
+      const marked = s?.refreshRequested === true && s.phase === 'streaming'
+      const incompatible = copyAtStart.get(t)
+      if (incompatible !== undefined && !marked && !autoRefreshes(t)) throw new RefreshNeeded(t, incompatible)
+      if (incompatible !== undefined || marked) startCopy(t, incompatible ?? `${t.display} is marked for a refresh.`)
+    }
     let pending: Promise<IteratorResult<StreamEvent[]>> | undefined
     for (;;) {
       if (failure !== undefined) throw failure.error

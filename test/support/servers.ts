@@ -72,3 +72,29 @@ export function runCli(args: readonly string[], env: Record<string, string> = {}
     child.stdin.end(input ?? '')
   })
 }
+
+/**
+ * Starts `inlet run` and kills it with SIGKILL `ms` after it starts or, with `after`, `ms` after
+ * its log first matches `after` (so that a slow start cannot make every kill land before the
+ * stream); resolves with how it ended.
+ */
+export function runAndKill(args: string[], ms: number, env: Record<string, string> = {}, after?: RegExp): Promise<{ signal: NodeJS.Signals | null; code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'inlet.js'), ...args], { cwd: PROJECT_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] })
+    let stderr = ''
+    // A run that has not begun after 3 s (say, its slot creation waits for a killed run's backend) dies anyway.
+    let timer = setTimeout(() => child.kill('SIGKILL'), after === undefined ? ms : 3000)
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d
+      if (after !== undefined && after.test(stderr)) {
+        after = undefined
+        clearTimeout(timer)
+        timer = setTimeout(() => child.kill('SIGKILL'), ms)
+      }
+    })
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      resolve({ signal, code, stderr })
+    })
+  })
+}
