@@ -529,6 +529,12 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
     const copy = copies.get(base)
     if (copy !== undefined) return copy.relation(relation, txn.finalLsn)
     const c = tableChanges(base)
+    // A new primary key (replica identity DEFAULT) identifies rows differently: a new copy, keyed by it.
+    const relationKey = relation.columns.filter((col) => col.key).map((col) => col.name)
+    const bindingKey = c.target.key.map((i) => c.target.columns[i]?.source.name)
+    if (relation.replicaIdentity === 'd' && c.target.table.replicaIdentity === 'd' && relationKey.length > 0 && relationKey.join(',') !== bindingKey.join(',')) {
+      throw new RefreshNeeded(base, `The primary key of ${base.display} changed (now ${relationKey.join(', ')}).`)
+    }
     const state = relationColumns(relation)
     if (!columnsDiffer(c.target, state)) return
     const change = await evolveTarget(client, c.target, relation.id, state)
