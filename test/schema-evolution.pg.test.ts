@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { resolveConfig } from '../src/config/load.js'
@@ -18,7 +18,7 @@ import { InletError } from '../src/errors/inlet-error.js'
 import { runPipeline } from '../src/pipeline/run-pipeline.js'
 import { ddlTrackingScript } from '../src/source/ddl-tracking.js'
 import { compareTable, openDuck } from './support/compare.js'
-import { createDatabase, runCli, sql, startServer, testMajors } from './support/servers.js'
+import { createDatabase, runAndKill, runCli, sql, startServer, testMajors } from './support/servers.js'
 
 const SCHEMA = `
   create table items (id int primary key, name text, qty int, price numeric(6,2), note text);
@@ -109,6 +109,51 @@ for (const major of testMajors()) {
         assert.deepEqual(await compareTable(after.duck, { sourceUrl: server.url('shop3'), sourceTable: 'public.items', destTable: 'public.items' }), [])
       } finally {
         after.close()
+      }
+    })
+  })
+
+  describe(`dropped_columns: drop (PostgreSQL ${major})`, () => {
+    let server: EmbeddedPostgres
+    let dir: string
+    before(async () => {
+      server = await startServer(major)
+      dir = mkdtempSync(join(tmpdir(), 'inlet-dropcol-'))
+    })
+    after(async () => {
+      await server?.stop()
+      rmSync(dir, { recursive: true, force: true })
+    })
+
+    test('a column dropped in the source is dropped from the destination, also when a kill came between', async () => {
+      await createDatabase(server, 'shop', SCHEMA)
+      const destination = join(dir, 'lake.duckdb')
+      const config = join(dir, 'inlet.yaml')
+      writeFileSync(config, `sources:\n  - url: ${server.url('shop')}\n    slot: inlet_shop\ndestination: duckdb:${destination}\ndropped_columns: drop\n`)
+      const run = ['run', '--config', config, '--once', '--json']
+      const columns = async () => {
+        const { duck, close } = await openDuck(destination)
+        try {
+          return ((await (await duck.runAndReadAll(`SELECT column_name FROM (DESCRIBE public.items)`)).getRows()) as string[][]).map((r) => r[0])
+        } finally {
+          close()
+        }
+      }
+      assert.equal((await runCli(run)).code, 0)
+      await sql(server, 'shop', `update items set note = 'x' where id = 1; alter table items drop column note; update items set qty = 9 where id = 2`)
+      assert.equal((await runCli(run)).code, 0)
+      assert.ok(!(await columns()).includes('note'), 'dropped at the end of the run that saw the DROP')
+      // Killed right after a batch committed: whatever the kill interrupted, the next run ends without it.
+      await sql(server, 'shop', `alter table items drop column price; update items set qty = 10 where id = 3`)
+      const killed = await runAndKill(run, 60_000, { INLET_FAULT_KILL_AFTER_COMMIT: '1' })
+      assert.equal(killed.signal, 'SIGKILL', killed.stderr)
+      assert.equal((await runCli(run)).code, 0)
+      assert.ok(!(await columns()).includes('price'))
+      const { duck, close } = await openDuck(destination)
+      try {
+        assert.deepEqual(await compareTable(duck, { sourceUrl: server.url('shop'), sourceTable: 'public.items', destTable: 'public.items' }), [])
+      } finally {
+        close()
       }
     })
   })

@@ -63,6 +63,10 @@ export const configSchema = z
       .enum(['scd1', 'all', 'off'])
       .optional()
       .describe('Copy a table again by itself when a schema change cannot be followed in place: `scd1` (default; SCD2 tables stop instead, as a new copy replaces their history), `all`, or `off` (stop with INLET-S007).'),
+    dropped_columns: z
+      .enum(['keep', 'drop'])
+      .optional()
+      .describe('A column dropped in the source: `keep` (default; it stays in the destination, NULL in rows written afterwards, as Lakeflow does) or `drop` (dropped from the destination table, with its values).'),
   })
   .describe('inlet.yaml')
 

@@ -33,6 +33,7 @@ import { bindTarget, type TableTarget } from './table-target.js'
 import { addRowChange, bindRelation, type Binding } from './row-binding.js'
 import { BackgroundCopy, REFRESH_SUFFIX, temporarySlotName } from './background-copy.js'
 import { columnType } from '../destination/duckdb/column-types.js'
+import { END_COLUMN, LSN_COLUMN, START_COLUMN, SYNCED_COLUMN } from '../destination/duckdb/apply-sql.js'
 import type { SourceColumn, SourceTable } from '../source/table-schema.js'
 
 export interface BatchLimits {
@@ -378,6 +379,18 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
     return b
   }
 
+  // dropped_columns: drop. DuckDB commits no ALTER after a DELETE on the same table in one
+  // transaction, so a column dropped in a batch is dropped first thing in the next one (and, after a
+  // stop or crash in between, at the next start).
+  const dropColumns = options.config.droppedColumns === 'drop'
+  const dropsPending = new Map<TableTarget, Set<string>>()
+  const dropLater = (base: TableTarget, change: SchemaChange) => {
+    if (!dropColumns || change.dropped.length === 0) return
+    const set = dropsPending.get(base) ?? new Set<string>()
+    for (const name of change.dropped) set.add(name)
+    dropsPending.set(base, set)
+  }
+
   // Tables being copied again while the others stream (refresh, or a change that needs a copy).
   const copies = new Map<TableTarget, BackgroundCopy>()
   const autoRefreshes = (t: TableTarget) => options.config.autoRefresh === 'all' || (options.config.autoRefresh === 'scd1' && t.scd === 1)
@@ -435,6 +448,15 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
     })
     tableChanges(t).target = { ...t, columns, key: keyNames.map((n) => columns.findIndex((c) => c.name === n)) }
   }
+  if (dropColumns) {
+    // Columns the source dropped while no batch could drop them (a stop or crash came first).
+    const meta = new Set([LSN_COLUMN, SYNCED_COLUMN, START_COLUMN, END_COLUMN])
+    for (const t of plan.targets) {
+      const streamed = tableChanges(t).target
+      const gone = [...(await destination.columnTypes(t)).keys()].filter((n) => !meta.has(n) && !streamed.columns.some((c) => c.name === n))
+      if (gone.length > 0) await destination.dropColumns(t, gone)
+    }
+  }
   /** A row of the DDL tracking script's audit table: the DDL itself, at its place in the stream. */
   const onAudit = async (row: AuditRow) => {
     if (txn === undefined) return
@@ -484,6 +506,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
     if (!columnsDiffer(c.target, row.columns)) return
     const change = await evolveTarget(client, c.target, row.objectOid, row.columns)
     c.alter(change)
+    dropLater(base, change)
     pendingChanges++
     log.info('schema.change', `Schema of ${base.display} changed: ${describeChange(change)}.`, { table: base.display })
   }
@@ -539,6 +562,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
     if (!columnsDiffer(c.target, state)) return
     const change = await evolveTarget(client, c.target, relation.id, state)
     c.alter(change)
+    dropLater(base, change)
     pendingChanges++
     log.info('schema.change', `Schema of ${base.display} changed: ${describeChange(change)}.`, {
       table: base.display,
@@ -584,9 +608,14 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
     applying.catch((error: unknown) => (failure ??= { error }))
     return applying
   }
+  // Drops of columns whose DDL is in a batch already applied: first in the next one.
+  let dropsDue = new Map<TableTarget, Set<string>>()
   const flush = (): Promise<void> => {
     const swaps = takeLoadedCopies()
-    if (pendingCommit === undefined && swaps.length === 0) return applying
+    if (pendingCommit === undefined && swaps.length === 0 && dropsDue.size === 0) return applying
+    const drops = [...dropsDue].map(([base, names]) => ({ target: tableChanges(base).target, names: [...names] }))
+    dropsDue = new Map(dropsPending)
+    dropsPending.clear()
     const work = drainChanges()
     const batch = pendingCommit === undefined ? undefined : { commit: pendingCommit, transactions: pendingTransactions, changes: pendingChanges, firstCommitTime }
     pendingCommit = undefined
@@ -597,6 +626,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
       const started = performance.now()
       await destination.begin()
       try {
+        for (const d of drops) await destination.dropColumns(d.target, d.names)
         // Swaps first: DuckDB commits no ALTER (the rename) after a DELETE on the same table.
         for (const { copy, final, segments } of swaps) {
           await destination.swapIn(copy.into, final, copy.snapshotLsn as Lsn, BigInt(copy.rows))
@@ -722,7 +752,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
       const result = await Promise.race([pending, new Promise<'quiet'>((r) => setTimeout(() => r('quiet'), wait))])
       if (result === 'quiet') {
         // Nothing more arrived for a moment: apply what is pending (and swap in loaded copies).
-        if (pendingCommit !== undefined || (txn === undefined && [...copies.values()].some((c) => c.loaded))) await flush()
+        if (pendingCommit !== undefined || (txn === undefined && (dropsDue.size > 0 || [...copies.values()].some((c) => c.loaded)))) await flush()
         if (txn === undefined && pendingCommit === undefined && target !== undefined && copies.size === 0) {
           if (stream.drainedLsn >= target || lastCheckpoint >= target) break
           if (Date.now() - lastKeepaliveRequest > 100) {
@@ -758,8 +788,12 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
       // applying batch's statement completions (and socket reads): let them run between arrays.
       await new Promise((resolve) => setImmediate(resolve))
     }
-    // Stopping: commit the transactions already complete; a partial one is dropped and re-read next run.
-    if (txn === undefined) await flush()
+    // Stopping: commit the transactions already complete (and the column drops they brought); a
+    // partial one is dropped and re-read next run.
+    if (txn === undefined) {
+      await flush()
+      if (dropsDue.size > 0) await flush()
+    }
     else {
       await applying
       await destination.rollback()

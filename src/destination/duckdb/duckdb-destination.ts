@@ -278,6 +278,11 @@ export class DuckDbDestination {
     return new Map(rows.map((r) => [r.column_name, r.data_type]))
   }
 
+  /** Drops columns the source no longer has (`dropped_columns: drop`), in the open transaction if any. */
+  async dropColumns(target: TableTarget, names: readonly string[]): Promise<void> {
+    for (const name of names) await this.run(`ALTER TABLE ${destinationTable(target)} DROP COLUMN IF EXISTS ${quoteIdent(name)}`)
+  }
+
   /** Every table of the file, as `key(schema, name)`. */
   async tableNames(): Promise<Set<string>> {
     const rows = await this.rows<{ schema_name: string; table_name: string }>(`SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database()`)
