@@ -419,7 +419,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
     if (have.size === 0) continue
     for (const c of t.columns) {
       const now = have.get(c.name)
-      if (now === undefined || now === c.type.duckType) continue
+      if (now === undefined || now === (await destination.typeName(c.type.duckType))) continue
       if (widens(now, c.type.duckType)) await destination.widenColumn(t, c)
       else if (!widens(c.type.duckType, now)) copyAtStart.set(t, `${t.display}.${c.name} changed type in the source (now ${c.type.duckType}), which the destination's ${now} cannot hold in place.`)
       // else a narrower source type is written into the wider column

@@ -66,7 +66,10 @@ export async function compareTable(duck: DuckDBConnection, options: CompareOptio
     const select = columns.map(({ name, type }, i) => (type.endsWith(']') ? `array_to_json(${q(name)})::text AS c${i}` : `${q(name)}::text AS c${i}`))
     sourceRows = (await client.query(`SELECT ${select.join(', ')} FROM ${options.sourceTable}`)).rows as Array<Record<string, unknown>>
     // The schema too: every source column (but those excluded) is in the destination.
-    const attributes = await client.query<{ name: string }>(`SELECT attname AS name FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`, [options.sourceTable])
+    // (A subquery as the source has no catalog entry to compare with.)
+    const attributes = /^[\w."]+$/.test(options.sourceTable)
+      ? await client.query<{ name: string }>(`SELECT attname AS name FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`, [options.sourceTable])
+      : { rows: [] }
     sourceColumns = attributes.rows.map((r) => r.name).filter((n) => !(options.exclude ?? []).includes(n))
   } finally {
     await client.end()

@@ -58,6 +58,7 @@ const STATE_DDL = [
 
 export class DuckDbDestination {
   private stageIndex = new Map<string, number>()
+  private typeNames = new Map<string, string>()
   private inTransaction = false
   private stageDirectory: string | undefined
 
@@ -271,6 +272,16 @@ export class DuckDbDestination {
   }
 
   /** The destination table's columns and their DuckDB types. */
+  /** DuckDB's own name of a type (TIMESTAMPTZ is TIMESTAMP WITH TIME ZONE), as columnTypes() reports it. */
+  async typeName(type: string): Promise<string> {
+    let name = this.typeNames.get(type)
+    if (name === undefined) {
+      name = await this.rows<{ t: string }>(`SELECT typeof(CAST(NULL AS ${type})) AS t`).then((r) => String(r[0]?.t ?? type), () => type)
+      this.typeNames.set(type, name)
+    }
+    return name
+  }
+
   async columnTypes(target: TableTarget): Promise<Map<string, string>> {
     const rows = await this.rows<{ column_name: string; data_type: string }>(
       `SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = current_database() AND schema_name = ${literal(target.destSchema)} AND table_name = ${literal(target.destName)}`,
