@@ -16,7 +16,7 @@ import { InletError } from '../src/errors/inlet-error.js'
 import { runPipeline } from '../src/pipeline/run-pipeline.js'
 import { createLogger } from '../src/observability/log.js'
 import { compareTable, openDuck } from './support/compare.js'
-import { createDatabase, PROJECT_ROOT, runCli, startServer, testMajors } from './support/servers.js'
+import { createDatabase, PROJECT_ROOT, runCli, sql, startServer, testMajors } from './support/servers.js'
 
 for (const major of testMajors()) {
   describe(`inlet refresh (PostgreSQL ${major})`, () => {
@@ -160,6 +160,31 @@ for (const major of testMajors()) {
       const { duck, close } = await openDuck(destination)
       try {
         for (const t of ['a', 'b']) assert.deepEqual(await compareTable(duck, { sourceUrl: server.url('grow'), sourceTable: `public.${t}`, destTable: `public.${t}` }), [])
+      } finally {
+        close()
+      }
+    })
+
+    test('a table added to the publication while streaming, with no change after: copied all the same', async () => {
+      await createDatabase(server, 'pub', `create table a (id int primary key); create table e (id int primary key, v text); insert into e select g, 'e' || g from generate_series(1, 1000) g; create publication inlet_pub for table a;`)
+      const destination = join(dir, 'pub.duckdb')
+      const config = resolveConfig({}, { source: [server.url('pub')], destination: `duckdb:${destination}`, slot: 'inlet_pub' }, {})
+      const lines: string[] = []
+      const log = createLogger({ json: true, stream: { write: (line: string) => lines.push(line), isTTY: false } as unknown as NodeJS.WriteStream })
+      const stop = new AbortController()
+      const running = runPipeline({ config, signal: stop.signal, log })
+      try {
+        while (!lines.some((l) => l.includes('"stream.start"'))) await new Promise((r) => setTimeout(r, 50))
+        await sql(server, 'pub', 'alter publication inlet_pub add table e')
+        for (let i = 0; i < 150 && !lines.some((l) => l.includes('"refresh.done"') && l.includes('public.e')); i++) await new Promise((r) => setTimeout(r, 100))
+      } finally {
+        stop.abort()
+        await running
+      }
+      assert.ok(lines.some((l) => l.includes('"table.new"') && l.includes('public.e')), lines.join(''))
+      const { duck, close } = await openDuck(destination)
+      try {
+        assert.deepEqual(await compareTable(duck, { sourceUrl: server.url('pub'), sourceTable: 'public.e', destTable: 'public.e' }), [])
       } finally {
         close()
       }

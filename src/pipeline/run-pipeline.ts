@@ -345,6 +345,9 @@ function progressLine(progress: readonly SnapshotProgress[]): string {
   return `snapshot ${done}/${progress.length} tables done · ${parts.join(' · ')}`
 }
 
+/** How often a streaming run looks for tables newly in its publication that no row has shown yet. */
+const PUBLICATION_CHECK_MS = 5_000
+
 /** Prefix of the logical decoding message by which `inlet refresh` reaches a running `inlet run`. */
 export const REFRESH_MESSAGE_PREFIX = 'inlet.refresh'
 
@@ -515,12 +518,12 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
    * table, or a table created or newly published that the selection takes, which is copied beside
    * the stream (its rows until the copy's snapshot are in the copy, later ones are held for it).
    */
-  const adopt = async (relation: Relation) => {
-    const name = key(relation.schema, relation.name)
-    const known = targets.find((t) => t.table.oid === relation.id || t.table.heaps.some((h) => h.oid === relation.id))
+  const adopt = async (schema: string, table: string, oid: number) => {
+    const name = key(schema, table)
+    const known = targets.find((t) => t.table.oid === oid || t.table.heaps.some((h) => h.oid === oid))
     if (known !== undefined) {
       byRelation.set(name, known)
-      if (relation.id === known.table.oid) log.info('schema.rename', `${known.display} is now ${relation.schema}.${relation.name}; it keeps streaming into ${known.destSchema}.${known.destName}.`, { table: known.display })
+      if (oid === known.table.oid) log.info('schema.rename', `${known.display} is now ${schema}.${table}; it keeps streaming into ${known.destSchema}.${known.destName}.`, { table: known.display })
       return
     }
     const fresh = await planSource(client, source, options.config.scd)
@@ -543,10 +546,27 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
     snapshotLsnOf.set(found, 0n)
     startCopy(found, `${found.display} appeared in the stream (created or published).`, 'table.new')
   }
+  /**
+   * A table added to the publication (or created under FOR ALL TABLES / TABLES IN SCHEMA) shows in
+   * the stream only with its first row; the publication is read every few seconds so that one that
+   * stays unchanged is copied too.
+   */
+  let lastPublicationCheck = Date.now()
+  const checkPublication = async () => {
+    lastPublicationCheck = Date.now()
+    const { rows } = await client.query<{ schema: string; name: string; oid: number }>(
+      `SELECT schemaname AS schema, tablename AS name, format('%I.%I', schemaname, tablename)::regclass::oid::int AS oid FROM pg_publication_tables WHERE pubname = $1`,
+      [source.publication],
+    )
+    for (const r of rows) {
+      const name = key(r.schema, r.name)
+      if (!byRelation.has(name) && !unselected.has(name) && !droppedNames.has(name)) await adopt(r.schema, r.name, r.oid)
+    }
+  }
   /** A Relation message: when the table's columns changed, the change goes into the batch in order. */
   const onRelation = async (relation: Relation) => {
     const name = key(relation.schema, relation.name)
-    if (!byRelation.has(name) && !isAuditRelation(relation) && !unselected.has(name) && !droppedNames.has(name)) await adopt(relation)
+    if (!byRelation.has(name) && !isAuditRelation(relation) && !unselected.has(name) && !droppedNames.has(name)) await adopt(relation.schema, relation.name, relation.id)
     const base = byRelation.get(name)
     if (base === undefined || txn === undefined || txn.finalLsn < (snapshotLsnOf.get(base) ?? 0n)) return
     const copy = copies.get(base)
@@ -746,6 +766,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
     for (;;) {
       if (failure !== undefined) throw failure.error
       if (stopping) break
+      if (Date.now() - lastPublicationCheck >= PUBLICATION_CHECK_MS) await checkPublication()
       pending ??= stream.next()
       const age = pendingCommit === undefined ? Infinity : Date.now() - pendingSince
       const wait = pendingCommit === undefined ? 200 : Math.max(0, limits.minLatencyMs - age)
