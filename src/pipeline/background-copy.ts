@@ -15,7 +15,7 @@ import type { ResolvedSource } from '../config/load.js'
 import type { DuckDbDestination } from '../destination/duckdb/duckdb-destination.js'
 import type { Logger } from '../observability/log.js'
 import { connect, type SqlClient } from '../postgres/connect.js'
-import { quoteLiteral } from '../postgres/sql-text.js'
+import { quoteIdent, quoteLiteral } from '../postgres/sql-text.js'
 import { formatLsn, type Lsn } from '../protocol/lsn.js'
 import { runSnapshot } from '../source/snapshot/snapshot-reader.js'
 import { ReplicationConnection } from '../source/stream/replication-connection.js'
@@ -46,6 +46,8 @@ export interface BackgroundCopyOptions {
   readonly destination: DuckDbDestination
   readonly workers: number
   readonly log: Logger
+  /** A copy of the same table this one replaces: it must have let go of the table beside first. */
+  readonly previous?: Promise<void> | undefined
   /** Test hook: the copy is loaded, the old table not yet replaced. */
   readonly onLoaded?: (query: <T>(sql: string) => Promise<T[]>, table: string, copy: string) => Promise<void>
 }
@@ -136,6 +138,8 @@ export class BackgroundCopy {
       replication = undefined
     }
     try {
+      await this.options.previous?.catch(() => undefined)
+      if (signal.aborted) return
       replication = await ReplicationConnection.open(source.connection)
       client = await connect(source.connection, { pinValueSettings: true })
       const clock = await client.query<{ now: string }>('SELECT clock_timestamp()::text AS now')
@@ -189,6 +193,8 @@ export class BackgroundCopy {
     } finally {
       await release()
       await client?.end().catch(() => undefined)
+      // A copy that will not be swapped in leaves nothing beside the table.
+      if (!this.loaded) await loader?.run(`DROP TABLE IF EXISTS ${quoteIdent(this.into.destSchema)}.${quoteIdent(this.into.destName)}`).catch(() => undefined)
       await loader?.close()
     }
   }

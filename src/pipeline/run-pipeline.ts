@@ -398,8 +398,9 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
   const copies = new Map<TableTarget, BackgroundCopy>()
   const autoRefreshes = (t: TableTarget) => options.config.autoRefresh === 'all' || (options.config.autoRefresh === 'scd1' && t.scd === 1)
   const startCopy = (base: TableTarget, why: string, event = 'refresh.begin') => {
-    copies.get(base)?.cancel()
-    const copy = new BackgroundCopy({ base, begunAfter: txn?.finalLsn ?? lastBegin, source, defaultScd: options.config.scd, destination, workers: options.snapshotWorkers ?? 2, log, onLoaded: options.onRefreshLoaded })
+    const previous = copies.get(base)
+    previous?.cancel()
+    const copy = new BackgroundCopy({ base, previous: previous?.done, begunAfter: txn?.finalLsn ?? lastBegin, source, defaultScd: options.config.scd, destination, workers: options.snapshotWorkers ?? 2, log, onLoaded: options.onRefreshLoaded })
     copies.set(base, copy)
     copy.done.catch((error: unknown) => {
       if (copies.get(base) === copy) failure ??= { error }
@@ -413,6 +414,12 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
   // The catalog may be ahead of the stream (columns added or widened after the checkpoint): a
   // table streams with the columns its destination has, widened now where the catalog's type is
   // wider; the stream's Relation messages bring the rest in order.
+  // Copies a stop or crash interrupted left beside their tables (those still needed start again below).
+  const names = await destination.tableNames()
+  for (const t of plan.targets) {
+    const copy = { ...t, destName: `${t.destName}${REFRESH_SUFFIX}` }
+    if (names.has(key(copy.destSchema, copy.destName))) await destination.dropTable(copy)
+  }
   // A type the destination cannot hold, changed in the source after the checkpoint: the table is
   // copied again beside the stream (its stream position is past the change's Relation message
   // only in the catalog, so the stream alone would not tell).

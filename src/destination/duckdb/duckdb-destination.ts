@@ -289,6 +289,10 @@ export class DuckDbDestination {
     return new Map(rows.map((r) => [r.column_name, r.data_type]))
   }
 
+  async dropTable(target: TableTarget): Promise<void> {
+    await this.run(`DROP TABLE IF EXISTS ${destinationTable(target)}`)
+  }
+
   /** Drops columns the source no longer has (`dropped_columns: drop`), in the open transaction if any. */
   async dropColumns(target: TableTarget, names: readonly string[]): Promise<void> {
     for (const name of names) await this.run(`ALTER TABLE ${destinationTable(target)} DROP COLUMN IF EXISTS ${quoteIdent(name)}`)
