@@ -60,6 +60,8 @@ export interface RunOptions {
   readonly log?: Logger
   /** The slot is gone: create it again and copy every table again (`inlet run --resync`). */
   readonly resync?: boolean
+  /** The slot is held by a previous Inlet process: end that process's connection and take over. */
+  readonly takeover?: boolean
   /** Called after each committed batch (for tests and the demo). */
   readonly onBatch?: (summary: BatchSummary) => void
   /** Called when a refreshed copy is loaded, before it replaces the table (tests read both then). */
@@ -94,11 +96,46 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
   const source = config.sources[0] as ResolvedSource
   const log = options.log ?? silentLogger
   const destination = await DuckDbDestination.open(config.destination.slice('duckdb:'.length))
+  try {
+    // A lost connection or a restarting server: reconnect with backoff and resume from the
+    // checkpoint (nothing past it was acknowledged, so nothing is lost or applied twice).
+    // A source never reached in this process is a setup problem, reported at once.
+    const reached = { source: false }
+    for (let attempt = 0; ; attempt++) {
+      const began = Date.now()
+      try {
+        return await runSession(destination, source, options, log, options.resync === true && attempt === 0, reached)
+      } catch (error) {
+        if (!isTransient(error) || !reached.source || options.signal?.aborted === true) throw error
+        await destination.rollback()
+        if (Date.now() - began > 60_000) attempt = 0
+        const wait = Math.min(30_000, 1000 * 2 ** Math.min(attempt, 5))
+        log.warn('source.reconnect', `${error instanceof Error ? error.message : String(error)} Reconnecting in ${wait / 1000} s (attempt ${attempt + 1}).`, { attempt: attempt + 1, waitMs: wait })
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, wait)
+          options.signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true })
+        })
+        if (stopped(options)) return { snapshotTables: 0, snapshotRows: 0, transactions: 0, changes: 0, checkpoint: (await destination.readSource(source.name))?.checkpointLsn ?? 0n }
+      }
+    }
+  } finally {
+    await destination.close()
+  }
+}
+
+function stopped(options: RunOptions): boolean {
+  return options.signal?.aborted === true
+}
+
+/** One connection's worth of work: plan, copy what needs it, stream. */
+async function runSession(destination: DuckDbDestination, source: ResolvedSource, options: RunOptions, log: Logger, resync: boolean, reached: { source: boolean }): Promise<RunResult> {
+  const { config } = options
   let client: SqlClient | undefined
   try {
     client = await connect(source.connection, { pinValueSettings: true })
+    reached.source = true
     const plan = await followRenames(await planSource(client, source, config.scd), destination, source)
-    const snapshot = await prepareSnapshot(client, destination, source, plan, log, options.resync === true)
+    const snapshot = await prepareSnapshot(client, destination, source, plan, log, resync, options.takeover === true)
     let snapshotRows = 0
     try {
       if (snapshot.targets.length > 0) snapshotRows = await copyTables(destination, source, plan, snapshot, options, log)
@@ -113,8 +150,21 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
     return { snapshotTables: snapshot.targets.length, snapshotRows, ...streamed }
   } finally {
     await client?.end().catch(() => undefined)
-    await destination.close()
   }
+}
+
+/** SQLSTATEs of a server going away or not there yet: admin shutdown, crash shutdown, starting up, connection failures. */
+const TRANSIENT_SQLSTATES = new Set(['57P01', '57P02', '57P03', '08000', '08001', '08003', '08006'])
+
+/** An error that a new connection may not meet: the network or the server, not the data or the setup. */
+export function isTransient(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e instanceof InletError && (e.code === 'INLET-N001' || e.code === 'INLET-N005')) return true
+    const code = (e as { code?: unknown }).code
+    if (typeof code === 'string' && (TRANSIENT_SQLSTATES.has(code) || ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT'].includes(code))) return true
+    if (/Connection terminated|terminating connection/i.test(e.message)) return true
+  }
+  return false
 }
 
 interface PreparedSnapshot {
@@ -133,7 +183,7 @@ interface PreparedSnapshot {
  * Decides which tables need a copy and creates the slot whose snapshot they will be copied under.
  * The destination's state and the slot must agree: a destination with a checkpoint needs its slot.
  */
-async function prepareSnapshot(client: SqlClient, destination: DuckDbDestination, source: ResolvedSource, plan: SourcePlan, log: Logger, resync: boolean): Promise<PreparedSnapshot> {
+async function prepareSnapshot(client: SqlClient, destination: DuckDbDestination, source: ResolvedSource, plan: SourcePlan, log: Logger, resync: boolean, takeover: boolean): Promise<PreparedSnapshot> {
   const replication = await ReplicationConnection.open(source.connection)
   let keepOpen = false
   try {
@@ -150,11 +200,30 @@ async function prepareSnapshot(client: SqlClient, destination: DuckDbDestination
       const s = tableStates.get(key(target.table.schema, target.table.name))
       return state === undefined || s === undefined || s.phase !== 'streaming' || !sameBinding(s, target) || !existing.has(key(target.destSchema, target.destName))
     })
-    const slot = (await readSlots(client, plan.serverVersionNum)).find((s) => s.name === source.slot)
+    let slot = (await readSlots(client, plan.serverVersionNum)).find((s) => s.name === source.slot)
+    if (slot !== undefined && slot.active && takeover && slot.activeApplication === source.connection.applicationName) {
+      // A previous inlet run (killed, or on a host that went away) whose walsender lingers.
+      log.warn('slot.takeover', `Ending process ${slot.activePid} (${slot.activeApplication}), which holds slot ${source.slot}.`, { slot: source.slot, pid: slot.activePid })
+      await client.query('SELECT pg_terminate_backend($1)', [slot.activePid])
+      for (let i = 0; i < 100 && slot?.active === true; i++) {
+        await new Promise((r) => setTimeout(r, 100))
+        slot = (await readSlots(client, plan.serverVersionNum)).find((s) => s.name === source.slot)
+      }
+    }
     if (slot !== undefined && slot.active) {
+      const ours = slot.activeApplication === source.connection.applicationName
       throw new InletError('INLET-S002', `The replication slot "${source.slot}" is in use by process ${slot.activePid ?? '?'}${slot.activeApplication ? ` (${slot.activeApplication})` : ''}.`, {
-        fix: `Stop the other consumer; if it is a stale inlet run: SELECT pg_terminate_backend(${slot.activePid ?? 'PID'});`,
+        fix: ours ? 'If that is a previous inlet run that no longer runs, take the slot over: inlet run --takeover' : `Stop the other consumer of the slot (process ${slot.activePid ?? '?'}), or give this source another slot: name.`,
       })
+    }
+    if (slot !== undefined && state !== undefined && (slot.walStatus === 'lost' || slot.invalidationReason !== null)) {
+      if (!resync) {
+        throw new InletError('INLET-S006', `The slot "${source.slot}" was invalidated (${slot.invalidationReason ?? 'wal_status lost'}): the server removed WAL it still needed, so changes since ${slot.confirmedFlushLsn ?? 'its last position'} are gone.`, {
+          fix: 'Recreate the slot and copy every table again (each stays readable until its new copy replaces it): inlet run --resync. To keep it from recurring, raise max_slot_wal_keep_size or keep inlet run going.',
+        })
+      }
+      await replication.dropSlot(source.slot)
+      slot = undefined
     }
     if (slot !== undefined && (slot.plugin !== 'pgoutput' || slot.database !== source.connection.database)) {
       throw new InletError('INLET-S004', `The slot "${source.slot}" exists but is not a pgoutput slot of ${source.connection.database} (plugin ${slot.plugin}, database ${slot.database}).`, { fix: 'Choose another slot: name, or drop it with inlet slots drop NAME if nothing uses it.' })

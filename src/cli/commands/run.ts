@@ -17,6 +17,8 @@ exit 0), or with --once until caught up with the WAL position current when strea
   --workers N            parallel COPY connections for the snapshot (default 2)
   --resync               the slot was lost (INLET-S006): recreate it and copy every table again,
                          each readable until its new copy replaces it
+  --takeover             the slot is held by a previous inlet run (INLET-S002): end that
+                         connection (only one whose application_name is Inlet's) and go on
   --destination duckdb:PATH   where tables land (default: duckdb:./inlet.duckdb)
   --scd 1|2              SCD type of every table without its own (default 1: a mirror)
 ${COMMON_HELP}
@@ -24,7 +26,7 @@ ${COMMON_HELP}
 Logs go to stderr: short lines on a terminal, JSON lines otherwise (--json forces JSON).`
 
 export async function runCommand(args: readonly string[]): Promise<number> {
-  const { values } = parseCommandArgs('run', args, { ...CONFIG_OPTIONS, once: { type: 'boolean' }, workers: { type: 'string' }, resync: { type: 'boolean' } })
+  const { values } = parseCommandArgs('run', args, { ...CONFIG_OPTIONS, once: { type: 'boolean' }, workers: { type: 'string' }, resync: { type: 'boolean' }, takeover: { type: 'boolean' } })
   if (values.help === true) {
     out(RUN_HELP)
     return 0
@@ -46,7 +48,7 @@ export async function runCommand(args: readonly string[]): Promise<number> {
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
   try {
-    const result = await runPipeline({ config, once: values.once === true, resync: values.resync === true, signal: controller.signal, snapshotWorkers: workers, log })
+    const result = await runPipeline({ config, once: values.once === true, resync: values.resync === true, takeover: values.takeover === true, signal: controller.signal, snapshotWorkers: workers, log })
     log.info('run.done', `Done: ${result.snapshotRows} rows copied, ${result.transactions} transactions and ${result.changes} changes applied.`, { ...result, checkpoint: result.checkpoint.toString() })
     return 0
   } finally {

@@ -1,0 +1,131 @@
+/**
+ * Faults on the source while `inlet run` streams under a workload: the walsender terminated
+ * (pg_terminate_backend) and the server restarted. The run reconnects with backoff and resumes
+ * from its checkpoint; afterwards every table equals its source. Also: a slot held by a lingering
+ * Inlet connection (refused, then taken over with --takeover) and an invalidated slot (a clear
+ * error naming --resync, which recovers to equality).
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, test } from 'node:test'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import pg from 'pg'
+import { resolveConfig } from '../src/config/load.js'
+import type { EmbeddedPostgres } from '../src/embedded/postgres-server.js'
+import { InletError } from '../src/errors/inlet-error.js'
+import { createLogger } from '../src/observability/log.js'
+import { runPipeline } from '../src/pipeline/run-pipeline.js'
+import { compareTable, openDuck } from './support/compare.js'
+import { createDatabase, sql, startServer, testMajors } from './support/servers.js'
+
+const major = testMajors().at(-1) as number
+
+describe(`faults on the source (PostgreSQL ${major})`, () => {
+  let server: EmbeddedPostgres
+  let dir: string
+  before(async () => {
+    server = await startServer(major)
+    dir = mkdtempSync(join(tmpdir(), 'inlet-faults-'))
+    await createDatabase(server, 'shop', `create table items (id int primary key, qty int); insert into items select g, 0 from generate_series(1, 1000) g; create publication inlet_pub for table items;`)
+  })
+  after(async () => {
+    await server?.stop()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  const compare = async (destination: string) => {
+    const { duck, close } = await openDuck(destination)
+    try {
+      assert.deepEqual(await compareTable(duck, { sourceUrl: server.url('shop'), sourceTable: 'public.items', destTable: 'public.items' }), [])
+    } finally {
+      close()
+    }
+  }
+
+  test('walsender terminated, then the server restarted, under a workload: reconnects, resumes, equal', async () => {
+    const destination = join(dir, 'lake.duckdb')
+    const config = resolveConfig({}, { source: [server.url('shop')], destination: `duckdb:${destination}`, slot: 'inlet_shop' }, {})
+    const lines: string[] = []
+    const log = createLogger({ json: true, stream: { write: (line: string) => lines.push(line), isTTY: false } as unknown as NodeJS.WriteStream })
+    const stop = new AbortController()
+    const running = runPipeline({ config, signal: stop.signal, log })
+    let working = true
+    let n = 0
+    // The workload survives the restart: it reconnects and carries on.
+    const writing = (async () => {
+      while (working) {
+        const c = new pg.Client(server.url('shop'))
+        c.on('error', () => undefined)
+        try {
+          await c.connect()
+          while (working) {
+            n++
+            await c.query(`update items set qty = qty + 1 where id = ${1 + (n % 1000)}; insert into items values (${10000 + n}, ${n})`)
+          }
+        } catch {
+          n += 1000 // a statement may or may not have committed; later ids never collide
+          await new Promise((r) => setTimeout(r, 200))
+        } finally {
+          await c.end().catch(() => undefined)
+        }
+      }
+    })()
+    const streams = () => lines.filter((l) => l.includes('"stream.start"')).length
+    const waitFor = async (what: () => boolean, ms: number) => {
+      for (let i = 0; i < ms / 50 && !what(); i++) await new Promise((r) => setTimeout(r, 50))
+      assert.ok(what(), lines.join(''))
+    }
+    try {
+      await waitFor(() => streams() === 1, 20_000)
+      await new Promise((r) => setTimeout(r, 500))
+      await sql(server, 'shop', `select pg_terminate_backend(active_pid) from pg_replication_slots where slot_name = 'inlet_shop'`)
+      await waitFor(() => streams() === 2, 20_000)
+      await new Promise((r) => setTimeout(r, 500))
+      await server.restart()
+      await waitFor(() => streams() === 3, 60_000)
+      await new Promise((r) => setTimeout(r, 1000))
+    } finally {
+      working = false
+      await writing
+      await new Promise((r) => setTimeout(r, 1500))
+      stop.abort()
+      await running
+    }
+    assert.ok(lines.filter((l) => l.includes('"source.reconnect"')).length >= 2, lines.join(''))
+    // Whatever was committed after the last batch is read by the next run.
+    await runPipeline({ config, once: true })
+    await compare(destination)
+  })
+
+  test('a slot held by a lingering Inlet connection: refused, then --takeover', async () => {
+    const destination = join(dir, 'lake.duckdb')
+    const config = resolveConfig({}, { source: [server.url('shop')], destination: `duckdb:${destination}`, slot: 'inlet_shop' }, {})
+    // A walsender of "inlet" holding the slot, as a killed run's would until the server notices.
+    const holder = new pg.Client({ connectionString: server.url('shop'), application_name: 'inlet', replication: 'database' } as pg.ClientConfig)
+    await holder.connect()
+    holder.on('error', () => undefined)
+    void holder.query(`START_REPLICATION SLOT inlet_shop LOGICAL 0/0 (proto_version '1', publication_names 'inlet_pub')`).catch(() => undefined)
+    await new Promise((r) => setTimeout(r, 500))
+    await assert.rejects(runPipeline({ config, once: true }), (error: unknown) => error instanceof InletError && error.code === 'INLET-S002' && /--takeover/.test(error.fix ?? ''))
+    await sql(server, 'shop', `update items set qty = -1 where id = 1`)
+    await runPipeline({ config, once: true, takeover: true })
+    await holder.end().catch(() => undefined)
+    await compare(destination)
+  })
+
+  test('an invalidated slot: a clear error naming --resync, which recovers to equality', async () => {
+    const destination = join(dir, 'lost.duckdb')
+    const config = resolveConfig({}, { source: [server.url('shop')], destination: `duckdb:${destination}`, slot: 'inlet_lost' }, {})
+    await runPipeline({ config, once: true })
+    // Make the slot lose its WAL: a tiny max_slot_wal_keep_size and enough WAL to pass it.
+    await server.restart({ max_slot_wal_keep_size: '1MB', wal_keep_size: '0' })
+    for (let i = 0; i < 6; i++) await sql(server, 'shop', `select pg_switch_wal(); update items set qty = qty + 1; checkpoint`)
+    const [slot] = await sql<{ wal_status: string }>(server, 'shop', `select wal_status from pg_replication_slots where slot_name = 'inlet_lost'`)
+    assert.equal(slot?.wal_status, 'lost')
+    await assert.rejects(runPipeline({ config, once: true }), (error: unknown) => error instanceof InletError && error.code === 'INLET-S006' && /--resync/.test(error.fix ?? ''))
+    await runPipeline({ config, once: true, resync: true })
+    await compare(destination)
+    await server.restart({ max_slot_wal_keep_size: '-1' })
+  })
+})
