@@ -190,6 +190,24 @@ for (const major of testMajors()) {
       }
     })
 
+    test('a table marked for a refresh and then dropped in the source: the run goes on without it', async () => {
+      await createDatabase(server, 'gone', `create table g (id int primary key); insert into g values (1); create table k (id int primary key); create publication inlet_pub for all tables;`)
+      const destination = join(dir, 'gone.duckdb')
+      const flags = ['--source', server.url('gone'), '--destination', `duckdb:${destination}`, '--slot', 'inlet_gone']
+      await runCli(['run', '--once', ...flags]).then((r) => assert.equal(r.code, 0, r.stderr))
+      await runCli(['refresh', ...flags, 'public.g']).then((r) => assert.equal(r.code, 0, r.stderr))
+      await sql(server, 'gone', 'drop table g; insert into k values (1)')
+      const run = await runCli(['run', '--once', '--json', ...flags])
+      assert.equal(run.code, 0, run.stderr)
+      assert.match(run.stderr, /"refresh\.skip"/)
+      const { duck, close } = await openDuck(destination)
+      try {
+        assert.deepEqual(await compareTable(duck, { sourceUrl: server.url('gone'), sourceTable: 'public.k', destTable: 'public.k' }), [])
+      } finally {
+        close()
+      }
+    })
+
     test('inlet refresh while a run streams: asked through the WAL (14+), or refused with the way out (13)', async () => {
       const destination = join(dir, 'lake.duckdb')
       const flags = ['--source', server.url('shop'), '--destination', `duckdb:${destination}`, '--slot', 'inlet_shop']

@@ -21,7 +21,7 @@ import { runSnapshot } from '../source/snapshot/snapshot-reader.js'
 import { ReplicationConnection } from '../source/stream/replication-connection.js'
 import type { Relation } from '../source/stream/stream-events.js'
 import { addRowChange, bindRelation, type Binding, type RowEvent } from './row-binding.js'
-import { columnsDiffer, relationColumns } from './schema-change.js'
+import { columnsDiffer, keyChanged, relationColumns } from './schema-change.js'
 import { planSource } from './source-plan.js'
 import { TableChanges, type ChangeCommit } from './table-changes.js'
 import type { TableTarget } from './table-target.js'
@@ -64,8 +64,10 @@ export class BackgroundCopy {
   changes: TableChanges | undefined
   /** Loaded and counted: the next batch swaps it in. */
   loaded = false
-  /** A change after the snapshot has columns the copy lacks (DDL): the copy must start again. */
+  /** A change after the snapshot has columns or a key the copy lacks (DDL): the copy must start again. */
   stale = false
+  /** The table is no longer in the source's publication or the selection: nothing to copy. */
+  gone = false
   rows = 0
   /** Settles when the copy is loaded, failed or cancelled; rejects only on failure. */
   readonly done: Promise<void>
@@ -114,7 +116,7 @@ export class BackgroundCopy {
   /** A Relation message of the table, in the transaction at `lsn`: new columns after C make the copy stale. */
   relation(relation: Relation, lsn: Lsn): void {
     if (this.final === undefined || this.snapshotLsn === undefined) this.held.push({ lsn, relation })
-    else if (lsn >= this.snapshotLsn && columnsDiffer(this.final, relationColumns(relation))) this.stale = true
+    else if (lsn >= this.snapshotLsn && (columnsDiffer(this.final, relationColumns(relation)) || keyChanged(this.final, relation) !== undefined)) this.stale = true
   }
 
   private bind(relation: Relation): Binding | undefined {
@@ -137,22 +139,36 @@ export class BackgroundCopy {
       await replication?.close()
       replication = undefined
     }
+    // Cancelling ends the connections, which interrupts a slot creation waiting on transactions.
+    const onAbort = () => {
+      void release()
+      void client?.end().catch(() => undefined)
+    }
+    signal.addEventListener('abort', onAbort)
+    const check = () => {
+      if (signal.aborted) throw signal.reason
+    }
     try {
       await this.options.previous?.catch(() => undefined)
-      if (signal.aborted) return
+      check()
       replication = await ReplicationConnection.open(source.connection)
+      check()
       client = await connect(source.connection, { pinValueSettings: true })
+      check()
       const clock = await client.query<{ now: string }>('SELECT clock_timestamp()::text AS now')
       const snapshotTime = clock.rows[0]?.now as string
       const created = await replication.createSlot(temporarySlotName(), { snapshot: 'export', temporary: true })
-      if (signal.aborted) return
+      check()
       // The table's columns as of the snapshot: DDL after it reaches the stream after C.
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY')
       await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(created.snapshotName as string)}`)
       const plan = await planSource(client, source, this.options.defaultScd)
       await client.query('COMMIT')
       const fresh = plan.targets.find((t) => t.table.oid === base.table.oid)
-      if (fresh === undefined) throw new Error(`${base.display} is no longer in the selection or the publication`)
+      if (fresh === undefined) {
+        this.gone = true
+        return
+      }
       this.final = { ...fresh, destSchema: base.destSchema, destName: base.destName }
       this.changes = new TableChanges(this.final)
       this.snapshotLsn = created.consistentPoint
@@ -168,6 +184,7 @@ export class BackgroundCopy {
       loader = await destination.openSibling()
       const into = this.into
       await loader.createTable(into)
+      check()
       await runSnapshot({
         settings: source.connection,
         snapshotName: created.snapshotName as string,
@@ -186,11 +203,13 @@ export class BackgroundCopy {
       })
       const sibling = loader
       await this.options.onLoaded?.(<T>(sql: string) => sibling.query<T>(sql), `${base.destSchema}.${base.destName}`, `${into.destSchema}.${into.destName}`)
+      check()
       this.loaded = true
     } catch (error) {
       if (signal.aborted) return
       throw error
     } finally {
+      signal.removeEventListener('abort', onAbort)
       await release()
       await client?.end().catch(() => undefined)
       // A copy that will not be swapped in leaves nothing beside the table.

@@ -28,7 +28,7 @@ import { planSource, relationIndex, type SourcePlan } from './source-plan.js'
 import { matchesPattern } from '../config/table-pattern.js'
 import { TableChanges, type Cell, type ChangeCommit } from './table-changes.js'
 import { isAuditRelation, parseAuditRow, splitIdentity, type AuditRow } from './ddl-audit.js'
-import { columnsDiffer, evolveTarget, RefreshNeeded, relationColumns, widens, type SchemaChange } from './schema-change.js'
+import { columnsDiffer, evolveTarget, keyChanged, RefreshNeeded, relationColumns, widens, type SchemaChange } from './schema-change.js'
 import { bindTarget, type TableTarget } from './table-target.js'
 import { addRowChange, bindRelation, type Binding } from './row-binding.js'
 import { BackgroundCopy, REFRESH_SUFFIX, temporarySlotName } from './background-copy.js'
@@ -465,11 +465,13 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
 
   // Tables being copied again while the others stream (refresh, or a change that needs a copy).
   const copies = new Map<TableTarget, BackgroundCopy>()
+  // Copies taken for a swap, until the batch that swaps them in has committed.
+  const swapping = new Map<TableTarget, Promise<void>>()
   const autoRefreshes = (t: TableTarget) => options.config.autoRefresh === 'all' || (options.config.autoRefresh === 'scd1' && t.scd === 1)
   const startCopy = (base: TableTarget, why: string, event = 'refresh.begin') => {
     const previous = copies.get(base)
     previous?.cancel()
-    const copy = new BackgroundCopy({ base, previous: previous?.done, begunAfter: txn?.finalLsn ?? lastBegin, source, defaultScd: options.config.scd, destination, workers: options.snapshotWorkers ?? 2, log, onLoaded: options.onRefreshLoaded })
+    const copy = new BackgroundCopy({ base, previous: previous?.done ?? swapping.get(base), begunAfter: txn?.finalLsn ?? lastBegin, source, defaultScd: options.config.scd, destination, workers: options.snapshotWorkers ?? 2, log, onLoaded: options.onRefreshLoaded })
     copies.set(base, copy)
     copy.done.catch((error: unknown) => {
       if (copies.get(base) === copy) failure ??= { error }
@@ -543,7 +545,8 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
     if (base === undefined || droppedTables.has(base) || txn.finalLsn < (snapshotLsnOf.get(base) ?? 0n)) return
     const c = tableChanges(base)
     const copy = copies.get(base)
-    if (copy !== undefined && row.event !== 'sql_drop') {
+    const tableDropped = row.event === 'sql_drop' && row.objectType === 'table'
+    if (copy !== undefined && !tableDropped) {
       // DDL on a table being copied: the copy may not have it; copy again after it.
       if (copy.mayMiss(txn.finalLsn)) startCopy(base, `${base.display} changed (${row.commandTag ?? row.event}) during its copy.`)
       return
@@ -630,13 +633,14 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
   let lastPublicationCheck = Date.now()
   const checkPublication = async () => {
     lastPublicationCheck = Date.now()
-    const { rows } = await client.query<{ schema: string; name: string; oid: number }>(
-      `SELECT schemaname AS schema, tablename AS name, format('%I.%I', schemaname, tablename)::regclass::oid::int AS oid FROM pg_publication_tables WHERE pubname = $1`,
+    const { rows } = await client.query<{ schema: string; name: string; oid: number | null }>(
+      `SELECT schemaname AS schema, tablename AS name, to_regclass(format('%I.%I', schemaname, tablename))::oid::int AS oid FROM pg_publication_tables WHERE pubname = $1`,
       [source.publication],
     )
     for (const r of rows) {
       const name = key(r.schema, r.name)
-      if (!byRelation.has(name) && !unselected.has(name) && !droppedNames.has(name)) await adopt(r.schema, r.name, r.oid)
+      // (A table dropped since the list was read has no OID any more.)
+      if (r.oid !== null && !byRelation.has(name) && !unselected.has(name) && !droppedNames.has(name)) await adopt(r.schema, r.name, r.oid)
     }
   }
   /** A Relation message: when the table's columns changed, the change goes into the batch in order. */
@@ -649,11 +653,8 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
     if (copy !== undefined) return copy.relation(relation, txn.finalLsn)
     const c = tableChanges(base)
     // A new primary key (replica identity DEFAULT) identifies rows differently: a new copy, keyed by it.
-    const relationKey = relation.columns.filter((col) => col.key).map((col) => col.name)
-    const bindingKey = c.target.key.map((i) => c.target.columns[i]?.source.name)
-    if (relation.replicaIdentity === 'd' && c.target.table.replicaIdentity === 'd' && relationKey.length > 0 && relationKey.join(',') !== bindingKey.join(',')) {
-      throw new RefreshNeeded(base, `The primary key of ${base.display} changed (now ${relationKey.join(', ')}).`)
-    }
+    const newKey = keyChanged(c.target, relation)
+    if (newKey !== undefined) throw new RefreshNeeded(base, `The primary key of ${base.display} changed (now ${newKey.join(', ')}).`)
     const state = relationColumns(relation)
     if (!columnsDiffer(c.target, state)) return
     const change = await evolveTarget(client, c.target, relation.id, state)
@@ -709,7 +710,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
   const flush = (): Promise<void> => {
     const swaps = takeLoadedCopies()
     if (pendingCommit === undefined && swaps.length === 0 && dropsDue.size === 0) return applying
-    const drops = [...dropsDue].map(([base, names]) => ({ target: tableChanges(base).target, names: [...names] }))
+    const drops = [...dropsDue].map(([base, names]) => ({ base, target: tableChanges(base).target, names: [...names] }))
     dropsDue = new Map(dropsPending)
     dropsPending.clear()
     const work = drainChanges()
@@ -718,8 +719,12 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
     pendingTransactions = 0
     pendingChanges = 0
     pendingBytes = 0
-    return enqueue(async () => {
+    const applied = enqueue(async () => {
       const started = performance.now()
+      // A spill opened this transaction with DELETEs: column drops wait for a transaction of their own.
+      if (destination.transactionOpen) {
+        for (const d of drops.splice(0)) dropsDue.set(d.base, new Set([...(dropsDue.get(d.base) ?? []), ...d.names]))
+      }
       await destination.begin()
       try {
         for (const d of drops) await destination.dropColumns(d.target, d.names)
@@ -744,6 +749,12 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
       totals = { transactions: totals.transactions + batch.transactions, changes: totals.changes + batch.changes }
       options.onBatch?.({ checkpoint: batch.commit.endLsn, transactions: batch.transactions, changes: batch.changes, applyMs: performance.now() - started, firstCommitTime: batch.firstCommitTime, lastCommitTime: batch.commit.time })
     })
+    for (const { copy } of swaps) {
+      const done = applied.catch(() => undefined)
+      swapping.set(copy.base, done)
+      void done.then(() => swapping.get(copy.base) === done && swapping.delete(copy.base))
+    }
+    return applied
   }
   /** Within a huge transaction: apply what is held so far inside the still-open destination transaction. */
   const spill = (): Promise<void> => {
@@ -843,13 +854,23 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
       if (failure !== undefined) throw failure.error
       if (stopping) break
       if (Date.now() - lastPublicationCheck >= PUBLICATION_CHECK_MS) await checkPublication()
+      for (const copy of copies.values()) {
+        if (copy.stale) startCopy(copy.base, `${copy.base.display} changed shape after its copy began.`)
+        else if (copy.gone) {
+          // The table left the source or the selection before its copy could begin: nothing to copy.
+          copies.delete(copy.base)
+          void enqueue(async () => void (await destination.requestRefresh(source.name, copy.base.table.schema, copy.base.table.name, false)))
+          log.warn('refresh.skip', `${copy.base.display} is no longer in the source's publication or the selection; not copied.`, { table: copy.base.display })
+        }
+      }
       pending ??= stream.next()
       const age = pendingCommit === undefined ? Infinity : Date.now() - pendingSince
       const wait = pendingCommit === undefined ? 200 : Math.max(0, limits.minLatencyMs - age)
       const result = await Promise.race([pending, new Promise<'quiet'>((r) => setTimeout(() => r('quiet'), wait))])
       if (result === 'quiet') {
         // Nothing more arrived for a moment: apply what is pending (and swap in loaded copies).
-        if (pendingCommit !== undefined || (txn === undefined && (dropsDue.size > 0 || [...copies.values()].some((c) => c.loaded)))) await flush()
+        // (Never in the middle of a transaction: its changes so far would commit under the previous checkpoint.)
+        if (txn === undefined && (pendingCommit !== undefined || dropsDue.size > 0 || [...copies.values()].some((c) => c.loaded))) await flush()
         if (txn === undefined && pendingCommit === undefined && target !== undefined && copies.size === 0) {
           if (stream.drainedLsn >= target || lastCheckpoint >= target) break
           if (Date.now() - lastKeepaliveRequest > 100) {
@@ -880,7 +901,6 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
           }
         } else if (txn !== undefined && pendingBytes > limits.maxBytes) await spill()
       }
-      for (const copy of copies.values()) if (copy.stale) startCopy(copy.base, `${copy.base.display} changed shape after its copy began.`)
       // Decoded events resolve as microtasks, which would starve the I/O callbacks that carry the
       // applying batch's statement completions (and socket reads): let them run between arrays.
       await new Promise((resolve) => setImmediate(resolve))

@@ -175,3 +175,14 @@ export function widens(from: string, to: string): boolean {
   const [p, s] = [Number(fd[1]), Number(fd[2])]
   return s2 >= s && p2 - s2 >= p - s
 }
+
+/**
+ * The relation's primary key when it differs from the one the table is bound with (replica
+ * identity DEFAULT, where the Relation message flags the key columns); else undefined.
+ */
+export function keyChanged(target: TableTarget, relation: Relation): string[] | undefined {
+  if (relation.replicaIdentity !== 'd' || target.table.replicaIdentity !== 'd') return undefined
+  const relationKey = relation.columns.filter((c) => c.key).map((c) => c.name)
+  const boundKey = target.key.map((i) => target.columns[i]?.source.name)
+  return relationKey.length > 0 && relationKey.join(',') !== boundKey.join(',') ? relationKey : undefined
+}

@@ -215,7 +215,8 @@ export class DuckDbDestination {
     const where = tableWhere(target)
     const columns = columnsJson(target)
     await this.atomically(async () => {
-      await this.run(`DELETE FROM ${STATE_SCHEMA}.tables WHERE ${where}`)
+      // (By destination too: a table renamed in the source keeps one state row.)
+      await this.run(`DELETE FROM ${STATE_SCHEMA}.tables WHERE (${where}) OR (source = ${literal(target.sourceName)} AND dest_schema = ${literal(target.destSchema)} AND dest_table = ${literal(target.destName)})`)
       await this.run(
         `INSERT INTO ${STATE_SCHEMA}.tables (source, source_schema, source_table, dest_schema, dest_table, scd, phase, snapshot_lsn, snapshot_rows, columns, updated_at, source_oid) ` +
           `VALUES (${literal(target.sourceName)}, ${literal(target.table.schema)}, ${literal(target.table.name)}, ${literal(target.destSchema)}, ${literal(target.destName)}, ${target.scd}, '${phase}', ${snapshotLsn}, ${snapshotRows}, ${literal(columns)}, now(), ${target.table.oid})`,
@@ -229,11 +230,11 @@ export class DuckDbDestination {
   }
 
   /** Marks a streaming table for `inlet refresh`; false when the source has no such table. */
-  async requestRefresh(source: string, schema: string, table: string): Promise<boolean> {
+  async requestRefresh(source: string, schema: string, table: string, requested = true): Promise<boolean> {
     const where = `source = ${literal(source)} AND source_schema = ${literal(schema)} AND source_table = ${literal(table)} AND phase = 'streaming'`
     const rows = await this.rows<{ n: bigint }>(`SELECT count(*) AS n FROM ${STATE_SCHEMA}.tables WHERE ${where}`)
     if (Number(rows[0]?.n ?? 0) === 0) return false
-    await this.run(`UPDATE ${STATE_SCHEMA}.tables SET refresh_requested = true, updated_at = now() WHERE ${where}`)
+    await this.run(`UPDATE ${STATE_SCHEMA}.tables SET refresh_requested = ${requested}, updated_at = now() WHERE ${where}`)
     return true
   }
 

@@ -132,6 +132,7 @@ export async function runSnapshot(options: SnapshotOptions): Promise<void> {
     wakeLoader?.()
   }
   options.signal?.addEventListener('abort', onAbort)
+  if (options.signal?.aborted === true) onAbort()
   const report = () => options.onProgress?.([...progress.values()])
   const timer = setInterval(report, 1000)
   timer.unref()
