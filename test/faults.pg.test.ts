@@ -98,6 +98,53 @@ describe(`faults on the source (PostgreSQL ${major})`, () => {
     await compare(destination)
   })
 
+  test('an idle database next to a busy one: its slot position advances, never past the checkpoint; a slot recreated behind its back is refused, --resync recovers', async () => {
+    await createDatabase(server, 'quiet', `create table q (id int primary key); insert into q values (1); create publication inlet_pub for table q;`)
+    const destination = join(dir, 'quiet.duckdb')
+    const config = resolveConfig({}, { source: [server.url('quiet')], destination: `duckdb:${destination}`, slot: 'inlet_quiet' }, {})
+    await runPipeline({ config, once: true })
+    const position = async () => (await sql<{ lsn: string }>(server, 'quiet', `select confirmed_flush_lsn::text as lsn from pg_replication_slots where slot_name = 'inlet_quiet'`))[0]?.lsn as string
+    const lsnOf = (text: string) => {
+      const [hi, lo] = text.split('/') as [string, string]
+      return (BigInt(`0x${hi}`) << 32n) | BigInt(`0x${lo}`)
+    }
+    const before = lsnOf(await position())
+    const stop = new AbortController()
+    const running = runPipeline({ config, signal: stop.signal })
+    try {
+      // WAL of another database only.
+      for (let i = 0; i < 20; i++) {
+        await sql(server, 'shop', `update items set qty = qty + 1 where id <= 200`)
+        await new Promise((r) => setTimeout(r, 150))
+      }
+    } finally {
+      stop.abort()
+      await running
+    }
+    const after = lsnOf(await position())
+    assert.ok(after > before, `the idle slot's confirmed position advanced (${before} -> ${after})`)
+    const { duck, close } = await openDuck(destination)
+    let checkpoint: bigint
+    try {
+      checkpoint = BigInt(String(((await (await duck.runAndReadAll(`SELECT checkpoint_lsn FROM _inlet.sources`)).getRows()) as unknown[][])[0]?.[0]))
+    } finally {
+      close()
+    }
+    assert.ok(checkpoint >= after, `the destination recorded the position before confirming it (${checkpoint} >= ${after})`)
+
+    // Recreated behind Inlet's back, with changes in between that the new slot does not have.
+    await sql(server, 'quiet', `select pg_drop_replication_slot('inlet_quiet'); insert into q values (2)`)
+    await sql(server, 'quiet', `select pg_create_logical_replication_slot('inlet_quiet', 'pgoutput')`)
+    await assert.rejects(runPipeline({ config, once: true }), (error: unknown) => error instanceof InletError && error.code === 'INLET-S008' && /--resync/.test(error.fix ?? ''))
+    await runPipeline({ config, once: true, resync: true })
+    const again = await openDuck(destination)
+    try {
+      assert.deepEqual(await compareTable(again.duck, { sourceUrl: server.url('quiet'), sourceTable: 'public.q', destTable: 'public.q' }), [])
+    } finally {
+      again.close()
+    }
+  })
+
   test('a slot held by a lingering Inlet connection: refused, then --takeover', async () => {
     const destination = join(dir, 'lake.duckdb')
     const config = resolveConfig({}, { source: [server.url('shop')], destination: `duckdb:${destination}`, slot: 'inlet_shop' }, {})

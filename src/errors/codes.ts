@@ -164,6 +164,12 @@ export const ERROR_CODES = {
     description: 'A replicated table changed in a way the destination cannot follow in place: a type the destination column cannot hold, a dropped key column, or a rewrite that computed new values (ALTER TYPE ... USING, a volatile default). Nothing of that batch was applied. Copy the table again with `inlet refresh TABLE`, then rerun `inlet run`.',
     retryable: false,
   },
+  'INLET-S008': {
+    area: 'source',
+    title: 'Slot ahead of the destination',
+    description: 'The replication slot\'s confirmed position is past the checkpoint the destination holds: the slot was dropped and recreated, or another consumer advanced it. The changes in between are not in the destination and the slot no longer has them. Copy every table again with `inlet run --resync`.',
+    retryable: false,
+  },
   'INLET-D001': {
     area: 'destination',
     title: 'Destination cannot be opened',

@@ -216,6 +216,16 @@ async function prepareSnapshot(client: SqlClient, destination: DuckDbDestination
         fix: ours ? 'If that is a previous inlet run that no longer runs, take the slot over: inlet run --takeover' : `Stop the other consumer of the slot (process ${slot.activePid ?? '?'}), or give this source another slot: name.`,
       })
     }
+    const confirmed = slot?.confirmedFlushLsn == null ? 0n : parseLsn(slot.confirmedFlushLsn)
+    if (slot !== undefined && state !== undefined && state.checkpointLsn > 0n && confirmed > state.checkpointLsn) {
+      if (!resync) {
+        throw new InletError('INLET-S008', `The slot "${source.slot}" is at ${formatLsn(confirmed)}, past the destination's checkpoint ${formatLsn(state.checkpointLsn)}: it was recreated, or another consumer advanced it. The changes in between are not in the destination and the slot no longer has them.`, {
+          fix: 'Copy every table again under a new slot (each stays readable until its new copy replaces it): inlet run --resync. Give each consumer its own slot.',
+        })
+      }
+      await replication.dropSlot(source.slot)
+      slot = undefined
+    }
     if (slot !== undefined && state !== undefined && (slot.walStatus === 'lost' || slot.invalidationReason !== null)) {
       if (!resync) {
         throw new InletError('INLET-S006', `The slot "${source.slot}" was invalidated (${slot.invalidationReason ?? 'wal_status lost'}): the server removed WAL it still needed, so changes since ${slot.confirmedFlushLsn ?? 'its last position'} are gone.`, {
@@ -413,6 +423,9 @@ function progressLine(progress: readonly SnapshotProgress[]): string {
   const done = progress.length - active.length
   return `snapshot ${done}/${progress.length} tables done · ${parts.join(' · ')}`
 }
+
+/** How often an idle stream records (and then confirms) the server's position. */
+const IDLE_CHECKPOINT_MS = 1_000
 
 /** How often a streaming run looks for tables newly in its publication that no row has shown yet. */
 const PUBLICATION_CHECK_MS = 5_000
@@ -834,12 +847,15 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
   }
   // Opened last, so that nothing before can leave the slot held by a connection no one closes.
   const replication = await ReplicationConnection.open(source.connection)
-  const stream = await replication.startStreaming({ slot: source.slot, publications: [source.publication], resumeLsn: checkpoint, spoolDirectory: join(dirname(destination.path), `.inlet-spool-${source.slot}`) })
+  // Idle positions are confirmed only once recorded as the checkpoint (below), so that the slot is
+  // never ahead of the destination: a slot found ahead was recreated or moved by someone else.
+  const stream = await replication.startStreaming({ slot: source.slot, publications: [source.publication], resumeLsn: checkpoint, confirmIdle: false, spoolDirectory: join(dirname(destination.path), `.inlet-spool-${source.slot}`) })
   log.info('stream.start', `Streaming from ${source.slot} after ${formatLsn(checkpoint)}${target === undefined ? '' : ` until ${formatLsn(target)}`}.`, { slot: source.slot, checkpoint: formatLsn(checkpoint) })
   let stopping = false
   const onAbort = () => (stopping = true)
   options.signal?.addEventListener('abort', onAbort)
   let lastKeepaliveRequest = 0
+  let lastIdleCheckpoint = 0
   try {
     // Tables marked for a refresh (by inlet refresh, or a copy a stop or crash interrupted).
     for (const t of plan.targets) {
@@ -871,12 +887,22 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
         // Nothing more arrived for a moment: apply what is pending (and swap in loaded copies).
         // (Never in the middle of a transaction: its changes so far would commit under the previous checkpoint.)
         if (txn === undefined && (pendingCommit !== undefined || dropsDue.size > 0 || [...copies.values()].some((c) => c.loaded))) await flush()
-        if (txn === undefined && pendingCommit === undefined && target !== undefined && copies.size === 0) {
-          if (stream.drainedLsn >= target || lastCheckpoint >= target) break
-          if (Date.now() - lastKeepaliveRequest > 100) {
-            stream.sendStatus(true)
-            lastKeepaliveRequest = Date.now()
-          }
+        else if (txn === undefined && pendingCommit === undefined && stream.drainedLsn > lastCheckpoint && Date.now() - lastIdleCheckpoint >= IDLE_CHECKPOINT_MS) {
+          // Nothing of ours in the WAL since the checkpoint (an idle source, or WAL of other tables
+          // and databases): record the position, then confirm it, so the slot retains no WAL for it.
+          lastIdleCheckpoint = Date.now()
+          const drained = stream.drainedLsn
+          await enqueue(async () => {
+            await destination.writeCheckpoint(source.name, drained, null)
+            stream.confirmDrained(drained)
+            lastCheckpoint = drained
+          })
+        }
+        if (txn === undefined && pendingCommit === undefined && target !== undefined && copies.size === 0 && (stream.drainedLsn >= target || lastCheckpoint >= target)) break
+        // Idle: ask the server where it is (a keepalive), to end --once or record an idle checkpoint.
+        if (txn === undefined && pendingCommit === undefined && Date.now() - lastKeepaliveRequest > (target === undefined ? IDLE_CHECKPOINT_MS : 100)) {
+          stream.sendStatus(true)
+          lastKeepaliveRequest = Date.now()
         }
         continue
       }

@@ -33,6 +33,11 @@ export interface StreamTuning {
   readonly readPauseMs?: number
   /** Received but unprocessed bytes before the socket stops being read. Default 32 MB. */
   readonly maxInboxBytes?: number
+  /**
+   * Report the keepalive position as flushed when idle (default). A consumer that records its own
+   * checkpoint turns this off and calls confirmDrained() once it has recorded the position.
+   */
+  readonly confirmIdle?: boolean
   /** Sees every pgoutput message as received (copy it to keep it). For tests and fixture capture. */
   readonly onXLogData?: (data: Buffer) => void
 }
@@ -108,6 +113,14 @@ export class ReplicationStream implements AsyncIterable<StreamEvent[]> {
   confirm(lsn: Lsn): void {
     if (lsn > this.assembler.deliveredLsn) throw new Error(`cannot confirm ${lsn}: only ${this.assembler.deliveredLsn} was delivered`)
     this.flushLsn = maxLsn(this.flushLsn, lsn)
+  }
+
+  /**
+   * The consumer recorded `lsn`, a position the stream drained to with nothing open (drainedLsn),
+   * as its checkpoint: report it, so that WAL for other tables and databases is not retained.
+   */
+  confirmDrained(lsn: Lsn): void {
+    if (lsn <= this.drainedLsn && this.assembler.deliveredLsn <= this.flushLsn) this.flushLsn = maxLsn(this.flushLsn, lsn)
   }
 
   /** Sends a standby status update now. */
@@ -218,7 +231,7 @@ export class ReplicationStream implements AsyncIterable<StreamEvent[]> {
         } else if (message.tag === 'keepalive') {
           this.stats.keepalives++
           // Idle: everything before walEnd was delivered and confirmed, or was irrelevant.
-          if (this.caughtUp()) this.flushLsn = maxLsn(this.flushLsn, message.walEnd)
+          if (this.tuning.confirmIdle !== false && this.caughtUp()) this.flushLsn = maxLsn(this.flushLsn, message.walEnd)
           if (this.inboxHead >= this.inbox.length && this.assembler.idle && !this.assembler.replaying) this.drainedLsn = maxLsn(this.drainedLsn, message.walEnd)
           if (message.replyRequested) this.sendStatus()
         }
