@@ -145,6 +145,24 @@ describe(`faults on the source (PostgreSQL ${major})`, () => {
     }
   })
 
+  test('heartbeats move an idle slot with no other WAL; retained WAL past the threshold is warned about', async () => {
+    await createDatabase(server, 'beat', `create table b (id int primary key); create publication inlet_pub for table b;`)
+    const destination = join(dir, 'beat.duckdb')
+    const config = resolveConfig({ heartbeat_seconds: 1, retained_wal_warning_mb: 0.00001 }, { source: [server.url('beat')], destination: `duckdb:${destination}`, slot: 'inlet_beat' }, {})
+    await runPipeline({ config, once: true })
+    const position = async () => (await sql<{ lsn: string }>(server, 'beat', `select confirmed_flush_lsn::text as lsn from pg_replication_slots where slot_name = 'inlet_beat'`))[0]?.lsn as string
+    const before = await position()
+    const lines: string[] = []
+    const log = createLogger({ json: true, stream: { write: (line: string) => lines.push(line), isTTY: false } as unknown as NodeJS.WriteStream })
+    const stop = new AbortController()
+    const running = runPipeline({ config, signal: stop.signal, log })
+    await new Promise((r) => setTimeout(r, 4000))
+    stop.abort()
+    await running
+    assert.notEqual(await position(), before, 'the heartbeats gave the slot WAL to move past')
+    assert.ok(lines.some((l) => l.includes('"slot.wal"')), lines.join(''))
+  })
+
   test('a slot held by a lingering Inlet connection: refused, then --takeover', async () => {
     const destination = join(dir, 'lake.duckdb')
     const config = resolveConfig({}, { source: [server.url('shop')], destination: `duckdb:${destination}`, slot: 'inlet_shop' }, {})

@@ -56,6 +56,9 @@ export interface ResolvedConfig {
   /** Which tables are copied again by themselves after a change that needs it. */
   readonly autoRefresh: 'scd1' | 'all' | 'off'
   readonly droppedColumns: 'keep' | 'drop'
+  /** Seconds between heartbeat messages; undefined: none. */
+  readonly heartbeatSeconds: number | undefined
+  readonly retainedWalWarningBytes: number
   /** The file the config came from, if any. */
   readonly file: string | undefined
 }
@@ -151,7 +154,7 @@ export function resolveConfig(input: ConfigInput, flags: ConfigFlags, env: Reado
   if (!destination.startsWith('duckdb:') || destination.length <= 'duckdb:'.length) {
     throw new InletError('INLET-C004', `The destination "${destination}" is not supported.`, { fix: 'Use --destination duckdb:PATH, e.g. duckdb:./lake.duckdb' })
   }
-  return { sources, destination, scd: scdText === '2' ? 2 : 1, autoRefresh: input.auto_refresh ?? 'scd1', droppedColumns: input.dropped_columns ?? 'keep', file }
+  return { sources, destination, scd: scdText === '2' ? 2 : 1, autoRefresh: input.auto_refresh ?? 'scd1', droppedColumns: input.dropped_columns ?? 'keep', heartbeatSeconds: input.heartbeat_seconds, retainedWalWarningBytes: (input.retained_wal_warning_mb ?? 1024) * 1024 * 1024, file }
 }
 
 /** `inlet_` + the database name, reduced to what slot names allow. */

@@ -63,6 +63,17 @@ export const configSchema = z
       .enum(['scd1', 'all', 'off'])
       .optional()
       .describe('Copy a table again by itself when a schema change cannot be followed in place: `scd1` (default; SCD2 tables stop instead, as a new copy replaces their history), `all`, or `off` (stop with INLET-S007).'),
+    heartbeat_seconds: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe('While streaming, write a logical decoding message (pg_logical_emit_message, prefix `inlet.heartbeat`) to the source every this many seconds, so that the slot advances even when the database itself writes nothing (for example on managed services whose other databases fill the WAL). Off by default.'),
+    retained_wal_warning_mb: z
+      .number()
+      .positive()
+      .optional()
+      .describe('Warn (log `slot.wal`) when the slot retains more WAL than this, in MB, or when its `safe_wal_size` falls below it. Default 1024.'),
     dropped_columns: z
       .enum(['keep', 'drop'])
       .optional()

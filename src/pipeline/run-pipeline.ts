@@ -424,6 +424,12 @@ function progressLine(progress: readonly SnapshotProgress[]): string {
   return `snapshot ${done}/${progress.length} tables done · ${parts.join(' · ')}`
 }
 
+/** How often a streaming run reads its slot's retained WAL and status. */
+const SLOT_CHECK_MS = 30_000
+
+/** Prefix of the heartbeat messages (`heartbeat_seconds`). */
+export const HEARTBEAT_PREFIX = 'inlet.heartbeat'
+
 /** How often an idle stream records (and then confirms) the server's position. */
 const IDLE_CHECKPOINT_MS = 1_000
 
@@ -656,6 +662,31 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
       if (r.oid !== null && !byRelation.has(name) && !unselected.has(name) && !droppedNames.has(name)) await adopt(r.schema, r.name, r.oid)
     }
   }
+  // The slot's health: WAL it retains, how much more the server allows (max_slot_wal_keep_size).
+  let lastSlotCheck = 0
+  let lastWalWarning = 0
+  const checkSlot = async () => {
+    lastSlotCheck = Date.now()
+    const slot = (await readSlots(client, plan.serverVersionNum)).find((s) => s.name === source.slot)
+    if (slot === undefined) return
+    if (slot.walStatus === 'lost') {
+      throw new InletError('INLET-S006', `The slot "${source.slot}" was invalidated while streaming (${slot.invalidationReason ?? 'wal_status lost'}).`, { fix: 'inlet run --resync. Raise max_slot_wal_keep_size so that it does not recur.' })
+    }
+    const limit = options.config.retainedWalWarningBytes
+    const retained = slot.retainedBytes ?? 0
+    const low = slot.safeWalSize !== null && slot.safeWalSize < limit
+    if ((retained > limit || low || slot.walStatus === 'unreserved') && Date.now() - lastWalWarning >= 60_000) {
+      lastWalWarning = Date.now()
+      log.warn('slot.wal', `Slot ${source.slot} retains ${formatBytes(retained)} of WAL (wal_status ${slot.walStatus ?? '?'}${slot.safeWalSize === null ? '' : `, ${formatBytes(Math.max(0, slot.safeWalSize))} more before the server invalidates it`}).`, {
+        slot: source.slot,
+        retainedBytes: retained,
+        safeWalSize: slot.safeWalSize,
+        walStatus: slot.walStatus,
+      })
+    }
+  }
+  const heartbeatMs = (options.config.heartbeatSeconds ?? 0) * 1000
+  let lastHeartbeat = Date.now()
   /** A Relation message: when the table's columns changed, the change goes into the batch in order. */
   const onRelation = async (relation: Relation) => {
     const name = key(relation.schema, relation.name)
@@ -870,6 +901,11 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
       if (failure !== undefined) throw failure.error
       if (stopping) break
       if (Date.now() - lastPublicationCheck >= PUBLICATION_CHECK_MS) await checkPublication()
+      if (Date.now() - lastSlotCheck >= SLOT_CHECK_MS) await checkSlot()
+      if (heartbeatMs > 0 && Date.now() - lastHeartbeat >= heartbeatMs) {
+        lastHeartbeat = Date.now()
+        await client.query(`SELECT pg_logical_emit_message(false, $1, now()::text)`, [HEARTBEAT_PREFIX])
+      }
       for (const copy of copies.values()) {
         if (copy.stale) startCopy(copy.base, `${copy.base.display} changed shape after its copy began.`)
         else if (copy.gone) {

@@ -117,10 +117,12 @@ export class ReplicationStream implements AsyncIterable<StreamEvent[]> {
 
   /**
    * The consumer recorded `lsn`, a position the stream drained to with nothing open (drainedLsn),
-   * as its checkpoint: report it, so that WAL for other tables and databases is not retained.
+   * as its checkpoint: report it, so that WAL for other tables and databases is not retained. The
+   * caller has applied (and confirmed, or queued to confirm first) every transaction delivered;
+   * non-transactional messages delivered need no applying.
    */
   confirmDrained(lsn: Lsn): void {
-    if (lsn <= this.drainedLsn && this.assembler.deliveredLsn <= this.flushLsn) this.flushLsn = maxLsn(this.flushLsn, lsn)
+    if (lsn <= this.drainedLsn) this.flushLsn = maxLsn(this.flushLsn, lsn)
   }
 
   /** Sends a standby status update now. */
