@@ -17,7 +17,7 @@ import { InletError } from '../src/errors/inlet-error.js'
 import { createLogger } from '../src/observability/log.js'
 import { runPipeline } from '../src/pipeline/run-pipeline.js'
 import { compareTable, openDuck } from './support/compare.js'
-import { createDatabase, sql, startServer, testMajors } from './support/servers.js'
+import { createDatabase, runCli, sql, startServer, testMajors } from './support/servers.js'
 
 const major = testMajors().at(-1) as number
 
@@ -177,6 +177,36 @@ describe(`faults on the source (PostgreSQL ${major})`, () => {
     await runPipeline({ config, once: true, takeover: true })
     await holder.end().catch(() => undefined)
     await compare(destination)
+  })
+
+  test('inlet status: phase, rows and lag per table, the slot; held while a run streams', async () => {
+    const destination = join(dir, 'lake.duckdb')
+    const flags = ['--source', server.url('shop'), '--destination', `duckdb:${destination}`, '--slot', 'inlet_shop', '--json']
+    const config = resolveConfig({}, { source: [server.url('shop')], destination: `duckdb:${destination}`, slot: 'inlet_shop' }, {})
+    await runPipeline({ config, once: true })
+    const status = await runCli(['status', ...flags])
+    assert.equal(status.code, 0, status.stderr)
+    const [report] = JSON.parse(status.stdout) as Array<{ slot: string; lagBytes: number; destinationHeld: boolean; slotStatus: { active: boolean; walStatus: string }; tables: Array<{ table: string; phase: string; rows: number }> }>
+    const [count] = await sql<{ n: string }>(server, 'shop', 'select count(*)::text as n from items')
+    assert.deepEqual(report?.tables, [{ table: 'public.items', destination: 'public.items', phase: 'streaming', rows: Number(count?.n), refreshPending: false }])
+    assert.equal(report?.destinationHeld, false)
+    assert.equal(report?.slotStatus.active, false)
+    assert.equal(report?.slotStatus.walStatus, 'reserved')
+    assert.ok(typeof report?.lagBytes === 'number' && report.lagBytes >= 0)
+    assert.doesNotMatch(status.stdout + status.stderr, /password|secret/i)
+    const stop = new AbortController()
+    const running = runPipeline({ config, signal: stop.signal })
+    try {
+      await new Promise((r) => setTimeout(r, 1500))
+      const held = await runCli(['status', ...flags])
+      assert.equal(held.code, 0, held.stderr)
+      const [h] = JSON.parse(held.stdout) as Array<{ destinationHeld: boolean; slotStatus: { active: boolean } }>
+      assert.equal(h?.destinationHeld, true)
+      assert.equal(h?.slotStatus.active, true)
+    } finally {
+      stop.abort()
+      await running
+    }
   })
 
   test('an invalidated slot: a clear error naming --resync, which recovers to equality', async () => {

@@ -13,6 +13,7 @@ import { refreshCommand } from './commands/refresh.js'
 import { runCommand } from './commands/run.js'
 import { setupCommand } from './commands/setup.js'
 import { slotsCommand } from './commands/slots.js'
+import { statusCommand } from './commands/status.js'
 import { teardownCommand } from './commands/teardown.js'
 import { bold, dim, err, out, red } from './terminal.js'
 
@@ -23,6 +24,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   setup: { run: setupCommand, summary: 'print (or --apply) the SQL that makes each source ready' },
   run: { run: runCommand, summary: 'copy the tables, then stream every change into DuckDB (--once: catch up, stop)' },
   refresh: { run: refreshCommand, summary: 'copy tables again beside the current ones, swapped in when loaded' },
+  status: { run: statusCommand, summary: 'each table\'s phase and rows, lag behind the source, the slot\'s retained WAL' },
   teardown: { run: teardownCommand, summary: 'drop what setup created: slot, publication, DDL tracking' },
   slots: { run: slotsCommand, summary: 'list replication slots, or drop one by name' },
   demo: { run: demoCommand, summary: 'the whole job on an embedded PostgreSQL with a live workload, into ./inlet-demo.duckdb' },
