@@ -14,11 +14,10 @@ import { join } from 'node:path'
 import pg from 'pg'
 import { resolveConfig } from '../src/config/load.js'
 import type { EmbeddedPostgres } from '../src/embedded/postgres-server.js'
-import { createLogger } from '../src/observability/log.js'
 import { runPipeline } from '../src/pipeline/run-pipeline.js'
 import { ddlTrackingScript } from '../src/source/ddl-tracking.js'
 import { compareTable, openDuck } from './support/compare.js'
-import { createDatabase, sql, startServer, testMajors } from './support/servers.js'
+import { captureLog, createDatabase, sql, startServer, testMajors } from './support/servers.js'
 
 const SCHEMA = `
   create table items (id int primary key, name text, qty int, price numeric(6,2), note text);
@@ -80,8 +79,7 @@ for (const major of testMajors()) {
           const destination = join(dir, `${db}.duckdb`)
           // SCD2 tables are copied again only when asked (history is replaced): here, asked.
           const config = resolveConfig({ scd, auto_refresh: 'all', tables: ['public.*'] }, { source: [server.url(db)], destination: `duckdb:${destination}`, slot: `inlet_${db}` }, {})
-          const lines: string[] = []
-          const log = createLogger({ json: true, stream: { write: (line: string) => lines.push(line), isTTY: false } as unknown as NodeJS.WriteStream })
+          const { log, lines } = captureLog()
           const stop = new AbortController()
           const running = runPipeline({ config, signal: stop.signal, log })
 

@@ -14,10 +14,9 @@ import pg from 'pg'
 import { resolveConfig } from '../src/config/load.js'
 import type { EmbeddedPostgres } from '../src/embedded/postgres-server.js'
 import { InletError } from '../src/errors/inlet-error.js'
-import { createLogger } from '../src/observability/log.js'
 import { runPipeline } from '../src/pipeline/run-pipeline.js'
-import { compareTable, openDuck } from './support/compare.js'
-import { createDatabase, runCli, sql, startServer, testMajors } from './support/servers.js'
+import { assertEqualTables, openDuck } from './support/compare.js'
+import { captureLog, createDatabase, runCli, sql, startServer, testMajors } from './support/servers.js'
 
 const major = testMajors().at(-1) as number
 
@@ -34,20 +33,12 @@ describe(`faults on the source (PostgreSQL ${major})`, () => {
     rmSync(dir, { recursive: true, force: true })
   })
 
-  const compare = async (destination: string) => {
-    const { duck, close } = await openDuck(destination)
-    try {
-      assert.deepEqual(await compareTable(duck, { sourceUrl: server.url('shop'), sourceTable: 'public.items', destTable: 'public.items' }), [])
-    } finally {
-      close()
-    }
-  }
+  const compare = (destination: string) => assertEqualTables(destination, [{ sourceUrl: server.url('shop'), sourceTable: 'public.items', destTable: 'public.items' }])
 
   test('walsender terminated, then the server restarted, under a workload: reconnects, resumes, equal', async () => {
     const destination = join(dir, 'lake.duckdb')
     const config = resolveConfig({}, { source: [server.url('shop')], destination: `duckdb:${destination}`, slot: 'inlet_shop' }, {})
-    const lines: string[] = []
-    const log = createLogger({ json: true, stream: { write: (line: string) => lines.push(line), isTTY: false } as unknown as NodeJS.WriteStream })
+    const { log, lines } = captureLog()
     const stop = new AbortController()
     const running = runPipeline({ config, signal: stop.signal, log })
     let working = true
@@ -137,12 +128,7 @@ describe(`faults on the source (PostgreSQL ${major})`, () => {
     await sql(server, 'quiet', `select pg_create_logical_replication_slot('inlet_quiet', 'pgoutput')`)
     await assert.rejects(runPipeline({ config, once: true }), (error: unknown) => error instanceof InletError && error.code === 'INLET-S008' && /--resync/.test(error.fix ?? ''))
     await runPipeline({ config, once: true, resync: true })
-    const again = await openDuck(destination)
-    try {
-      assert.deepEqual(await compareTable(again.duck, { sourceUrl: server.url('quiet'), sourceTable: 'public.q', destTable: 'public.q' }), [])
-    } finally {
-      again.close()
-    }
+    await assertEqualTables(destination, [{ sourceUrl: server.url('quiet'), sourceTable: 'public.q', destTable: 'public.q' }])
   })
 
   test('heartbeats move an idle slot with no other WAL; retained WAL past the threshold is warned about', async () => {
@@ -152,8 +138,7 @@ describe(`faults on the source (PostgreSQL ${major})`, () => {
     await runPipeline({ config, once: true })
     const position = async () => (await sql<{ lsn: string }>(server, 'beat', `select confirmed_flush_lsn::text as lsn from pg_replication_slots where slot_name = 'inlet_beat'`))[0]?.lsn as string
     const before = await position()
-    const lines: string[] = []
-    const log = createLogger({ json: true, stream: { write: (line: string) => lines.push(line), isTTY: false } as unknown as NodeJS.WriteStream })
+    const { log, lines } = captureLog()
     const stop = new AbortController()
     const running = runPipeline({ config, signal: stop.signal, log })
     await new Promise((r) => setTimeout(r, 4000))

@@ -14,9 +14,8 @@ import { resolveConfig } from '../src/config/load.js'
 import type { EmbeddedPostgres } from '../src/embedded/postgres-server.js'
 import { InletError } from '../src/errors/inlet-error.js'
 import { runPipeline } from '../src/pipeline/run-pipeline.js'
-import { createLogger } from '../src/observability/log.js'
-import { compareTable, openDuck } from './support/compare.js'
-import { createDatabase, PROJECT_ROOT, runCli, sql, startServer, testMajors } from './support/servers.js'
+import { assertEqualTables, compareTable, openDuck } from './support/compare.js'
+import { captureLog, createDatabase, PROJECT_ROOT, runCli, sql, startServer, testMajors } from './support/servers.js'
 
 for (const major of testMajors()) {
   describe(`inlet refresh (PostgreSQL ${major})`, () => {
@@ -137,8 +136,7 @@ for (const major of testMajors()) {
       const destination = join(dir, 'grow.duckdb')
       const config = resolveConfig({}, { source: [server.url('grow')], destination: `duckdb:${destination}`, slot: 'inlet_grow' }, {})
       await runPipeline({ config, once: true })
-      const lines: string[] = []
-      const log = createLogger({ json: true, stream: { write: (line: string) => lines.push(line), isTTY: false } as unknown as NodeJS.WriteStream })
+      const { log, lines } = captureLog()
       const stop = new AbortController()
       const running = runPipeline({ config, signal: stop.signal, log })
       await new Promise((r) => setTimeout(r, 1500))
@@ -169,8 +167,7 @@ for (const major of testMajors()) {
       await createDatabase(server, 'pub', `create table a (id int primary key); create table e (id int primary key, v text); insert into e select g, 'e' || g from generate_series(1, 1000) g; create publication inlet_pub for table a;`)
       const destination = join(dir, 'pub.duckdb')
       const config = resolveConfig({}, { source: [server.url('pub')], destination: `duckdb:${destination}`, slot: 'inlet_pub' }, {})
-      const lines: string[] = []
-      const log = createLogger({ json: true, stream: { write: (line: string) => lines.push(line), isTTY: false } as unknown as NodeJS.WriteStream })
+      const { log, lines } = captureLog()
       const stop = new AbortController()
       const running = runPipeline({ config, signal: stop.signal, log })
       try {
@@ -182,12 +179,7 @@ for (const major of testMajors()) {
         await running
       }
       assert.ok(lines.some((l) => l.includes('"table.new"') && l.includes('public.e')), lines.join(''))
-      const { duck, close } = await openDuck(destination)
-      try {
-        assert.deepEqual(await compareTable(duck, { sourceUrl: server.url('pub'), sourceTable: 'public.e', destTable: 'public.e' }), [])
-      } finally {
-        close()
-      }
+      await assertEqualTables(destination, [{ sourceUrl: server.url('pub'), sourceTable: 'public.e', destTable: 'public.e' }])
     })
 
     test('a table marked for a refresh and then dropped in the source: the run goes on without it', async () => {
@@ -200,12 +192,7 @@ for (const major of testMajors()) {
       const run = await runCli(['run', '--once', '--json', ...flags])
       assert.equal(run.code, 0, run.stderr)
       assert.match(run.stderr, /"refresh\.skip"/)
-      const { duck, close } = await openDuck(destination)
-      try {
-        assert.deepEqual(await compareTable(duck, { sourceUrl: server.url('gone'), sourceTable: 'public.k', destTable: 'public.k' }), [])
-      } finally {
-        close()
-      }
+      await assertEqualTables(destination, [{ sourceUrl: server.url('gone'), sourceTable: 'public.k', destTable: 'public.k' }])
     })
 
     test('inlet refresh while a run streams: asked through the WAL (14+), or refused with the way out (13)', async () => {
@@ -216,8 +203,7 @@ for (const major of testMajors()) {
       const edit = await openDuck(destination)
       await edit.duck.run(`UPDATE public.items SET name = 'tampered' WHERE id BETWEEN 40 AND 45`)
       edit.close()
-      const lines: string[] = []
-      const log = createLogger({ json: true, stream: { write: (line: string) => lines.push(line), isTTY: false } as unknown as NodeJS.WriteStream })
+      const { log, lines } = captureLog()
       const stop = new AbortController()
       const running = runPipeline({ config, signal: stop.signal, log })
       const admin = new pg.Client(server.url('shop'))
@@ -241,12 +227,7 @@ for (const major of testMajors()) {
         stop.abort()
         await running
       }
-      const { duck, close } = await openDuck(destination)
-      try {
-        for (const t of ['items', 'other']) assert.deepEqual(await compareTable(duck, { sourceUrl: server.url('shop'), sourceTable: `public.${t}`, destTable: `public.${t}` }), [])
-      } finally {
-        close()
-      }
+      await assertEqualTables(destination, ['items', 'other'].map((t) => ({ sourceUrl: server.url('shop'), sourceTable: `public.${t}`, destTable: `public.${t}` })))
     })
 
     test('killed during a background copy: the next run copies the table again and ends equal', async () => {

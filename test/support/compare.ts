@@ -101,3 +101,15 @@ export async function compareTable(duck: DuckDBConnection, options: CompareOptio
   }
   return problems
 }
+
+/** Opens the destination file and asserts each table equal to its source (problems listed on failure). */
+export async function assertEqualTables(destination: string, tables: ReadonlyArray<Omit<CompareOptions, 'sourceUrl'> & { readonly sourceUrl: string }>): Promise<void> {
+  const { duck, close } = await openDuck(destination)
+  try {
+    const problems: string[] = []
+    for (const t of tables) problems.push(...(await compareTable(duck, t)))
+    if (problems.length > 0) throw new Error(`destination differs from source:\n${problems.slice(0, 20).join('\n')}`)
+  } finally {
+    close()
+  }
+}

@@ -8,6 +8,7 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import { EmbeddedPostgres, type SettingValue } from '../../src/embedded/postgres-server.js'
+import { createLogger, type Logger } from '../../src/observability/log.js'
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 
@@ -97,4 +98,11 @@ export function runAndKill(args: string[], ms: number, env: Record<string, strin
       resolve({ signal, code, stderr })
     })
   })
+}
+
+/** A JSON logger whose lines the test reads. */
+export function captureLog(): { log: Logger; lines: string[] } {
+  const lines: string[] = []
+  const log = createLogger({ json: true, stream: { write: (line: string) => lines.push(line), isTTY: false } as unknown as NodeJS.WriteStream })
+  return { log, lines }
 }
