@@ -36,6 +36,11 @@ export function temporarySlotName(): string {
 /** Destination name suffix of a copy loading beside its table. */
 export const REFRESH_SUFFIX = '__inlet_refresh'
 
+/** Where a new copy of `target` loads: beside it, `TABLE__inlet_refresh`. */
+export function besideCopy(target: TableTarget): TableTarget {
+  return { ...target, destName: `${target.destName}${REFRESH_SUFFIX}` }
+}
+
 export interface BackgroundCopyOptions {
   /** The planned table (its source identity and destination name). */
   readonly base: TableTarget
@@ -82,8 +87,7 @@ export class BackgroundCopy {
 
   /** The copy's destination table, beside the table it replaces. */
   get into(): TableTarget {
-    const final = this.final ?? this.base
-    return { ...final, destName: `${final.destName}${REFRESH_SUFFIX}` }
+    return besideCopy(this.final ?? this.base)
   }
 
   get cancelled(): boolean {

@@ -20,6 +20,7 @@ import { formatBytes, formatCount, silentLogger, type Logger } from '../observab
 import { connect, type SqlClient } from '../postgres/connect.js'
 import { formatLsn, parseLsn, type Lsn } from '../protocol/lsn.js'
 import { readSlots } from '../source/catalog.js'
+import type { SlotFacts } from '../source/preflight/facts.js'
 import { key } from '../source/selection.js'
 import { runSnapshot, type SnapshotProgress } from '../source/snapshot/snapshot-reader.js'
 import { ReplicationConnection, type CreatedSlot } from '../source/stream/replication-connection.js'
@@ -31,7 +32,7 @@ import { isAuditRelation, parseAuditRow, splitIdentity, type AuditRow } from './
 import { columnsDiffer, evolveTarget, keyChanged, RefreshNeeded, relationColumns, widens, type SchemaChange } from './schema-change.js'
 import { bindTarget, type TableTarget } from './table-target.js'
 import { addRowChange, bindRelation, type Binding } from './row-binding.js'
-import { BackgroundCopy, REFRESH_SUFFIX, temporarySlotName } from './background-copy.js'
+import { BackgroundCopy, besideCopy, temporarySlotName } from './background-copy.js'
 import { columnType } from '../destination/duckdb/column-types.js'
 import { END_COLUMN, LSN_COLUMN, START_COLUMN, SYNCED_COLUMN } from '../destination/duckdb/apply-sql.js'
 import type { SourceColumn, SourceTable } from '../source/table-schema.js'
@@ -228,9 +229,7 @@ async function prepareSnapshot(client: SqlClient, destination: DuckDbDestination
     }
     if (slot !== undefined && state !== undefined && (slot.walStatus === 'lost' || slot.invalidationReason !== null)) {
       if (!resync) {
-        throw new InletError('INLET-S006', `The slot "${source.slot}" was invalidated (${slot.invalidationReason ?? 'wal_status lost'}): the server removed WAL it still needed, so changes since ${slot.confirmedFlushLsn ?? 'its last position'} are gone.`, {
-          fix: 'Recreate the slot and copy every table again (each stays readable until its new copy replaces it): inlet run --resync. To keep it from recurring, raise max_slot_wal_keep_size or keep inlet run going.',
-        })
+        throw slotInvalidated(source.slot, slot)
       }
       await replication.dropSlot(source.slot)
       slot = undefined
@@ -283,6 +282,13 @@ async function prepareSnapshot(client: SqlClient, destination: DuckDbDestination
 function closeOnce(replication: ReplicationConnection): () => Promise<void> {
   let closed: Promise<void> | undefined
   return () => (closed ??= replication.close())
+}
+
+/** INLET-S006 for a slot the server invalidated (wal_status lost), at start or while streaming. */
+function slotInvalidated(name: string, slot: SlotFacts): InletError {
+  return new InletError('INLET-S006', `The slot "${name}" was invalidated (${slot.invalidationReason ?? 'wal_status lost'}): the server removed WAL it still needed, so changes since ${slot.confirmedFlushLsn ?? 'its last position'} are gone.`, {
+    fix: 'Recreate the slot and copy every table again (each stays readable until its new copy replaces it): inlet run --resync. To keep it from recurring, raise max_slot_wal_keep_size or keep inlet run going.',
+  })
 }
 
 async function sourceClock(client: SqlClient): Promise<string> {
@@ -345,7 +351,6 @@ async function copyTables(destination: DuckDbDestination, source: ResolvedSource
   const { snapshotTime } = snapshot
   const existing = await destination.tableNames()
   const states = await destination.readTables(source.name)
-  const ours = new Set(states.map((s) => key(s.destSchema, s.destTable)))
   // A table asked to be refreshed is copied beside itself and swapped in once loaded: it stays
   // readable, whole, until then. `copies` maps each copy's target to the table it replaces.
   const copies = new Map<TableTarget, TableTarget>()
@@ -353,19 +358,13 @@ async function copyTables(destination: DuckDbDestination, source: ResolvedSource
   for (const target of snapshot.targets) {
     const state = states.find((s) => s.sourceSchema === target.table.schema && s.sourceTable === target.table.name)
     if (state?.refreshRequested === true && state.phase === 'streaming' && sameBinding(state, target) && existing.has(key(target.destSchema, target.destName))) {
-      const copy: TableTarget = { ...target, destName: `${target.destName}${REFRESH_SUFFIX}` }
+      const copy = besideCopy(target)
       await destination.createTable(copy)
       copies.set(copy, target)
       loadTargets.push(copy)
       continue
     }
-    if (existing.has(key(target.destSchema, target.destName))) {
-      if (!ours.has(key(target.destSchema, target.destName))) {
-        throw new InletError('INLET-D003', `The destination already has a table ${target.destSchema}.${target.destName} that Inlet did not create for ${target.display}.`, {
-          fix: `Rename or drop it in the destination, or map ${target.display} elsewhere with as: in inlet.yaml.`,
-        })
-      }
-    }
+    await destination.assertOwnable(target)
     await destination.createTable(target, 'snapshot', lsn)
     loadTargets.push(target)
   }
@@ -507,7 +506,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
   // Copies a stop or crash interrupted left beside their tables (those still needed start again below).
   const names = await destination.tableNames()
   for (const t of plan.targets) {
-    const copy = { ...t, destName: `${t.destName}${REFRESH_SUFFIX}` }
+    const copy = besideCopy(t)
     if (names.has(key(copy.destSchema, copy.destName))) await destination.dropTable(copy)
   }
   // A type the destination cannot hold, changed in the source after the checkpoint: the table is
@@ -629,16 +628,8 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
     const parent = found === undefined ? undefined : targets.find((t) => t.table.oid === found.table.oid)
     if (found === undefined) return void unselected.add(name)
     if (parent !== undefined) return void byRelation.set(name, parent)
-    // A destination table of that name that Inlet did not make is never replaced.
-    const clash = await enqueue(async () => {
-      const ours = (await destination.readTables(source.name)).some((t) => t.destSchema === found.destSchema && t.destTable === found.destName)
-      if (!ours && (await destination.tableNames()).has(key(found.destSchema, found.destName))) {
-        throw new InletError('INLET-D003', `The destination already has a table ${found.destSchema}.${found.destName} that Inlet did not create for ${found.display}.`, {
-          fix: `Rename or drop it in the destination, or map ${found.display} elsewhere with as: in inlet.yaml.`,
-        })
-      }
-    }).then(() => undefined, (error: unknown) => error)
-    if (clash !== undefined) throw clash
+    // (In the chain: the destination's connection is the batches'.)
+    await enqueue(() => destination.assertOwnable(found))
     targets.push(found)
     for (const [n, t] of fresh.byRelation) if (t === found) byRelation.set(n, found)
     snapshotLsnOf.set(found, 0n)
@@ -670,7 +661,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
     const slot = (await readSlots(client, plan.serverVersionNum)).find((s) => s.name === source.slot)
     if (slot === undefined) return
     if (slot.walStatus === 'lost') {
-      throw new InletError('INLET-S006', `The slot "${source.slot}" was invalidated while streaming (${slot.invalidationReason ?? 'wal_status lost'}).`, { fix: 'inlet run --resync. Raise max_slot_wal_keep_size so that it does not recur.' })
+      throw slotInvalidated(source.slot, slot)
     }
     const limit = options.config.retainedWalWarningBytes
     const retained = slot.retainedBytes ?? 0

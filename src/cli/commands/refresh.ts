@@ -2,6 +2,8 @@ import { loadConfig } from '../../config/load.js'
 import { DuckDbDestination } from '../../destination/duckdb/duckdb-destination.js'
 import { InletError } from '../../errors/inlet-error.js'
 import { connect } from '../../postgres/connect.js'
+import { quoteIdent } from '../../postgres/sql-text.js'
+import { serverVersionNum } from '../../source/catalog.js'
 import { REFRESH_MESSAGE_PREFIX } from '../../pipeline/run-pipeline.js'
 import { COMMON_HELP, CONFIG_OPTIONS, configFlags, parseCommandArgs } from '../args.js'
 import { out } from '../terminal.js'
@@ -42,12 +44,12 @@ export async function refreshCommand(args: readonly string[]): Promise<number> {
     // A run holds the file: ask it through the stream it reads.
     const client = await connect(source.connection)
     try {
-      const { rows } = await client.query<{ v: number }>('SELECT current_setting($1)::int AS v', ['server_version_num'])
-      if ((rows[0]?.v ?? 0) < 140000) {
-        throw new InletError('INLET-C004', `The destination is held by a running inlet run, and PostgreSQL ${Math.floor((rows[0]?.v ?? 0) / 10000)} cannot pass it the request (logical decoding messages need 14+).`, { fix: 'Stop the run (Ctrl-C or SIGTERM), run inlet refresh again, then start the run.' })
+      const version = await serverVersionNum(client)
+      if (version < 140000) {
+        throw new InletError('INLET-C004', `The destination is held by a running inlet run, and PostgreSQL ${Math.floor(version / 10000)} cannot pass it the request (logical decoding messages need 14+).`, { fix: 'Stop the run (Ctrl-C or SIGTERM), run inlet refresh again, then start the run.' })
       }
       const missing = []
-      for (const w of wanted) if ((await client.query('SELECT to_regclass($1) AS r', [`"${w.schema.replaceAll('"', '""')}"."${w.table.replaceAll('"', '""')}"`])).rows[0]?.r == null) missing.push(w.name)
+      for (const w of wanted) if ((await client.query('SELECT to_regclass($1) AS r', [`${quoteIdent(w.schema)}.${quoteIdent(w.table)}`])).rows[0]?.r == null) missing.push(w.name)
       if (missing.length > 0) throw new InletError('INLET-C004', `No table ${missing.join(', ')} in the source ${source.connection.database}.`, { fix: 'Name tables as schema.table, as the source has them.' })
       const message = JSON.stringify({ slot: source.slot, refresh: wanted.map((w) => [w.schema, w.table]) })
       await client.query('SELECT pg_logical_emit_message(false, $1, $2)', [REFRESH_MESSAGE_PREFIX, message])

@@ -3,14 +3,13 @@
  * the slot's health (retained WAL, wal_status, safe_wal_size, holder). Reads the destination file
  * read-only; while an inlet run holds it, says so and shows the source side only.
  */
-import { DuckDBInstance } from '@duckdb/node-api'
 import { resolve } from 'node:path'
 import { loadConfig, type ResolvedSource } from '../../config/load.js'
-import { InletError } from '../../errors/inlet-error.js'
+import { DuckDbDestination } from '../../destination/duckdb/duckdb-destination.js'
 import { connect } from '../../postgres/connect.js'
-import { quoteIdent } from '../../postgres/sql-text.js'
 import { formatLsn, parseLsn } from '../../protocol/lsn.js'
-import { readSlots } from '../../source/catalog.js'
+import { readSlots, serverVersionNum } from '../../source/catalog.js'
+import { key } from '../../source/selection.js'
 import { formatBytes } from '../../source/preflight/check-context.js'
 import { COMMON_HELP, CONFIG_OPTIONS, configFlags, parseCommandArgs } from '../args.js'
 import { bold, dim, out } from '../terminal.js'
@@ -79,51 +78,35 @@ async function sourceStatus(source: ResolvedSource, path: string): Promise<Sourc
   let current: bigint
   let slotStatus: SourceStatus['slotStatus']
   try {
-    const { rows } = await client.query<{ lsn: string; v: string }>(`SELECT pg_current_wal_lsn()::text AS lsn, current_setting('server_version_num') AS v`)
-    current = parseLsn(rows[0]?.lsn ?? '0/0')
-    const slot = (await readSlots(client, Number(rows[0]?.v))).find((s) => s.name === source.slot)
+    current = parseLsn((await client.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]?.lsn ?? '0/0')
+    const slot = (await readSlots(client, await serverVersionNum(client))).find((s) => s.name === source.slot)
     slotStatus = slot === undefined ? null : { active: slot.active, activePid: slot.activePid, retainedBytes: slot.retainedBytes, walStatus: slot.walStatus, safeWalSize: slot.safeWalSize }
   } finally {
     await client.end()
   }
-  const base = { source: source.name, slot: source.slot, slotStatus }
-  let instance: DuckDBInstance
+  const empty = { source: source.name, slot: source.slot, slotStatus, checkpointLsn: null, lastCommitTime: null, lagBytes: null, lagSeconds: null, destinationHeld: false, tables: [] }
+  let destination: DuckDbDestination
   try {
-    instance = await DuckDBInstance.create(path, { access_mode: 'READ_ONLY' })
-  } catch (cause) {
-    if (/lock/i.test((cause as Error).message)) return { ...base, checkpointLsn: null, lastCommitTime: null, lagBytes: null, lagSeconds: null, destinationHeld: true, tables: [] }
-    throw new InletError('INLET-D001', `The destination ${path} cannot be opened: ${(cause as Error).message.split('\n')[0]}`, { cause, fix: 'Run inlet run first, or point --destination at the file it writes.' })
+    destination = await DuckDbDestination.open(path, { readOnly: true })
+  } catch (error) {
+    if (DuckDbDestination.isHeld(error)) return { ...empty, destinationHeld: true }
+    throw error
   }
-  const connection = await instance.connect()
   try {
-    const rows = async <T>(sql: string) => (await connection.runAndReadAll(sql)).getRowObjectsJS() as T[]
-    const hasState = (await rows<{ n: bigint }>(`SELECT count(*) AS n FROM duckdb_tables() WHERE schema_name = '_inlet'`))[0]?.n ?? 0n
-    if (Number(hasState) === 0) return { ...base, checkpointLsn: null, lastCommitTime: null, lagBytes: null, lagSeconds: null, destinationHeld: false, tables: [] }
-    const state = (await rows<{ checkpoint_lsn: bigint; t: string | null; age: number | null }>(
-      `SELECT checkpoint_lsn, CAST(checkpoint_commit_time AS VARCHAR) AS t, epoch(now()) - epoch(checkpoint_commit_time) AS age FROM _inlet.sources WHERE source = '${source.name.replaceAll("'", "''")}'`,
-    ))[0]
+    if (!(await destination.hasState())) return empty
+    const state = await destination.readSource(source.name)
     const tables: TableStatus[] = []
-    for (const t of await rows<{ source_schema: string; source_table: string; dest_schema: string; dest_table: string; phase: string; scd: number; refresh_requested: boolean | null }>(
-      `SELECT source_schema, source_table, dest_schema, dest_table, phase, scd, refresh_requested FROM _inlet.tables WHERE source = '${source.name.replaceAll("'", "''")}' ORDER BY 1, 2`,
-    )) {
-      const table = `${quoteIdent(t.dest_schema)}.${quoteIdent(t.dest_table)}`
-      const count = await rows<{ n: bigint }>(`SELECT count(*) AS n FROM ${table}${Number(t.scd) === 2 ? ' WHERE "__END_AT" IS NULL' : ''}`).catch(() => [])
-      tables.push({ table: `${t.source_schema}.${t.source_table}`, destination: `${t.dest_schema}.${t.dest_table}`, phase: t.phase, rows: count[0] === undefined ? null : Number(count[0].n), refreshPending: t.refresh_requested === true })
+    for (const t of (await destination.readTables(source.name)).sort((a, b) => key(a.sourceSchema, a.sourceTable).localeCompare(key(b.sourceSchema, b.sourceTable)))) {
+      const rows = await destination.currentRows(t).catch(() => null)
+      tables.push({ table: `${t.sourceSchema}.${t.sourceTable}`, destination: `${t.destSchema}.${t.destTable}`, phase: t.phase, rows, refreshPending: t.refreshRequested })
     }
-    const checkpoint = state === undefined ? null : BigInt(state.checkpoint_lsn)
-    const lagBytes = checkpoint === null || checkpoint === 0n ? null : Number(current > checkpoint ? current - checkpoint : 0n)
-    return {
-      ...base,
-      checkpointLsn: checkpoint === null ? null : formatLsn(checkpoint),
-      lastCommitTime: state?.t ?? null,
-      lagBytes,
-      // Seconds since the last applied commit: the lag when the source writes steadily.
-      lagSeconds: state?.age === null || state?.age === undefined || lagBytes === 0 ? (lagBytes === 0 ? 0 : null) : Number(state.age),
-      destinationHeld: false,
-      tables,
-    }
+    const checkpoint = state?.checkpointLsn ?? 0n
+    const lagBytes = checkpoint === 0n ? null : Number(current > checkpoint ? current - checkpoint : 0n)
+    const commitTime = state?.checkpointCommitTime ?? null
+    // Seconds since the last applied commit: the lag while the source writes steadily; 0 when caught up.
+    const lagSeconds = lagBytes === 0 ? 0 : commitTime === null ? null : (Date.now() - Date.parse(commitTime.replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00'))) / 1000
+    return { ...empty, checkpointLsn: checkpoint === 0n ? null : formatLsn(checkpoint), lastCommitTime: commitTime, lagBytes, lagSeconds, tables }
   } finally {
-    connection.closeSync()
-    instance.closeSync()
+    await destination.close()
   }
 }

@@ -15,7 +15,7 @@ import type { SourceColumn } from '../../source/table-schema.js'
 import { quoteIdent } from '../../postgres/sql-text.js'
 import { key } from '../../source/selection.js'
 import { csvSource, literal, writeStageFile } from './stage-file.js'
-import { alterSql, applySegmentSql, convertedValues, createTableSql, fillSql, type Stage, destinationTable, insertColumns, stageMetaColumns, truncateSql } from './apply-sql.js'
+import { alterSql, applySegmentSql, convertedValues, createTableSql, END_COLUMN, fillSql, type Stage, destinationTable, insertColumns, stageMetaColumns, truncateSql } from './apply-sql.js'
 
 export const STATE_SCHEMA = '_inlet'
 
@@ -25,6 +25,8 @@ export interface SourceState {
   readonly slot: string
   /** End LSN of the last applied transaction; 0 before the first. */
   readonly checkpointLsn: bigint
+  /** Commit time of the last applied transaction (PostgreSQL text); null before the first. */
+  readonly checkpointCommitTime?: string | null
 }
 
 /** `dropped`: the source table was dropped; the destination table is kept as it was. */
@@ -78,12 +80,13 @@ export class DuckDbDestination {
     return new DuckDbDestination(this.instance, await this.instance.connect(), this.path, true)
   }
 
-  static async open(path: string): Promise<DuckDbDestination> {
+  /** With `readOnly` (inlet status), nothing is created or set: the file is read as it is. */
+  static async open(path: string, options: { readOnly?: boolean } = {}): Promise<DuckDbDestination> {
     const full = resolve(path)
     if (!existsSync(dirname(full))) throw new InletError('INLET-D001', `The destination directory ${dirname(full)} does not exist.`, { fix: `mkdir -p ${dirname(full)}` })
     let instance: DuckDBInstance
     try {
-      instance = await DuckDBInstance.create(full)
+      instance = await DuckDBInstance.create(full, options.readOnly === true ? { access_mode: 'READ_ONLY' } : {})
     } catch (cause) {
       const message = (cause as Error).message
       const lock = /Conflicting lock is held in (.*) \(PID (\d+)\)/.exec(message)
@@ -94,6 +97,7 @@ export class DuckDbDestination {
     }
     const connection = await instance.connect()
     const destination = new DuckDbDestination(instance, connection, full)
+    if (options.readOnly === true) return destination
     for (const sql of STATE_DDL) await destination.run(sql)
     await destination.useThreadsFor('stream')
     // DuckDB checkpoints when its WAL passes 16 MB by default: every few batches, and on a table of
@@ -177,9 +181,32 @@ export class DuckDbDestination {
   // ---- state ------------------------------------------------------------------------------
 
   async readSource(source: string): Promise<SourceState | undefined> {
-    const rows = await this.rows<{ source: string; system_id: string; slot: string; checkpoint_lsn: bigint }>(`SELECT * FROM ${STATE_SCHEMA}.sources WHERE source = ${literal(source)}`)
+    const rows = await this.rows<{ source: string; system_id: string; slot: string; checkpoint_lsn: bigint; commit_time: string | null }>(
+      `SELECT *, CAST(checkpoint_commit_time AS VARCHAR) AS commit_time FROM ${STATE_SCHEMA}.sources WHERE source = ${literal(source)}`,
+    )
     const row = rows[0]
-    return row === undefined ? undefined : { source: row.source, systemId: row.system_id, slot: row.slot, checkpointLsn: BigInt(row.checkpoint_lsn) }
+    return row === undefined ? undefined : { source: row.source, systemId: row.system_id, slot: row.slot, checkpointLsn: BigInt(row.checkpoint_lsn), checkpointCommitTime: row.commit_time }
+  }
+
+  /** A destination table of that name that Inlet did not make is never replaced (INLET-D003). */
+  async assertOwnable(target: TableTarget): Promise<void> {
+    if (!(await this.tableNames()).has(key(target.destSchema, target.destName))) return
+    const ours = (await this.readTables(target.sourceName)).some((t) => t.destSchema === target.destSchema && t.destTable === target.destName)
+    if (ours) return
+    throw new InletError('INLET-D003', `The destination already has a table ${target.destSchema}.${target.destName} that Inlet did not create for ${target.display}.`, {
+      fix: `Rename or drop it in the destination, or map ${target.display} elsewhere with as: in inlet.yaml.`,
+    })
+  }
+
+  /** Whether the file holds Inlet's state (a file no run has written yet does not). */
+  async hasState(): Promise<boolean> {
+    return (await this.tableNames()).has(key(STATE_SCHEMA, 'sources'))
+  }
+
+  /** Rows of a destination table (the current versions of an SCD2 table). */
+  async currentRows(state: TableState): Promise<number> {
+    const rows = await this.rows<{ n: bigint }>(`SELECT count(*) AS n FROM ${quoteIdent(state.destSchema)}.${quoteIdent(state.destTable)}${state.scd === 2 ? ` WHERE ${quoteIdent(END_COLUMN)} IS NULL` : ''}`)
+    return Number(rows[0]?.n ?? 0)
   }
 
   async writeSource(state: SourceState): Promise<void> {
