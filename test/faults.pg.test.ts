@@ -15,6 +15,7 @@ import { resolveConfig } from '../src/config/load.js'
 import type { EmbeddedPostgres } from '../src/embedded/postgres-server.js'
 import { InletError } from '../src/errors/inlet-error.js'
 import { runPipeline } from '../src/pipeline/run-pipeline.js'
+import type { StatusReport } from '../src/observability/status-report.js'
 import { assertEqualTables, openDuck } from './support/compare.js'
 import { captureLog, createDatabase, runCli, sql, startServer, testMajors } from './support/servers.js'
 
@@ -171,12 +172,16 @@ describe(`faults on the source (PostgreSQL ${major})`, () => {
     await runPipeline({ config, once: true })
     const status = await runCli(['status', ...flags])
     assert.equal(status.code, 0, status.stderr)
-    const [report] = JSON.parse(status.stdout) as Array<{ slot: string; lagBytes: number; destinationHeld: boolean; slotStatus: { active: boolean; walStatus: string }; tables: Array<{ table: string; phase: string; rows: number }> }>
+    const whole = JSON.parse(status.stdout) as StatusReport
+    const report = whole.sources[0]
     const [count] = await sql<{ n: string }>(server, 'shop', 'select count(*)::text as n from items')
-    assert.deepEqual(report?.tables, [{ table: 'public.items', destination: 'public.items', phase: 'streaming', rows: Number(count?.n), refreshPending: false }])
-    assert.equal(report?.destinationHeld, false)
-    assert.equal(report?.slotStatus.active, false)
-    assert.equal(report?.slotStatus.walStatus, 'reserved')
+    assert.deepEqual(report?.tables.map((t) => ({ ...t, lastCommitTime: t.lastCommitTime === null ? null : 'set' })), [
+      { table: 'public.items', destination: 'public.items', phase: 'streaming', rows: Number(count?.n), refreshPending: false, lastCommitTime: 'set', lagSeconds: 0, copy: null, applied: null },
+    ])
+    assert.equal(whole.destinationHeld, false)
+    assert.equal(whole.run, null)
+    assert.equal(report?.slotStatus?.active, false)
+    assert.equal(report?.slotStatus?.walStatus, 'reserved')
     assert.ok(typeof report?.lagBytes === 'number' && report.lagBytes >= 0)
     assert.doesNotMatch(status.stdout + status.stderr, /password|secret/i)
     const stop = new AbortController()
@@ -185,9 +190,10 @@ describe(`faults on the source (PostgreSQL ${major})`, () => {
       await new Promise((r) => setTimeout(r, 1500))
       const held = await runCli(['status', ...flags])
       assert.equal(held.code, 0, held.stderr)
-      const [h] = JSON.parse(held.stdout) as Array<{ destinationHeld: boolean; slotStatus: { active: boolean } }>
-      assert.equal(h?.destinationHeld, true)
-      assert.equal(h?.slotStatus.active, true)
+      // (A run without its local API, as a library user may start one: the file is reported held.)
+      const h = JSON.parse(held.stdout) as StatusReport
+      assert.equal(h.destinationHeld, true)
+      assert.equal(h.sources[0]?.slotStatus?.active, true)
     } finally {
       stop.abort()
       await running

@@ -10,6 +10,7 @@ import { redactSecrets } from '../postgres/connection-settings.js'
 import { demoCommand } from './commands/demo.js'
 import { doctorCommand } from './commands/doctor.js'
 import { refreshCommand } from './commands/refresh.js'
+import { queryCommand } from './commands/query.js'
 import { runCommand } from './commands/run.js'
 import { setupCommand } from './commands/setup.js'
 import { slotsCommand } from './commands/slots.js'
@@ -25,6 +26,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   run: { run: runCommand, summary: 'copy the tables, then stream every change into DuckDB (--once: catch up, stop)' },
   refresh: { run: refreshCommand, summary: 'copy tables again beside the current ones, swapped in when loaded' },
   status: { run: statusCommand, summary: 'each table\'s phase and rows, lag behind the source, the slot\'s retained WAL' },
+  query: { run: queryCommand, summary: 'read-only SQL on the destination, also while inlet run streams into it' },
   teardown: { run: teardownCommand, summary: 'drop what setup created: slot, publication, DDL tracking' },
   slots: { run: slotsCommand, summary: 'list replication slots, or drop one by name' },
   demo: { run: demoCommand, summary: 'the whole job on an embedded PostgreSQL with a live workload, into ./inlet-demo.duckdb' },

@@ -39,6 +39,10 @@ export interface ResolvedSource {
   /** Per-table destination name, SCD type and excluded columns, from `tables:` entries with options. */
   readonly tableOptions: readonly TableOptionsInput[]
   readonly replicationUser: string
+  /** DuckDB schema of the source's `public` tables (others: `<it>_<schema>`); undefined: the source schema. */
+  readonly destinationSchema: string | undefined
+  /** PG17+: the slot is created (or altered) as a failover slot. */
+  readonly failover: boolean
 }
 
 export interface TableOptionsInput {
@@ -122,6 +126,7 @@ export function resolveConfig(input: ConfigInput, flags: ConfigFlags, env: Reado
     })
   }
 
+  const several = sourceInputs.length > 1
   const sources = sourceInputs.map((s): ResolvedSource => {
     const connection = s.url === '' ? settingsFromEnv(env) : parseConnectionString(s.url, env)
     const adminText = flags.admin ?? s.admin_url
@@ -133,8 +138,9 @@ export function resolveConfig(input: ConfigInput, flags: ConfigFlags, env: Reado
       const [schemaPart, namePart] = e.as === undefined ? [undefined, undefined] : e.as.includes('.') ? e.as.split('.') : [undefined, e.as]
       return [{ pattern: parseTablePattern(e.table), destSchema: schemaPart, destName: namePart, scd: e.scd, excludeColumns: e.exclude_columns }]
     })
+    const name = s.name ?? connection.database
     return {
-      name: s.name ?? connection.database,
+      name,
       connection,
       admin,
       publication: flags.publication ?? s.publication ?? DEFAULT_PUBLICATION,
@@ -142,6 +148,10 @@ export function resolveConfig(input: ConfigInput, flags: ConfigFlags, env: Reado
       tables: tableTexts?.map(parseTablePattern),
       tableOptions,
       replicationUser: flags.user ?? s.replication_user ?? connection.user,
+      // Several sources share one destination: each gets a schema of its own (two databases often
+      // have tables of the same name).
+      destinationSchema: s.destination_schema ?? (several ? destinationSchemaName(name) : undefined),
+      failover: s.failover === true,
     }
   })
   checkDistinct(sources)
@@ -150,11 +160,27 @@ export function resolveConfig(input: ConfigInput, flags: ConfigFlags, env: Reado
   if (scdText !== undefined && scdText !== '1' && scdText !== '2') {
     throw new InletError('INLET-C004', `--scd must be 1 or 2, not "${scdText}".`)
   }
-  const destination = flags.destination ?? input.destination ?? DEFAULT_DESTINATION
+  const destination = checkDestination(flags.destination ?? input.destination ?? DEFAULT_DESTINATION)
+  return { sources, destination, scd: scdText === '2' ? 2 : 1, autoRefresh: input.auto_refresh ?? 'scd1', droppedColumns: input.dropped_columns ?? 'keep', heartbeatSeconds: input.heartbeat_seconds, retainedWalWarningBytes: (input.retained_wal_warning_mb ?? 1024) * 1024 * 1024, file }
+}
+
+/** A source name as a DuckDB schema name (database names may hold any character). */
+function destinationSchemaName(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9_]/g, '_').replace(/^(?=[0-9])/, '_').slice(0, 63)
+}
+
+function checkDestination(destination: string): string {
   if (!destination.startsWith('duckdb:') || destination.length <= 'duckdb:'.length) {
     throw new InletError('INLET-C004', `The destination "${destination}" is not supported.`, { fix: 'Use --destination duckdb:PATH, e.g. duckdb:./lake.duckdb' })
   }
-  return { sources, destination, scd: scdText === '2' ? 2 : 1, autoRefresh: input.auto_refresh ?? 'scd1', droppedColumns: input.dropped_columns ?? 'keep', heartbeatSeconds: input.heartbeat_seconds, retainedWalWarningBytes: (input.retained_wal_warning_mb ?? 1024) * 1024 * 1024, file }
+  return destination
+}
+
+/** The destination file's path alone (for commands that read the destination and need no source). */
+export function loadDestination(configFile: string | undefined, flag: string | undefined): string {
+  const file = configFile ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined)
+  const input = file === undefined ? {} : readConfigFile(file)
+  return checkDestination(flag ?? input.destination ?? DEFAULT_DESTINATION).slice('duckdb:'.length)
 }
 
 /** `inlet_` + the database name, reduced to what slot names allow. */

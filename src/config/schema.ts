@@ -46,6 +46,13 @@ export const sourceSchema = z
     slot: slotName.optional().describe('Logical replication slot for this database (names are server-wide). Default: `inlet_` followed by the database name.'),
     tables: z.array(tableEntry).min(1).optional().describe('Tables to replicate from this source: patterns, or `{table, as, scd, exclude_columns}` objects. Default: the top-level `tables`, or else every table in the publication.'),
     replication_user: identifier.optional().describe('The role `inlet setup` creates and grants for replication. Default: the user in `url`.'),
+    destination_schema: identifier
+      .optional()
+      .describe('DuckDB schema for this source\'s tables: a table of the source\'s `public` schema lands in it, one of schema `s` in `<destination_schema>_s`. Default: the source\'s name when several sources are configured; with one source, each table lands in the schema it has in the source. A table\'s `as: schema.table` wins.'),
+    failover: z
+      .boolean()
+      .optional()
+      .describe('PostgreSQL 17+: create the slot as a failover slot, which the server synchronizes to physical standbys (`sync_replication_slots = on` and `hot_standby_feedback = on` on the standby, its physical slot listed in `synchronized_standby_slots` on the primary), so that streaming continues from the promoted standby after a failover. Default false.'),
   })
   .describe('One source database. Each database has its own publication and slot.')
 

@@ -194,6 +194,18 @@ export const ERROR_CODES = {
     description: 'The destination file holds the state of a different PostgreSQL server or slot for this source name. Use another destination file, or another source `name:`.',
     retryable: false,
   },
+  'INLET-D005': {
+    area: 'destination',
+    title: 'Query refused or failed',
+    description: '`inlet query` runs one read-only statement (SELECT, WITH, FROM, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN): the text held another kind of statement, several statements, or DuckDB rejected it (the message gives DuckDB\'s reason).',
+    retryable: false,
+  },
+  'INLET-D006': {
+    area: 'destination',
+    title: 'Running inlet run did not answer',
+    description: 'A running `inlet run` holds the destination and serves `inlet status` and `inlet query` on a local socket beside the file, but it did not answer (it may be stopping, or be an older version without the socket). Try again, or stop it to read the file directly.',
+    retryable: true,
+  },
   'INLET-X001': {
     area: 'internal',
     title: 'Internal error',

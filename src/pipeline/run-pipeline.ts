@@ -14,7 +14,7 @@
  */
 import { join, dirname } from 'node:path'
 import type { ResolvedConfig, ResolvedSource } from '../config/load.js'
-import { DuckDbDestination, type TableState } from '../destination/duckdb/duckdb-destination.js'
+import { batchWriteError, DuckDbDestination, type TableState } from '../destination/duckdb/duckdb-destination.js'
 import { InletError } from '../errors/inlet-error.js'
 import { formatBytes, formatCount, silentLogger, type Logger } from '../observability/log.js'
 import { connect, type SqlClient } from '../postgres/connect.js'
@@ -36,6 +36,7 @@ import { BackgroundCopy, besideCopy, temporarySlotName } from './background-copy
 import { columnType } from '../destination/duckdb/column-types.js'
 import { END_COLUMN, LSN_COLUMN, START_COLUMN, SYNCED_COLUMN } from '../destination/duckdb/apply-sql.js'
 import type { SourceColumn, SourceTable } from '../source/table-schema.js'
+import { RunMonitor, type ChangeKind, type SourceMonitor } from '../observability/run-monitor.js'
 
 export interface BatchLimits {
   /** Apply once this many changes are pending (at a transaction boundary). */
@@ -65,6 +66,10 @@ export interface RunOptions {
   readonly takeover?: boolean
   /** Called after each committed batch (for tests and the demo). */
   readonly onBatch?: (summary: BatchSummary) => void
+  /** Live state for status and metrics; a new one when not given. */
+  readonly monitor?: RunMonitor
+  /** Starts what the run offers while it holds the destination (`inlet run` serves its local API and metrics). */
+  readonly serve?: (destination: DuckDbDestination, monitor: RunMonitor) => Promise<RunServices>
   /** Called when a refreshed copy is loaded, before it replaces the table (tests read both then). */
   readonly onRefreshLoaded?: (query: <T>(sql: string) => Promise<T[]>, table: string, copy: string) => Promise<void>
 }
@@ -72,6 +77,7 @@ export interface RunOptions {
 /** Where `inlet refresh` loads a table's new copy, beside the table. */
 
 export interface BatchSummary {
+  readonly source: string
   readonly checkpoint: Lsn
   readonly transactions: number
   readonly changes: number
@@ -86,41 +92,107 @@ export interface RunResult {
   readonly snapshotRows: number
   readonly transactions: number
   readonly changes: number
+  /** The first source's checkpoint (see `checkpoints` for every source's). */
   readonly checkpoint: Lsn
+  readonly checkpoints: ReadonlyArray<{ readonly source: string; readonly checkpoint: Lsn }>
 }
 
 export async function runPipeline(options: RunOptions): Promise<RunResult> {
   const { config } = options
-  if (config.sources.length !== 1) {
-    throw new InletError('INLET-C007', `inlet run takes one source for now; ${config.sources.length} are configured.`, { fix: 'Run one inlet run per source, each with its own destination file.' })
-  }
-  const source = config.sources[0] as ResolvedSource
   const log = options.log ?? silentLogger
+  const monitor = options.monitor ?? new RunMonitor()
   const destination = await DuckDbDestination.open(config.destination.slice('duckdb:'.length))
+  // One DuckDB connection per source: their batches commit side by side in one file (each writes
+  // its own tables and state rows), so a busy source never waits for another's batch.
+  const connections = [destination]
+  // One source failing stops the others cleanly (their batches commit, their slots are confirmed).
+  const stop = new AbortController()
+  const onAbort = () => stop.abort()
+  options.signal?.addEventListener('abort', onAbort)
+  let services: RunServices | undefined
   try {
-    // A lost connection or a restarting server: reconnect with backoff and resume from the
-    // checkpoint (nothing past it was acknowledged, so nothing is lost or applied twice).
-    // A source never reached in this process is a setup problem, reported at once.
-    const reached = { source: false }
-    for (let attempt = 0; ; attempt++) {
-      const began = Date.now()
-      try {
-        return await runSession(destination, source, options, log, options.resync === true && attempt === 0, reached)
-      } catch (error) {
-        if (!isTransient(error) || !reached.source || options.signal?.aborted === true) throw error
-        await destination.rollback()
-        if (Date.now() - began > 60_000) attempt = 0
-        const wait = Math.min(30_000, 1000 * 2 ** Math.min(attempt, 5))
-        log.warn('source.reconnect', `${error instanceof Error ? error.message : String(error)} Reconnecting in ${wait / 1000} s (attempt ${attempt + 1}).`, { attempt: attempt + 1, waitMs: wait })
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, wait)
-          options.signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true })
-        })
-        if (stopped(options)) return { snapshotTables: 0, snapshotRows: 0, transactions: 0, changes: 0, checkpoint: (await destination.readSource(source.name))?.checkpointLsn ?? 0n }
-      }
+    for (let i = 1; i < config.sources.length; i++) connections.push(await destination.openSibling())
+    if (options.serve !== undefined) services = await options.serve(destination, monitor)
+    const several = config.sources.length > 1
+    const outcomes = await Promise.allSettled(
+      config.sources.map(async (source, i) => {
+        const sourceLog = several ? withSource(log, source.name) : log
+        try {
+          return await runSource(connections[i] as DuckDbDestination, source, { ...options, signal: stop.signal }, sourceLog, monitor)
+        } catch (error) {
+          const record = monitor.recordError(error, source.name)
+          monitor.source(source.name, source.slot).phase = 'failed'
+          await (connections[i] as DuckDbDestination).writeLastError(source.name, record).catch(() => undefined)
+          if (several) sourceLog.warn('source.failed', `Source ${source.name} stopped: ${record.code} ${record.message} Stopping the others.`, { code: record.code })
+          stop.abort()
+          throw error
+        }
+      }),
+    )
+    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected')
+    if (failed !== undefined) throw failed.reason
+    const results = outcomes.map((o) => (o as PromiseFulfilledResult<RunResult>).value)
+    return {
+      snapshotTables: results.reduce((n, r) => n + r.snapshotTables, 0),
+      snapshotRows: results.reduce((n, r) => n + r.snapshotRows, 0),
+      transactions: results.reduce((n, r) => n + r.transactions, 0),
+      changes: results.reduce((n, r) => n + r.changes, 0),
+      checkpoint: results[0]?.checkpoint ?? 0n,
+      checkpoints: results.flatMap((r) => r.checkpoints),
     }
   } finally {
+    options.signal?.removeEventListener('abort', onAbort)
+    await services?.close().catch(() => undefined)
+    for (const c of connections.slice(1)) await c.close().catch(() => undefined)
     await destination.close()
+  }
+}
+
+/** Services a run offers while it holds the destination (the local API, metrics); closed at the end. */
+export interface RunServices {
+  close(): Promise<void>
+}
+
+/** One source, from its first connection to its stop: reconnects when the network or server fails. */
+async function runSource(destination: DuckDbDestination, source: ResolvedSource, options: RunOptions, log: Logger, monitor: RunMonitor): Promise<RunResult> {
+  const live = monitor.source(source.name, source.slot)
+  // A lost connection or a restarting server: reconnect with backoff and resume from the
+  // checkpoint (nothing past it was acknowledged, so nothing is lost or applied twice).
+  // A source never reached in this process is a setup problem, reported at once.
+  const reached = { source: false }
+  for (let attempt = 0; ; attempt++) {
+    const began = Date.now()
+    try {
+      const result = await runSession(destination, source, options, log, options.resync === true && attempt === 0, reached, live)
+      live.phase = 'stopped'
+      return result
+    } catch (error) {
+      if (!isTransient(error) || !reached.source || options.signal?.aborted === true) throw error
+      monitor.recordError(error, source.name, true)
+      live.phase = 'reconnecting'
+      await destination.rollback()
+      if (Date.now() - began > 60_000) attempt = 0
+      const wait = Math.min(30_000, 1000 * 2 ** Math.min(attempt, 5))
+      log.warn('source.reconnect', `${error instanceof Error ? error.message : String(error)} Reconnecting in ${wait / 1000} s (attempt ${attempt + 1}).`, { attempt: attempt + 1, waitMs: wait })
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, wait)
+        options.signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true })
+      })
+      if (stopped(options)) {
+        live.phase = 'stopped'
+        const checkpoint = (await destination.readSource(source.name))?.checkpointLsn ?? 0n
+        return { snapshotTables: 0, snapshotRows: 0, transactions: 0, changes: 0, checkpoint, checkpoints: [{ source: source.name, checkpoint }] }
+      }
+    }
+  }
+}
+
+/** Log lines of one source among several carry its name. */
+function withSource(log: Logger, name: string): Logger {
+  return {
+    info: (event, message, fields) => log.info(event, `[${name}] ${message}`, { source: name, ...fields }),
+    warn: (event, message, fields) => log.warn(event, `[${name}] ${message}`, { source: name, ...fields }),
+    status: (text) => log.status(`[${name}] ${text}`),
   }
 }
 
@@ -129,7 +201,7 @@ function stopped(options: RunOptions): boolean {
 }
 
 /** One connection's worth of work: plan, copy what needs it, stream. */
-async function runSession(destination: DuckDbDestination, source: ResolvedSource, options: RunOptions, log: Logger, resync: boolean, reached: { source: boolean }): Promise<RunResult> {
+async function runSession(destination: DuckDbDestination, source: ResolvedSource, options: RunOptions, log: Logger, resync: boolean, reached: { source: boolean }, live: SourceMonitor): Promise<RunResult> {
   const { config } = options
   let client: SqlClient | undefined
   try {
@@ -139,16 +211,19 @@ async function runSession(destination: DuckDbDestination, source: ResolvedSource
     const snapshot = await prepareSnapshot(client, destination, source, plan, log, resync, options.takeover === true)
     let snapshotRows = 0
     try {
-      if (snapshot.targets.length > 0) snapshotRows = await copyTables(destination, source, plan, snapshot, options, log)
+      if (snapshot.targets.length > 0) {
+        live.phase = 'snapshot'
+        snapshotRows = await copyTables(destination, source, plan, snapshot, options, log, live)
+      }
     } finally {
       // Also when the copy fails: an open exporting connection would keep the process alive.
       await snapshot.release()
     }
-    if (options.signal?.aborted === true) return { snapshotTables: snapshot.targets.length, snapshotRows, transactions: 0, changes: 0, checkpoint: 0n }
+    if (options.signal?.aborted === true) return { snapshotTables: snapshot.targets.length, snapshotRows, transactions: 0, changes: 0, checkpoint: 0n, checkpoints: [] }
     const states = new Map((await destination.readTables(source.name)).map((s) => [key(s.sourceSchema, s.sourceTable), s]))
     // Tables created, published or needing a new copy while streaming are copied beside the stream.
-    const streamed = await streamChanges(client, destination, source, plan, states, options, log)
-    return { snapshotTables: snapshot.targets.length, snapshotRows, ...streamed }
+    const streamed = await streamChanges(client, destination, source, plan, states, options, log, live)
+    return { snapshotTables: snapshot.targets.length, snapshotRows, ...streamed, checkpoints: [{ source: source.name, checkpoint: streamed.checkpoint }] }
   } finally {
     await client?.end().catch(() => undefined)
   }
@@ -245,9 +320,10 @@ async function prepareSnapshot(client: SqlClient, destination: DuckDbDestination
         await replication.dropSlot(source.slot)
       }
       const snapshotTime = await sourceClock(client)
-      const created = await replication.createSlot(source.slot, { snapshot: 'export' })
+      const created = await replication.createSlot(source.slot, { snapshot: 'export', failover: source.failover })
       log.info('slot.created', `Created slot ${source.slot} at ${formatLsn(created.consistentPoint)}.`, { slot: source.slot, lsn: formatLsn(created.consistentPoint) })
-      await destination.writeSource({ source: source.name, systemId: identity.systemId, slot: source.slot, checkpointLsn: 0n })
+      // Everything before the consistent point is in the copy: the slot may never be found past it unseen.
+      await destination.writeSource({ source: source.name, systemId: identity.systemId, slot: source.slot, checkpointLsn: created.consistentPoint })
       keepOpen = true
       return { targets: needCopy, created, snapshotTime, release: closeOnce(replication) }
     }
@@ -256,9 +332,10 @@ async function prepareSnapshot(client: SqlClient, destination: DuckDbDestination
       // itself under its snapshot and swapped in (readable throughout), streaming from there.
       for (const t of plan.targets) await destination.requestRefresh(source.name, t.table.schema, t.table.name)
       const snapshotTime = await sourceClock(client)
-      const created = await replication.createSlot(source.slot, { snapshot: 'export' })
+      const created = await replication.createSlot(source.slot, { snapshot: 'export', failover: source.failover })
       log.info('slot.resync', `Recreated slot ${source.slot} at ${formatLsn(created.consistentPoint)}; copying every table again.`, { slot: source.slot, lsn: formatLsn(created.consistentPoint) })
-      await destination.writeSource({ source: source.name, systemId: identity.systemId, slot: source.slot, checkpointLsn: 0n })
+      // Everything before the consistent point is in the copy: the slot may never be found past it unseen.
+      await destination.writeSource({ source: source.name, systemId: identity.systemId, slot: source.slot, checkpointLsn: created.consistentPoint })
       keepOpen = true
       return { targets: plan.targets, created, snapshotTime, release: closeOnce(replication) }
     }
@@ -266,6 +343,10 @@ async function prepareSnapshot(client: SqlClient, destination: DuckDbDestination
       throw new InletError('INLET-S006', `The slot "${source.slot}" no longer exists, but the destination has a checkpoint (${formatLsn(state.checkpointLsn)}) taken from it.`, {
         fix: 'The changes it held are lost on the server. Recreate the slot and copy every table again (each stays readable until its new copy replaces it): inlet run --resync',
       })
+    }
+    if (source.failover && !slot.failover) {
+      await replication.setFailover(source.slot)
+      log.info('slot.failover', `Slot ${source.slot} is now a failover slot (failover: true).`, { slot: source.slot })
     }
     if (needCopy.length === 0) return { targets: [], created: undefined, snapshotTime: '', release: closeOnce(replication) }
     const snapshotTime = await sourceClock(client)
@@ -345,7 +426,7 @@ function sameBinding(state: TableState, target: TableTarget): boolean {
   return state.destSchema === target.destSchema && state.destTable === target.destName && state.scd === target.scd
 }
 
-async function copyTables(destination: DuckDbDestination, source: ResolvedSource, plan: SourcePlan, snapshot: PreparedSnapshot, options: RunOptions, log: Logger): Promise<number> {
+async function copyTables(destination: DuckDbDestination, source: ResolvedSource, plan: SourcePlan, snapshot: PreparedSnapshot, options: RunOptions, log: Logger, live: SourceMonitor): Promise<number> {
   const created = snapshot.created as CreatedSlot
   const lsn = created.consistentPoint
   const { snapshotTime } = snapshot
@@ -380,7 +461,7 @@ async function copyTables(destination: DuckDbDestination, source: ResolvedSource
       serverVersionNum: plan.serverVersionNum,
       targets: loadTargets,
       workers: options.snapshotWorkers ?? 2,
-      spoolDirectory: join(dirname(destination.path), `.inlet-snapshot-${process.pid}`),
+      spoolDirectory: join(dirname(destination.path), `.inlet-snapshot-${process.pid}-${source.slot}`),
       onImported: async () => {
         released = true
         await snapshot.release()
@@ -395,10 +476,22 @@ async function copyTables(destination: DuckDbDestination, source: ResolvedSource
             log.info('refresh.done', `Refreshed ${replaces.display}: ${rows} rows copied and swapped in.`, { table: replaces.display, rows })
           } else await destination.writeTable(target, 'streaming', lsn, BigInt(rows))
           total += rows
+          const done = live.table((replaces ?? target).display, `${(replaces ?? target).destSchema}.${(replaces ?? target).destName}`)
+          done.phase = 'streaming'
+          done.copy = undefined
           log.info('snapshot.table', `Copied ${target.display}: ${rows} rows.`, { table: target.display, rows })
         },
       },
-      onProgress: (progress) => log.status(progressLine(progress)),
+      onProgress: (progress) => {
+        for (const p of progress) {
+          if (p.finishedAt !== undefined) continue
+          const base = copies.get(p.target) ?? p.target
+          const t = live.table(base.display, `${base.destSchema}.${base.destName}`)
+          t.phase = copies.has(p.target) ? 'refreshing' : 'snapshot'
+          t.copy = { rowsCopied: p.rowsCopied, bytesCopied: p.bytesCopied, estimatedRows: p.estimatedRows }
+        }
+        log.status(progressLine(progress))
+      },
     })
     // Compact the copy into the file with every core now, rather than at close with fewer.
     await destination.checkpoint()
@@ -438,7 +531,7 @@ const PUBLICATION_CHECK_MS = 5_000
 /** Prefix of the logical decoding message by which `inlet refresh` reaches a running `inlet run`. */
 export const REFRESH_MESSAGE_PREFIX = 'inlet.refresh'
 
-async function streamChanges(client: SqlClient, destination: DuckDbDestination, source: ResolvedSource, plan: SourcePlan, states: ReadonlyMap<string, TableState>, options: RunOptions, log: Logger): Promise<Omit<RunResult, 'snapshotTables' | 'snapshotRows'>> {
+async function streamChanges(client: SqlClient, destination: DuckDbDestination, source: ResolvedSource, plan: SourcePlan, states: ReadonlyMap<string, TableState>, options: RunOptions, log: Logger, live: SourceMonitor): Promise<Omit<RunResult, 'snapshotTables' | 'snapshotRows' | 'checkpoints'>> {
   const limits = { ...DEFAULT_BATCH, ...options.batch }
   const state = await destination.readSource(source.name)
   const checkpoint = state?.checkpointLsn ?? 0n
@@ -481,6 +574,16 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
     dropsPending.set(base, set)
   }
 
+  const liveTable = (t: TableTarget) => live.table(t.display, `${t.destSchema}.${t.destName}`)
+  for (const t of plan.targets) liveTable(t).phase = 'streaming'
+  // Per table in the pending batch: changes by kind and the last commit time (for status and metrics).
+  let pendingCounts = new Map<TableTarget, { kinds: Record<ChangeKind, number>; time: number }>()
+  const count = (base: TableTarget, kind: ChangeKind) => {
+    let c = pendingCounts.get(base)
+    if (c === undefined) pendingCounts.set(base, (c = { kinds: { insert: 0, update: 0, delete: 0, truncate: 0 }, time: 0 }))
+    c.kinds[kind]++
+    c.time = txn?.time ?? c.time
+  }
   // Tables being copied again while the others stream (refresh, or a change that needs a copy).
   const copies = new Map<TableTarget, BackgroundCopy>()
   // Copies taken for a swap, until the batch that swaps them in has committed.
@@ -491,6 +594,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
     previous?.cancel()
     const copy = new BackgroundCopy({ base, previous: previous?.done ?? swapping.get(base), begunAfter: txn?.finalLsn ?? lastBegin, source, defaultScd: options.config.scd, destination, workers: options.snapshotWorkers ?? 2, log, onLoaded: options.onRefreshLoaded })
     copies.set(base, copy)
+    liveTable(base).phase = 'refreshing'
     copy.done.catch((error: unknown) => {
       if (copies.get(base) === copy) failure ??= { error }
     })
@@ -659,6 +763,8 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
   const checkSlot = async () => {
     lastSlotCheck = Date.now()
     const slot = (await readSlots(client, plan.serverVersionNum)).find((s) => s.name === source.slot)
+    const { rows } = await client.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')
+    live.recordSlot(slot, parseLsn(rows[0]?.lsn ?? '0/0'))
     if (slot === undefined) return
     if (slot.walStatus === 'lost') {
       throw slotInvalidated(source.slot, slot)
@@ -704,7 +810,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
     })
   }
 
-  let txn: { finalLsn: Lsn; commit: ChangeCommit } | undefined
+  let txn: { finalLsn: Lsn; commit: ChangeCommit; time: number } | undefined
   // The commit LSN of the last transaction begun in the stream.
   let lastBegin: Lsn = checkpoint
   let pendingCommit: { endLsn: Lsn; time: number } | undefined
@@ -737,7 +843,8 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
     })
   const enqueue = (work: () => Promise<void>): Promise<void> => {
     applying = applying.then(work)
-    applying.catch((error: unknown) => (failure ??= { error }))
+    // (All of it is destination work: an error is a write that did not become durable.)
+    applying.catch((error: unknown) => (failure ??= { error: batchWriteError(error) }))
     return applying
   }
   // Drops of columns whose DDL is in a batch already applied: first in the next one.
@@ -749,7 +856,8 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
     dropsDue = new Map(dropsPending)
     dropsPending.clear()
     const work = drainChanges()
-    const batch = pendingCommit === undefined ? undefined : { commit: pendingCommit, transactions: pendingTransactions, changes: pendingChanges, firstCommitTime }
+    const batch = pendingCommit === undefined ? undefined : { commit: pendingCommit, transactions: pendingTransactions, changes: pendingChanges, firstCommitTime, counts: pendingCounts }
+    pendingCounts = new Map()
     pendingCommit = undefined
     pendingTransactions = 0
     pendingChanges = 0
@@ -769,12 +877,16 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
           if (segments.length > 0) await destination.applySegments(final, segments)
         }
         for (const w of work) await destination.applySegments(w.target, w.segments)
-        if (batch !== undefined) await destination.writeCheckpoint(source.name, batch.commit.endLsn, microsToTimestamp(batch.commit.time))
+        if (batch !== undefined) {
+          await destination.writeCommitTimes(source.name, [...batch.counts].map(([t, c]) => ({ schema: t.table.schema, table: t.table.name, commitTime: microsToTimestamp(c.time) })))
+          await destination.writeCheckpoint(source.name, batch.commit.endLsn, microsToTimestamp(batch.commit.time))
+        }
         await destination.commit()
       } catch (error) {
         await destination.rollback()
-        throw error
+        throw batchWriteError(error)
       }
+      for (const { copy } of swaps) liveTable(copy.base).phase = 'streaming'
       for (const { copy } of swaps) log.info('refresh.done', `Copied ${copy.base.display} beside the stream: ${copy.rows} rows, then the changes since; it streams on.`, { table: copy.base.display, rows: copy.rows })
       if (batch === undefined) return
       // Fault injection for the crash test: die between the destination commit and the ack.
@@ -782,7 +894,17 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
       stream.confirm(batch.commit.endLsn)
       lastCheckpoint = batch.commit.endLsn
       totals = { transactions: totals.transactions + batch.transactions, changes: totals.changes + batch.changes }
-      options.onBatch?.({ checkpoint: batch.commit.endLsn, transactions: batch.transactions, changes: batch.changes, applyMs: performance.now() - started, firstCommitTime: batch.firstCommitTime, lastCommitTime: batch.commit.time })
+      const applySeconds = (performance.now() - started) / 1000
+      live.recordBatch(applySeconds)
+      live.checkpoint = batch.commit.endLsn
+      live.lastCommitTime = batch.commit.time
+      live.oldestPendingCommit = pendingCommit === undefined ? undefined : firstCommitTime
+      for (const [t, c] of batch.counts) {
+        const lt = liveTable(t)
+        for (const kind of ['insert', 'update', 'delete', 'truncate'] as const) lt.applied[kind] += c.kinds[kind]
+        lt.lastCommitTime = c.time
+      }
+      options.onBatch?.({ source: source.name, checkpoint: batch.commit.endLsn, transactions: batch.transactions, changes: batch.changes, applyMs: performance.now() - started, firstCommitTime: batch.firstCommitTime, lastCommitTime: batch.commit.time })
     })
     for (const { copy } of swaps) {
       const done = applied.catch(() => undefined)
@@ -805,7 +927,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
     switch (event.kind) {
       case 'begin':
         // Versions and _inlet_lsn carry the commit record's LSN and time, known from Begin on.
-        txn = { finalLsn: event.finalLsn, commit: { lsn: event.finalLsn.toString(), ts: microsToTimestamp(event.commitTime) } }
+        txn = { finalLsn: event.finalLsn, commit: { lsn: event.finalLsn.toString(), ts: microsToTimestamp(event.commitTime) }, time: event.commitTime }
         lastBegin = event.finalLsn
         return
       case 'insert':
@@ -818,6 +940,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
         const c = tableChanges(base)
         const before = c.bytes
         addRowChange(c, bind(event.relation, base), event, txn.commit)
+        count(base, event.kind)
         pendingChanges++
         pendingBytes += c.bytes - before
         return
@@ -830,6 +953,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
           const copy = copies.get(base)
           if (copy !== undefined) copy.add('truncate', txn.finalLsn, txn.commit)
           else tableChanges(base).truncate(txn.commit)
+          count(base, 'truncate')
           pendingChanges++
         }
         return
@@ -839,6 +963,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
         if (pendingCommit === undefined) {
           pendingSince = Date.now()
           firstCommitTime = event.commitTime
+          live.oldestPendingCommit ??= event.commitTime
         }
         pendingCommit = { endLsn: event.endLsn, time: event.commitTime }
         pendingTransactions++
@@ -861,17 +986,21 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
     if (request?.slot !== source.slot && request !== undefined) return
     const names = request?.refresh
     if (!Array.isArray(names)) return log.warn('refresh.message', `Ignored a malformed ${REFRESH_MESSAGE_PREFIX} message.`)
-    for (const name of names) {
-      const base = Array.isArray(name) && name.length === 2 ? byRelation.get(key(String(name[0]), String(name[1]))) : undefined
-      if (base === undefined || droppedTables.has(base)) log.warn('refresh.message', `Ignored a refresh request for ${JSON.stringify(name)}: not a table this run streams.`)
-      else startCopy(base, `Refresh of ${base.display} requested.`)
-    }
+    for (const name of names) onRefreshRequest(name)
+  }
+  const onRefreshRequest = (name: unknown) => {
+    const base = Array.isArray(name) && name.length === 2 ? byRelation.get(key(String(name[0]), String(name[1]))) : undefined
+    if (base === undefined || droppedTables.has(base)) log.warn('refresh.message', `Ignored a refresh request for ${JSON.stringify(name)}: not a table this run streams.`)
+    else startCopy(base, `Refresh of ${base.display} requested.`)
   }
   // Opened last, so that nothing before can leave the slot held by a connection no one closes.
   const replication = await ReplicationConnection.open(source.connection)
   // Idle positions are confirmed only once recorded as the checkpoint (below), so that the slot is
   // never ahead of the destination: a slot found ahead was recreated or moved by someone else.
   const stream = await replication.startStreaming({ slot: source.slot, publications: [source.publication], resumeLsn: checkpoint, confirmIdle: false, spoolDirectory: join(dirname(destination.path), `.inlet-spool-${source.slot}`) })
+  live.phase = 'streaming'
+  live.checkpoint = checkpoint
+  live.lastCommitTime ??= state?.checkpointCommitTime == null ? undefined : Date.parse(state.checkpointCommitTime.replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00')) * 1000
   log.info('stream.start', `Streaming from ${source.slot} after ${formatLsn(checkpoint)}${target === undefined ? '' : ` until ${formatLsn(target)}`}.`, { slot: source.slot, checkpoint: formatLsn(checkpoint) })
   let stopping = false
   const onAbort = () => (stopping = true)
@@ -906,6 +1035,9 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
           log.warn('refresh.skip', `${copy.base.display} is no longer in the source's publication or the selection; not copied.`, { table: copy.base.display })
         }
       }
+      if (stream.serverLsn > live.serverLsn) live.serverLsn = stream.serverLsn
+      // inlet refresh through the run's local API.
+      for (const [schema, name] of live.refreshRequests.splice(0)) onRefreshRequest([schema, name])
       pending ??= stream.next()
       const age = pendingCommit === undefined ? Infinity : Date.now() - pendingSince
       const wait = pendingCommit === undefined ? 200 : Math.max(0, limits.minLatencyMs - age)
@@ -923,6 +1055,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
             await destination.writeCheckpoint(source.name, drained, null)
             stream.confirmDrained(drained)
             lastCheckpoint = drained
+            live.checkpoint = drained
           })
         }
         if (txn === undefined && pendingCommit === undefined && target !== undefined && copies.size === 0 && (stream.drainedLsn >= target || lastCheckpoint >= target)) break

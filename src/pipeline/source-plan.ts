@@ -61,7 +61,7 @@ export async function planSource(client: SqlClient, source: ResolvedSource, defa
   const sourceTables = await readSourceTables(client, selection.tables, tables, publication)
   const targets = sourceTables.map((table) => {
     const options = source.tableOptions.find((o) => matchesPattern(o.pattern, table.schema, table.name))
-    return bindTarget(source.name, table, { scd: options?.scd ?? defaultScd, destSchema: options?.destSchema, destName: options?.destName, excludeColumns: options?.excludeColumns })
+    return bindTarget(source.name, table, { scd: options?.scd ?? defaultScd, destSchema: options?.destSchema, destName: options?.destName, excludeColumns: options?.excludeColumns, schemaPrefix: source.destinationSchema })
   })
   const destinations = new Map<string, TableTarget>()
   for (const t of targets) {

@@ -36,6 +36,14 @@ export interface TableOptions {
   readonly destName?: string | undefined
   readonly scd: 1 | 2
   readonly excludeColumns?: readonly string[] | undefined
+  /** The source's destination schema (config `destination_schema`), when it has one. */
+  readonly schemaPrefix?: string | undefined
+}
+
+/** Where a source schema lands: itself, or under the source's destination schema (`public` → it, `s` → `<it>_s`). */
+export function destinationSchemaOf(schema: string, prefix: string | undefined): string {
+  if (prefix === undefined) return schema
+  return schema === 'public' ? prefix : `${prefix}_${schema}`
 }
 
 export function bindTarget(sourceName: string, table: SourceTable, options: TableOptions): TableTarget {
@@ -50,7 +58,7 @@ export function bindTarget(sourceName: string, table: SourceTable, options: Tabl
   const columns = table.columns.filter((c) => !excluded.has(c.name)).map((c) => ({ name: c.name, source: c, type: columnType(c) }))
   const key = table.key.map((k) => columns.findIndex((c) => c.name === k))
   if (key.some((i) => i < 0)) throw new InletError('INLET-S007', `The key of ${display} (${table.key.join(', ')}) is not among its published columns.`, { fix: 'Publish the key columns: ALTER PUBLICATION ... SET TABLE with a column list that includes them.' })
-  return { sourceName, table, destSchema: options.destSchema ?? table.schema, destName: options.destName ?? table.name, scd: options.scd, columns, key, excluded: [...excluded], display }
+  return { sourceName, table, destSchema: options.destSchema ?? destinationSchemaOf(table.schema, options.schemaPrefix), destName: options.destName ?? table.name, scd: options.scd, columns, key, excluded: [...excluded], display }
 }
 
 /**

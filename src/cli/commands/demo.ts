@@ -9,6 +9,7 @@ import { EmbeddedPostgres } from '../../embedded/postgres-server.js'
 import { InletError } from '../../errors/inlet-error.js'
 import { createLogger } from '../../observability/log.js'
 import { runPipeline } from '../../pipeline/run-pipeline.js'
+import { serveRun } from '../../observability/run-api.js'
 import { runDoctor } from '../../source/preflight/doctor.js'
 import { runSetup } from '../../source/setup/setup.js'
 import { parseCommandArgs } from '../args.js'
@@ -81,10 +82,12 @@ export async function demoCommand(args: readonly string[]): Promise<number> {
     let lastLatency = 0
     const log = createLogger({ stream: process.stdout, json: false })
     try {
+      out(dim(`  While it runs, from another terminal: npx inlet query --destination duckdb:${destinationPath} "SELECT status, count(*) FROM public.orders WHERE __END_AT IS NULL GROUP BY ALL"`))
       await runPipeline({
         config: runConfig,
         signal: stop.signal,
         log,
+        serve: (destination, monitor) => serveRun(runConfig, destination, monitor, { log }),
         onBatch: (b) => {
           applied += b.changes
           lastLatency = Date.now() - b.lastCommitTime / 1000
@@ -103,10 +106,10 @@ export async function demoCommand(args: readonly string[]): Promise<number> {
     out(await sideBySide(server.url('shop'), destinationPath))
     out('')
     out(bold('Try it:'))
-    out(`  duckdb ${destinationPath} "SELECT status, count(*), sum(total) FROM public.orders WHERE __END_AT IS NULL GROUP BY ALL"`)
-    out(`  duckdb ${destinationPath} "SELECT id, status, __START_AT, __END_AT FROM public.orders WHERE id IN (SELECT id FROM public.orders GROUP BY id HAVING count(*) > 2) ORDER BY id, __START_AT LIMIT 12"`)
-    out(`  duckdb ${destinationPath} "SELECT kind, count(*) FROM public.events GROUP BY ALL"   -- the partitioned table, as one`)
-    out(dim(`  (or from Node: @duckdb/node-api; orders is SCD type 2 here: its history is kept, __END_AT IS NULL marks current rows)`))
+    out(`  npx inlet query --destination duckdb:${destinationPath} "SELECT status, count(*), sum(total) FROM public.orders WHERE __END_AT IS NULL GROUP BY ALL"`)
+    out(`  npx inlet query --destination duckdb:${destinationPath} "SELECT id, status, __START_AT, __END_AT FROM public.orders WHERE id IN (SELECT id FROM public.orders GROUP BY id HAVING count(*) > 2) ORDER BY id, __START_AT LIMIT 12"`)
+    out(`  npx inlet query --destination duckdb:${destinationPath} "SELECT kind, count(*) FROM public.events GROUP BY ALL"   -- the partitioned table, as one`)
+    out(dim(`  (or with the duckdb CLI, or from Node with @duckdb/node-api; orders is SCD type 2 here: its history is kept, __END_AT IS NULL marks current rows)`))
     return 0
   } finally {
     await server.stop()

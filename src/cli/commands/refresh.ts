@@ -1,5 +1,7 @@
-import { loadConfig } from '../../config/load.js'
-import { DuckDbDestination } from '../../destination/duckdb/duckdb-destination.js'
+import { loadConfig, type ResolvedConfig, type ResolvedSource } from '../../config/load.js'
+import { DuckDbDestination, type TableState } from '../../destination/duckdb/duckdb-destination.js'
+import { askRun } from '../../observability/run-api.js'
+import type { StatusReport } from '../../observability/status-report.js'
 import { InletError } from '../../errors/inlet-error.js'
 import { connect } from '../../postgres/connect.js'
 import { quoteIdent } from '../../postgres/sql-text.js'
@@ -18,9 +20,18 @@ or to repair a table edited by hand. For SCD type 2 tables the history is replac
 rows.
 
 With no inlet run holding the destination, the tables are marked and the next run copies them.
-While one runs (PostgreSQL 14+), the request reaches it through the WAL as a logical decoding
-message (pg_logical_emit_message, prefix ${REFRESH_MESSAGE_PREFIX}) and it starts at once.
+While one runs, the request goes to it on its local socket and the copy starts at once (a run
+without that socket is asked through the WAL, as a logical decoding message with the prefix
+${REFRESH_MESSAGE_PREFIX}, PostgreSQL 14+). With several sources, name a table that more than one
+has as SOURCE:schema.table.
 ${COMMON_HELP}`
+
+interface Wanted {
+  readonly name: string
+  readonly source: ResolvedSource
+  readonly schema: string
+  readonly table: string
+}
 
 export async function refreshCommand(args: readonly string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs('refresh', args, { ...CONFIG_OPTIONS })
@@ -30,48 +41,98 @@ export async function refreshCommand(args: readonly string[]): Promise<number> {
   }
   if (positionals.length === 0) throw new InletError('INLET-C004', 'inlet refresh needs the tables to copy again.', { fix: 'inlet refresh public.orders public.customers' })
   const config = loadConfig(configFlags(values))
-  const source = config.sources[0]
-  if (source === undefined || !config.destination.startsWith('duckdb:')) throw new InletError('INLET-C004', 'inlet refresh needs a source and a duckdb: destination.')
-  const wanted = positionals.map((name) => {
-    const dot = name.indexOf('.')
-    return { name, schema: dot < 0 ? 'public' : name.slice(0, dot), table: dot < 0 ? name : name.slice(dot + 1) }
-  })
+  const path = config.destination.slice('duckdb:'.length)
   let destination: DuckDbDestination
   try {
-    destination = await DuckDbDestination.open(config.destination.slice('duckdb:'.length))
+    destination = await DuckDbDestination.open(path)
   } catch (error) {
     if (!DuckDbDestination.isHeld(error)) throw error
-    // A run holds the file: ask it through the stream it reads.
-    const client = await connect(source.connection)
-    try {
-      const version = await serverVersionNum(client)
-      if (version < 140000) {
-        throw new InletError('INLET-C004', `The destination is held by a running inlet run, and PostgreSQL ${Math.floor(version / 10000)} cannot pass it the request (logical decoding messages need 14+).`, { fix: 'Stop the run (Ctrl-C or SIGTERM), run inlet refresh again, then start the run.' })
-      }
-      const missing = []
-      for (const w of wanted) if ((await client.query('SELECT to_regclass($1) AS r', [`${quoteIdent(w.schema)}.${quoteIdent(w.table)}`])).rows[0]?.r == null) missing.push(w.name)
-      if (missing.length > 0) throw new InletError('INLET-C004', `No table ${missing.join(', ')} in the source ${source.connection.database}.`, { fix: 'Name tables as schema.table, as the source has them.' })
-      const message = JSON.stringify({ slot: source.slot, refresh: wanted.map((w) => [w.schema, w.table]) })
-      await client.query('SELECT pg_logical_emit_message(false, $1, $2)', [REFRESH_MESSAGE_PREFIX, message])
-    } finally {
-      await client.end()
-    }
-    out(`Asked the running inlet run (slot ${source.slot}) to refresh ${positionals.length} table(s); its log shows refresh.start and refresh.done for each.`)
-    return 0
+    return refreshRunning(config, path, positionals)
   }
   try {
     // All names are checked before any is marked: nothing half-done on a typo.
-    const streaming = (await destination.readTables(source.name)).filter((t) => t.phase === 'streaming')
-    const unknown = wanted.filter((w) => !streaming.some((t) => t.sourceSchema === w.schema && t.sourceTable === w.table)).map((w) => w.name)
+    const streaming = new Map<ResolvedSource, TableState[]>()
+    for (const source of config.sources) streaming.set(source, (await destination.readTables(source.name)).filter((t) => t.phase === 'streaming'))
+    const wanted = resolveNames(config, positionals, (source, schema, table) => streaming.get(source)?.some((t) => t.sourceSchema === schema && t.sourceTable === table) === true)
+    const unknown = wanted.filter((w) => w.source === undefined).map((w) => w.name)
     if (unknown.length > 0) {
-      throw new InletError('INLET-C004', `No streaming table ${unknown.join(', ')} in ${config.destination} for source "${source.name}".`, {
-        fix: streaming.length > 0 ? `Streaming tables: ${streaming.map((t) => `${t.sourceSchema}.${t.sourceTable}`).join(', ')}` : 'Run inlet run first: only tables already copied can be refreshed.',
+      const all = [...streaming].flatMap(([s, ts]) => ts.map((t) => `${config.sources.length > 1 ? `${s.name}:` : ''}${t.sourceSchema}.${t.sourceTable}`))
+      throw new InletError('INLET-C004', `No streaming table ${unknown.join(', ')} in ${config.destination}.`, {
+        fix: all.length > 0 ? `Streaming tables: ${all.join(', ')}` : 'Run inlet run first: only tables already copied can be refreshed.',
       })
     }
-    for (const w of wanted) await destination.requestRefresh(source.name, w.schema, w.table)
+    for (const w of wanted as Wanted[]) await destination.requestRefresh(w.source.name, w.schema, w.table)
     out(`Marked ${positionals.length} table(s) for a refresh; the next inlet run copies them beside the current tables while the others stream, and swaps each in when loaded.`)
     return 0
   } finally {
     await destination.close()
   }
+}
+
+/**
+ * `schema.table` (public when no schema), or `source:schema.table` when several sources could have
+ * it. `has` says whether a source has the table; a name no source has comes back without one.
+ */
+function resolveNames(config: ResolvedConfig, names: readonly string[], has: (source: ResolvedSource, schema: string, table: string) => boolean): Array<Wanted | { name: string; source: undefined }> {
+  return names.map((name) => {
+    const colon = name.indexOf(':')
+    const sourceName = colon < 0 ? undefined : name.slice(0, colon)
+    const rest = colon < 0 ? name : name.slice(colon + 1)
+    const dot = rest.indexOf('.')
+    const schema = dot < 0 ? 'public' : rest.slice(0, dot)
+    const table = dot < 0 ? rest : rest.slice(dot + 1)
+    const candidates = config.sources.filter((s) => (sourceName === undefined || s.name === sourceName) && has(s, schema, table))
+    if (sourceName !== undefined && !config.sources.some((s) => s.name === sourceName)) {
+      throw new InletError('INLET-C004', `No source named "${sourceName}" in the config (${name}).`, { fix: `Sources: ${config.sources.map((s) => s.name).join(', ')}` })
+    }
+    if (candidates.length > 1) {
+      throw new InletError('INLET-C004', `${name} is a table of several sources (${candidates.map((s) => s.name).join(', ')}).`, { fix: `Name the source: inlet refresh ${candidates[0]?.name}:${schema}.${table}` })
+    }
+    const source = candidates[0]
+    return source === undefined ? { name, source: undefined } : { name, source, schema, table }
+  })
+}
+
+/** A run holds the destination: ask it on its local socket, or (an older run) through the WAL. */
+async function refreshRunning(config: ResolvedConfig, path: string, names: readonly string[]): Promise<number> {
+  const status = await askRun<StatusReport>(path, 'GET', '/status')
+  if (status !== undefined) {
+    const streaming = new Map(status.sources.map((s) => [s.source, new Set(s.tables.filter((t) => t.phase !== 'dropped').map((t) => t.table))]))
+    const wanted = resolveNames(config, names, (source, schema, table) => streaming.get(source.name)?.has(`${schema}.${table}`) === true)
+    const unknown = wanted.filter((w) => w.source === undefined).map((w) => w.name)
+    if (unknown.length > 0) throw new InletError('INLET-C004', `The running inlet run streams no table ${unknown.join(', ')}.`, { fix: 'inlet status lists the tables it streams.' })
+    const request = (wanted as Wanted[]).map((w) => ({ source: w.source.name, schema: w.schema, table: w.table }))
+    await askRun(path, 'POST', '/refresh', { tables: request })
+    out(`Asked the running inlet run to refresh ${names.length} table(s); its log shows refresh.begin and refresh.done for each, and inlet status shows them refreshing.`)
+    return 0
+  }
+  // A run without the local API: the request reaches it through the WAL it reads (PG 14+).
+  const wanted: Wanted[] = []
+  for (const source of config.sources) {
+    const client = await connect(source.connection)
+    try {
+      const version = await serverVersionNum(client)
+      const found = new Set<string>()
+      for (const name of names) {
+        const dot = name.indexOf('.')
+        const [schema, table] = dot < 0 ? ['public', name] : [name.slice(0, dot), name.slice(dot + 1)]
+        if ((await client.query('SELECT to_regclass($1) AS r', [`${quoteIdent(schema)}.${quoteIdent(table)}`])).rows[0]?.r == null) continue
+        if (version < 140000) {
+          throw new InletError('INLET-C004', `The destination is held by a running inlet run, and PostgreSQL ${Math.floor(version / 10000)} cannot pass it the request (logical decoding messages need 14+).`, { fix: 'Stop the run (Ctrl-C or SIGTERM), run inlet refresh again, then start the run.' })
+        }
+        found.add(name)
+        wanted.push({ name, source, schema, table })
+      }
+      if (found.size > 0) {
+        const message = JSON.stringify({ slot: source.slot, refresh: wanted.filter((w) => w.source === source).map((w) => [w.schema, w.table]) })
+        await client.query('SELECT pg_logical_emit_message(false, $1, $2)', [REFRESH_MESSAGE_PREFIX, message])
+      }
+    } finally {
+      await client.end()
+    }
+  }
+  const missing = names.filter((n) => !wanted.some((w) => w.name === n))
+  if (missing.length > 0) throw new InletError('INLET-C004', `No table ${missing.join(', ')} in the source database${config.sources.length > 1 ? 's' : ''}.`, { fix: 'Name tables as schema.table, as the source has them.' })
+  out(`Asked the running inlet run to refresh ${names.length} table(s) through the WAL; its log shows refresh.begin and refresh.done for each.`)
+  return 0
 }

@@ -2,8 +2,10 @@ import { loadConfig } from '../../config/load.js'
 import { InletError } from '../../errors/inlet-error.js'
 import { createLogger } from '../../observability/log.js'
 import { runPipeline } from '../../pipeline/run-pipeline.js'
+import { serveRun } from '../../observability/run-api.js'
 import { COMMON_HELP, CONFIG_OPTIONS, configFlags, parseCommandArgs } from '../args.js'
 import { out } from '../terminal.js'
+import { formatLsn } from '../../protocol/lsn.js'
 
 export const RUN_HELP = `inlet run: copy the selected tables, then stream every change into the destination
 
@@ -21,18 +23,25 @@ exit 0), or with --once until caught up with the WAL position current when strea
                          connection (only one whose application_name is Inlet's) and go on
   --destination duckdb:PATH   where tables land (default: duckdb:./inlet.duckdb)
   --scd 1|2              SCD type of every table without its own (default 1: a mirror)
+  --metrics-port [HOST:]PORT  serve Prometheus metrics at /metrics and a health check at
+                         /healthz (default host 127.0.0.1; 0.0.0.0:PORT for a remote scraper)
 ${COMMON_HELP}
+
+Several sources in the config stream side by side into the one destination, each into a schema
+of its own (see destination_schema in docs/configuration.md). While the run holds the file it
+answers inlet status and inlet query on a socket beside it (only its owner can connect).
 
 Logs go to stderr: short lines on a terminal, JSON lines otherwise (--json forces JSON).`
 
 export async function runCommand(args: readonly string[]): Promise<number> {
-  const { values } = parseCommandArgs('run', args, { ...CONFIG_OPTIONS, once: { type: 'boolean' }, workers: { type: 'string' }, resync: { type: 'boolean' }, takeover: { type: 'boolean' } })
+  const { values } = parseCommandArgs('run', args, { ...CONFIG_OPTIONS, once: { type: 'boolean' }, workers: { type: 'string' }, resync: { type: 'boolean' }, takeover: { type: 'boolean' }, 'metrics-port': { type: 'string' } })
   if (values.help === true) {
     out(RUN_HELP)
     return 0
   }
   const workers = values.workers === undefined ? 2 : Number(values.workers)
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new InletError('INLET-C004', `--workers must be a whole number from 1 to 64, not "${String(values.workers)}".`)
+  const metrics = values['metrics-port'] === undefined ? undefined : parseListen(String(values['metrics-port']))
   const config = loadConfig(configFlags(values))
   const log = createLogger(values.json === true ? { json: true } : {})
   const controller = new AbortController()
@@ -48,11 +57,31 @@ export async function runCommand(args: readonly string[]): Promise<number> {
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
   try {
-    const result = await runPipeline({ config, once: values.once === true, resync: values.resync === true, takeover: values.takeover === true, signal: controller.signal, snapshotWorkers: workers, log })
-    log.info('run.done', `Done: ${result.snapshotRows} rows copied, ${result.transactions} transactions and ${result.changes} changes applied.`, { ...result, checkpoint: result.checkpoint.toString() })
+    const result = await runPipeline({
+      config,
+      once: values.once === true,
+      resync: values.resync === true,
+      takeover: values.takeover === true,
+      signal: controller.signal,
+      snapshotWorkers: workers,
+      log,
+      serve: (destination, monitor) => serveRun(config, destination, monitor, { metrics, log }),
+    })
+    const { checkpoints, ...totals } = result
+    log.info('run.done', `Done: ${result.snapshotRows} rows copied, ${result.transactions} transactions and ${result.changes} changes applied.`, { ...totals, checkpoint: checkpoints.map((c) => `${c.source}:${formatLsn(c.checkpoint)}`).join(' ') })
     return 0
   } finally {
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
   }
+}
+
+/** `PORT` or `HOST:PORT` (IPv6 in brackets: `[::]:9187`). */
+function parseListen(text: string): { host: string; port: number } {
+  const match = /^(?:(\[[^\]]+\]|[^:]+):)?(\d{1,5})$/.exec(text)
+  const port = Number(match?.[2])
+  if (match === null || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new InletError('INLET-C004', `--metrics-port must be PORT or HOST:PORT, not "${text}".`, { fix: 'e.g. --metrics-port 9187, or --metrics-port 0.0.0.0:9187 for a scraper on another host' })
+  }
+  return { host: (match[1] ?? '127.0.0.1').replace(/^\[|\]$/g, ''), port }
 }

@@ -27,6 +27,17 @@ export interface SourceState {
   readonly checkpointLsn: bigint
   /** Commit time of the last applied transaction (PostgreSQL text); null before the first. */
   readonly checkpointCommitTime?: string | null
+  /** The error that last stopped a run of this source (code, message, table, time). */
+  readonly lastError?: LastError | null
+  /** When the checkpoint was last written. */
+  readonly updatedAt?: string | null
+}
+
+export interface LastError {
+  readonly code: string
+  readonly message: string
+  readonly table?: string | undefined
+  readonly at: string
 }
 
 /** `dropped`: the source table was dropped; the destination table is kept as it was. */
@@ -44,6 +55,8 @@ export interface TableState {
   readonly snapshotRows: bigint
   readonly sourceOid: number | undefined
   readonly refreshRequested: boolean
+  /** Commit time of the last transaction applied to it (PostgreSQL text); null before the first. */
+  readonly lastCommitTime: string | null
   /** The columns recorded when the table was copied or last changed (attnum: the source's). */
   readonly columns: ReadonlyArray<{ readonly name: string; readonly attnum?: number; readonly key?: boolean; readonly source?: SourceColumn }>
 }
@@ -56,7 +69,13 @@ const STATE_DDL = [
   `ALTER TABLE ${STATE_SCHEMA}.tables ADD COLUMN IF NOT EXISTS source_oid UBIGINT`,
   // `inlet refresh` sets it; the next run copies the table again beside the current one.
   `ALTER TABLE ${STATE_SCHEMA}.tables ADD COLUMN IF NOT EXISTS refresh_requested BOOLEAN`,
+  // For inlet status when no run holds the file.
+  `ALTER TABLE ${STATE_SCHEMA}.tables ADD COLUMN IF NOT EXISTS last_commit_time TIMESTAMPTZ`,
+  `ALTER TABLE ${STATE_SCHEMA}.sources ADD COLUMN IF NOT EXISTS last_error JSON`,
 ]
+
+/** Each connection stages its batches in a directory of its own. */
+let stageDirectories = 0
 
 export class DuckDbDestination {
   private stageIndex = new Map<string, number>()
@@ -168,7 +187,11 @@ export class DuckDbDestination {
 
   /** Writes everything committed into the database file now (DuckDB would at close). */
   async checkpoint(): Promise<void> {
-    await this.run('CHECKPOINT')
+    // CHECKPOINT fails while another connection (another source's batch) has a transaction open;
+    // DuckDB then checkpoints by itself later.
+    await this.run('CHECKPOINT').catch((error: unknown) => {
+      if (!/transaction/i.test((error as Error).message)) throw error
+    })
   }
 
   async close(): Promise<void> {
@@ -181,11 +204,30 @@ export class DuckDbDestination {
   // ---- state ------------------------------------------------------------------------------
 
   async readSource(source: string): Promise<SourceState | undefined> {
-    const rows = await this.rows<{ source: string; system_id: string; slot: string; checkpoint_lsn: bigint; commit_time: string | null }>(
-      `SELECT *, CAST(checkpoint_commit_time AS VARCHAR) AS commit_time FROM ${STATE_SCHEMA}.sources WHERE source = ${literal(source)}`,
+    const rows = await this.rows<{ source: string; system_id: string; slot: string; checkpoint_lsn: bigint; commit_time: string | null; updated: string | null; error: string | null }>(
+      `SELECT *, CAST(checkpoint_commit_time AS VARCHAR) AS commit_time, CAST(updated_at AS VARCHAR) AS updated, CAST(${(await this.hasColumn('sources', 'last_error')) ? 'last_error' : 'NULL'} AS VARCHAR) AS error FROM ${STATE_SCHEMA}.sources WHERE source = ${literal(source)}`,
     )
     const row = rows[0]
-    return row === undefined ? undefined : { source: row.source, systemId: row.system_id, slot: row.slot, checkpointLsn: BigInt(row.checkpoint_lsn), checkpointCommitTime: row.commit_time }
+    return row === undefined ? undefined : { source: row.source, systemId: row.system_id, slot: row.slot, checkpointLsn: BigInt(row.checkpoint_lsn), checkpointCommitTime: row.commit_time, updatedAt: row.updated, lastError: row.error === null ? null : (JSON.parse(row.error) as LastError) }
+  }
+
+  /** A file written by an older Inlet and opened read-only may lack columns added since. */
+  private async hasColumn(table: string, column: string): Promise<boolean> {
+    const rows = await this.rows<{ n: bigint }>(`SELECT count(*) AS n FROM duckdb_columns() WHERE schema_name = '${STATE_SCHEMA}' AND table_name = ${literal(table)} AND column_name = ${literal(column)}`)
+    return Number(rows[0]?.n ?? 0) > 0
+  }
+
+  /** The error that stopped a run, for inlet status (best effort: the destination may be what failed). */
+  async writeLastError(source: string, error: LastError): Promise<void> {
+    await this.rollback()
+    await this.run(`UPDATE ${STATE_SCHEMA}.sources SET last_error = ${literal(JSON.stringify(error))} WHERE source = ${literal(source)}`)
+  }
+
+  /** Per table, the commit time of the last transaction applied to it (in the batch's transaction). */
+  async writeCommitTimes(source: string, times: ReadonlyArray<{ readonly schema: string; readonly table: string; readonly commitTime: string }>): Promise<void> {
+    if (times.length === 0) return
+    const values = times.map((t) => `(${literal(t.schema)}, ${literal(t.table)}, CAST(${literal(t.commitTime)} AS TIMESTAMPTZ))`).join(', ')
+    await this.run(`UPDATE ${STATE_SCHEMA}.tables AS t SET last_commit_time = v.ts FROM (VALUES ${values}) AS v(s, n, ts) WHERE t.source = ${literal(source)} AND t.source_schema = v.s AND t.source_table = v.n`)
   }
 
   /** A destination table of that name that Inlet did not make is never replaced (INLET-D003). */
@@ -211,7 +253,7 @@ export class DuckDbDestination {
 
   async writeSource(state: SourceState): Promise<void> {
     await this.run(`DELETE FROM ${STATE_SCHEMA}.sources WHERE source = ${literal(state.source)}`)
-    await this.run(`INSERT INTO ${STATE_SCHEMA}.sources VALUES (${literal(state.source)}, ${literal(state.systemId)}, ${literal(state.slot)}, ${state.checkpointLsn}, NULL, now())`)
+    await this.run(`INSERT INTO ${STATE_SCHEMA}.sources (source, system_id, slot, checkpoint_lsn, checkpoint_commit_time, updated_at) VALUES (${literal(state.source)}, ${literal(state.systemId)}, ${literal(state.slot)}, ${state.checkpointLsn}, NULL, now())`)
   }
 
   /** The checkpoint of a batch: written in the batch's transaction. */
@@ -220,8 +262,8 @@ export class DuckDbDestination {
   }
 
   async readTables(source: string): Promise<TableState[]> {
-    const rows = await this.rows<{ source_schema: string; source_table: string; dest_schema: string; dest_table: string; scd: number; phase: TablePhase; snapshot_lsn: bigint; snapshot_rows: bigint; columns: string | null; source_oid: bigint | null; refresh_requested: boolean | null }>(
-      `SELECT * FROM ${STATE_SCHEMA}.tables WHERE source = ${literal(source)}`,
+    const rows = await this.rows<{ source_schema: string; source_table: string; dest_schema: string; dest_table: string; scd: number; phase: TablePhase; snapshot_lsn: bigint; snapshot_rows: bigint; columns: string | null; source_oid: bigint | null; refresh_requested: boolean | null; commit_time: string | null }>(
+      `SELECT *, CAST(${(await this.hasColumn('tables', 'last_commit_time')) ? 'last_commit_time' : 'NULL'} AS VARCHAR) AS commit_time FROM ${STATE_SCHEMA}.tables WHERE source = ${literal(source)}`,
     )
     return rows.map((r) => ({
       sourceSchema: r.source_schema,
@@ -234,6 +276,7 @@ export class DuckDbDestination {
       snapshotRows: BigInt(r.snapshot_rows),
       sourceOid: r.source_oid === null ? undefined : Number(r.source_oid),
       refreshRequested: r.refresh_requested === true,
+      lastCommitTime: r.commit_time,
       columns: r.columns === null ? [] : (JSON.parse(r.columns) as Array<{ name: string; attnum?: number; key?: boolean; source?: SourceColumn }>),
     }))
   }
@@ -405,7 +448,7 @@ export class DuckDbDestination {
     const index = this.stageIndex.get(table) ?? this.stageIndex.size
     this.stageIndex.set(table, index)
     if (this.stageDirectory === undefined) {
-      this.stageDirectory = join(dirname(this.path), `.inlet-stage-${process.pid}`)
+      this.stageDirectory = join(dirname(this.path), `.inlet-stage-${process.pid}-${stageDirectories++}`)
       mkdirSync(this.stageDirectory, { recursive: true })
     }
     const file = join(this.stageDirectory, `stage-${index}.csv`)
@@ -445,10 +488,20 @@ function columnsJson(target: TableTarget): string {
   )
 }
 
+const FULL_DISK = /no space|disk is full|ENOSPC|disk full|quota/i
+const FREE_SPACE = 'Free disk space where the DuckDB file lives (or move it to a larger disk), then rerun inlet run: nothing past the last checkpoint was confirmed to the source, so nothing is lost.'
+const NOTHING_LOST = 'Nothing past the last checkpoint was confirmed to the source; fix the cause and rerun inlet run.'
+
+/** A batch (or its checkpoint) that could not be made durable: nothing of it was confirmed to the source. */
+export function batchWriteError(cause: unknown): InletError {
+  if (cause instanceof InletError) return cause
+  const message = (cause as Error).message?.split('\n')[0] ?? String(cause)
+  const full = FULL_DISK.test(message)
+  return new InletError('INLET-D002', `Writing a batch into the destination failed${full ? ' because its disk is full' : ''}: ${message}`, { cause, fix: full ? FREE_SPACE : NOTHING_LOST })
+}
+
 function writeError(target: TableTarget, cause: unknown): InletError {
   const message = (cause as Error).message.split('\n')[0] ?? ''
-  return new InletError('INLET-D002', `Writing ${target.display} into ${target.destSchema}.${target.destName} failed: ${message}`, {
-    cause,
-    fix: /disk|space/i.test(message) ? 'Free disk space where the DuckDB file lives, then rerun inlet run.' : 'Nothing past the last checkpoint was acknowledged; fix the cause and rerun inlet run.',
-  })
+  const full = FULL_DISK.test(message)
+  return new InletError('INLET-D002', `Writing ${target.display} into ${target.destSchema}.${target.destName} failed${full ? ' because its disk is full' : ''}: ${message}`, { cause, fix: full ? FREE_SPACE : NOTHING_LOST })
 }

@@ -17,6 +17,8 @@ export interface CheckContext {
   readonly slotsToCreate: number
   /** The application_name Inlet connects with. */
   readonly applicationName: string
+  /** The config asks for a failover slot (PG17+). */
+  readonly failover: boolean
 }
 
 export type Check = (ctx: CheckContext) => Finding[]

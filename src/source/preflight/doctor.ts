@@ -69,5 +69,6 @@ export function evaluateSource(facts: SourceFacts, source: ResolvedSource, confi
     slot: source.slot,
     slotsToCreate,
     applicationName: source.connection.applicationName,
+    failover: source.failover,
   })
 }

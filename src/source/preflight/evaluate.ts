@@ -10,6 +10,7 @@ import { roleCheck } from './checks/role.js'
 import { capacityCheck, versionCheck, walLevelCheck } from './checks/server.js'
 import { slotCheck } from './checks/slot.js'
 import { tlsCheck } from './checks/tls.js'
+import { failoverCheck } from './checks/failover.js'
 import type { Finding } from './finding.js'
 
 /** In the order of the source-setup document. */
@@ -21,6 +22,7 @@ export const CHECKS: readonly Check[] = [
   publicationCheck,
   capacityCheck,
   slotCheck,
+  failoverCheck,
   ddlTrackingCheck,
   tlsCheck,
 ]

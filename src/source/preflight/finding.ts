@@ -15,6 +15,7 @@ export type CheckName =
   | 'capacity'
   | 'ddl_tracking'
   | 'tls'
+  | 'failover'
 
 export interface Finding {
   readonly level: FindingLevel
@@ -64,6 +65,11 @@ export const FINDING_CODES = {
   SLOT_UNRESERVED: 'The slot is about to lose WAL it needs (wal_status = unreserved). Start the consumer now.',
   SLOT_TWO_PHASE: 'The slot was created with two-phase decoding, which Inlet does not use.',
   SLOT_TEMPORARY: 'The slot is temporary and disappears with its session.',
+  FAILOVER_UNSUPPORTED: 'failover: true is configured but the server is older than PostgreSQL 17, which has no failover slots.',
+  SLOT_NOT_FAILOVER: 'failover: true is configured but the existing slot is not a failover slot (inlet run alters it).',
+  STANDBY_SLOTS_UNSET: 'failover: true is configured but synchronized_standby_slots is empty, so the slot may get ahead of every standby.',
+  STANDBY_SLOTS_MISSING: 'synchronized_standby_slots names slots that are not physical slots on the primary; logical walsenders wait for them.',
+  FAILOVER_OK: 'Failover slots are configured and synchronized_standby_slots names existing physical slots.',
   WAL_KEEP_SIZE_UNLIMITED: 'max_slot_wal_keep_size is -1: a stopped consumer lets WAL grow until the disk is full.',
   WAL_KEEP_SIZE_OK: 'max_slot_wal_keep_size bounds the WAL a slot can retain.',
   SLOTS_EXHAUSTED: 'max_replication_slots leaves no room for the slots this config needs.',

@@ -10,7 +10,7 @@ import type { Platform, ServerFacts, SourceFacts, TlsFacts } from './facts.js'
 const SETTINGS = [
   'wal_level', 'max_replication_slots', 'max_wal_senders', 'max_slot_wal_keep_size', 'wal_sender_timeout',
   'synchronous_standby_names', 'max_wal_size', 'logical_decoding_work_mem', 'idle_replication_slot_timeout',
-  'rds.logical_replication', 'cloudsql.logical_decoding', 'cloudsql.enable_pglogical', 'ssl',
+  'rds.logical_replication', 'cloudsql.logical_decoding', 'cloudsql.enable_pglogical', 'ssl', 'synchronized_standby_slots',
 ]
 
 export interface InspectOptions {

@@ -65,6 +65,7 @@ export function planSetup(facts: SourceFacts, extras: SetupExtras, source: Resol
     slot: source.slot,
     slotsToCreate: facts.slots.some((s) => s.name === source.slot) ? 0 : 1,
     applicationName: source.connection.applicationName,
+    failover: source.failover,
   }
 
   steps.push(
@@ -191,7 +192,8 @@ function slotStep(facts: SourceFacts, extras: SetupExtras, source: ResolvedSourc
     return { title, state: 'manual', statements: [], note: 'a slot of that name exists but is not usable by this source: run inlet doctor for the fix' }
   }
   if (!walLogical) return { title, state: 'manual', statements: [], note: 'can be created once wal_level is logical: run setup again after the restart' }
-  const create = `SELECT pg_create_logical_replication_slot(${quoteLiteral(source.slot)}, 'pgoutput');`
+  // (slot, plugin, temporary, two_phase, failover): PG17+ only takes the fifth.
+  const create = `SELECT pg_create_logical_replication_slot(${quoteLiteral(source.slot)}, 'pgoutput'${source.failover && facts.server.versionNum >= 170000 ? ', false, false, true' : ''});`
   const asUser = extras.admin !== source.replicationUser && extras.adminCanSetRole
   return { title, state: 'todo', statements: asUser ? [`SET ROLE ${user};`, create, 'RESET ROLE;'] : [create] }
 }

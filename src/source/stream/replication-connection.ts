@@ -7,6 +7,7 @@
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Socket } from 'node:net'
+import { quoteIdent } from '../../postgres/sql-text.js'
 import { InletError } from '../../errors/inlet-error.js'
 import { connect, type SqlClient } from '../../postgres/connect.js'
 import type { ConnectionSettings } from '../../postgres/connection-settings.js'
@@ -79,6 +80,11 @@ export class ReplicationConnection {
     const row = (await this.command<{ slot_name: string; consistent_point: string; snapshot_name: string | null }>(createSlotCommand(this.serverVersionNum, slot, options)))[0]
     if (row === undefined) throw new InletError('INLET-S005', 'CREATE_REPLICATION_SLOT returned no row.')
     return { slotName: row.slot_name, consistentPoint: parseLsn(row.consistent_point), snapshotName: row.snapshot_name }
+  }
+
+  /** PG17+: makes an existing slot a failover slot (ALTER_REPLICATION_SLOT). */
+  async setFailover(slot: string): Promise<void> {
+    await this.command(`ALTER_REPLICATION_SLOT ${quoteIdent(slot)} (FAILOVER true)`)
   }
 
   async dropSlot(slot: string): Promise<void> {

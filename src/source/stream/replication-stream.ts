@@ -70,6 +70,8 @@ export class ReplicationStream implements AsyncIterable<StreamEvent[]> {
    * here. `--once` waits for this to pass its target.
    */
   drainedLsn: Lsn = 0n
+  /** The server's WAL end from its latest keepalive (for lag in bytes). */
+  serverLsn: Lsn = 0n
   /** Counters for benchmarks and status. */
   readonly stats = { xlogMessages: 0, bytes: 0, keepalives: 0, statusUpdates: 0 }
 
@@ -232,6 +234,7 @@ export class ReplicationStream implements AsyncIterable<StreamEvent[]> {
           this.stats.bytes += payload.length
         } else if (message.tag === 'keepalive') {
           this.stats.keepalives++
+          this.serverLsn = maxLsn(this.serverLsn, message.walEnd)
           // Idle: everything before walEnd was delivered and confirmed, or was irrelevant.
           if (this.tuning.confirmIdle !== false && this.caughtUp()) this.flushLsn = maxLsn(this.flushLsn, message.walEnd)
           if (this.inboxHead >= this.inbox.length && this.assembler.idle && !this.assembler.replaying) this.drainedLsn = maxLsn(this.drainedLsn, message.walEnd)

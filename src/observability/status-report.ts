@@ -1,0 +1,145 @@
+/**
+ * The report behind `inlet status`: per source its checkpoint, lag, slot health and last error;
+ * per table its phase, rows, last applied commit and copy progress. Built by the running run
+ * (from its live state and its own reading connection) or, with no run, from the file read-only
+ * and the source's catalog.
+ */
+import type { ResolvedConfig, ResolvedSource } from '../config/load.js'
+import type { DuckDbDestination, LastError, TableState } from '../destination/duckdb/duckdb-destination.js'
+import { connect } from '../postgres/connect.js'
+import { formatLsn, parseLsn } from '../protocol/lsn.js'
+import { readSlots, serverVersionNum } from '../source/catalog.js'
+import type { SlotFacts } from '../source/preflight/facts.js'
+import { key } from '../source/selection.js'
+import type { ChangeKind, RunMonitor, SourceMonitor } from './run-monitor.js'
+
+export interface TableStatus {
+  readonly table: string
+  readonly destination: string
+  /** snapshot, streaming, refreshing, refresh pending, dropped, failed. */
+  readonly phase: string
+  readonly rows: number | null
+  readonly refreshPending: boolean
+  readonly lastCommitTime: string | null
+  /** A table's changes arrive in its source's one stream: its lag is the source's while it streams. */
+  readonly lagSeconds: number | null
+  readonly copy: { readonly rowsCopied: number; readonly estimatedRows: number; readonly bytesCopied: number } | null
+  /** Changes applied by this run (null when no run holds the destination). */
+  readonly applied: Readonly<Record<ChangeKind, number>> | null
+}
+
+export interface SlotStatus {
+  readonly active: boolean
+  readonly activePid: number | null
+  readonly retainedBytes: number | null
+  readonly walStatus: string | null
+  readonly safeWalSize: number | null
+  readonly failover: boolean
+  /** At the current WAL rate, seconds until the server would invalidate the slot if it stopped advancing. */
+  readonly invalidationForecastSeconds: number | null
+}
+
+export interface SourceStatus {
+  readonly source: string
+  readonly slot: string
+  /** The run's phase for this source (starting, snapshot, streaming, reconnecting, failed); null with no run. */
+  readonly phase: string | null
+  readonly checkpointLsn: string | null
+  readonly lastCommitTime: string | null
+  readonly lagBytes: number | null
+  readonly lagSeconds: number | null
+  readonly slotStatus: SlotStatus | null
+  readonly lastError: LastError | null
+  readonly tables: readonly TableStatus[]
+}
+
+export interface StatusReport {
+  readonly destination: string
+  /** The run that holds the destination, when one does and answered. */
+  readonly run: { readonly pid: number; readonly since: string } | null
+  /** Another process (not an inlet run that answers) holds the file: only the source side is known. */
+  readonly destinationHeld: boolean
+  readonly sources: readonly SourceStatus[]
+}
+
+/**
+ * `destination`: a connection to read the file with, or 'held' when another process holds it.
+ * `monitor`: the running run's live state (then the source is not queried: the run reads its slot).
+ */
+export async function buildStatus(config: ResolvedConfig, destination: DuckDbDestination | 'held', monitor?: RunMonitor): Promise<StatusReport> {
+  const sources: SourceStatus[] = []
+  for (const source of config.sources) sources.push(await sourceStatus(source, destination, monitor?.sources.get(source.name)))
+  return {
+    destination: config.destination.slice('duckdb:'.length),
+    run: monitor === undefined ? null : { pid: process.pid, since: monitor.startedAt.toISOString() },
+    destinationHeld: destination === 'held',
+    sources,
+  }
+}
+
+async function sourceStatus(source: ResolvedSource, destination: DuckDbDestination | 'held', live: SourceMonitor | undefined): Promise<SourceStatus> {
+  let slot: SlotFacts | undefined
+  let current = 0n
+  if (live !== undefined) {
+    slot = live.slot
+    current = live.serverLsn
+  } else {
+    const client = await connect(source.connection)
+    try {
+      current = parseLsn((await client.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]?.lsn ?? '0/0')
+      slot = (await readSlots(client, await serverVersionNum(client))).find((s) => s.name === source.slot)
+    } finally {
+      await client.end()
+    }
+  }
+  const forecast = live?.invalidationForecastSeconds
+  const slotStatus: SlotStatus | null =
+    slot === undefined
+      ? null
+      : { active: slot.active, activePid: slot.activePid, retainedBytes: slot.retainedBytes, walStatus: slot.walStatus, safeWalSize: slot.safeWalSize, failover: slot.failover, invalidationForecastSeconds: forecast === undefined || !Number.isFinite(forecast) ? null : Math.round(forecast) }
+  const empty: SourceStatus = { source: source.name, slot: source.slot, phase: live?.phase ?? null, slotStatus, checkpointLsn: null, lastCommitTime: null, lagBytes: null, lagSeconds: null, lastError: null, tables: [] }
+  if (destination === 'held' || !(await destination.hasState())) return empty
+  const state = await destination.readSource(source.name)
+  if (state === undefined) return empty
+  const checkpoint = live?.checkpoint || state.checkpointLsn
+  const lagBytes = checkpoint === 0n ? null : Number(current > checkpoint ? current - checkpoint : 0n)
+  const commitTime = state.checkpointCommitTime ?? null
+  // Without a run: seconds since the last applied commit while WAL waits (the lag while the source
+  // writes steadily), 0 when caught up. With one: how long the oldest unapplied commit has waited.
+  const lagSeconds = live !== undefined ? live.lagSeconds : lagBytes === 0 ? 0 : commitTime === null ? null : (Date.now() - parsePgTime(commitTime)) / 1000
+  // The error that stopped the last run, unless a run has written a checkpoint since.
+  const error = state.lastError ?? null
+  const currentError = error !== null && (state.updatedAt == null || Date.parse(error.at) >= parsePgTime(state.updatedAt)) ? error : null
+  const tables: TableStatus[] = []
+  for (const t of (await destination.readTables(source.name)).sort((a, b) => key(a.sourceSchema, a.sourceTable).localeCompare(key(b.sourceSchema, b.sourceTable)))) {
+    tables.push(await tableStatus(destination, t, live, currentError, lagSeconds))
+  }
+  return { ...empty, checkpointLsn: checkpoint === 0n ? null : formatLsn(checkpoint), lastCommitTime: commitTime, lagBytes, lagSeconds, lastError: error, tables }
+}
+
+async function tableStatus(destination: DuckDbDestination, t: TableState, live: SourceMonitor | undefined, error: LastError | null, lagSeconds: number | null): Promise<TableStatus> {
+  const display = `${t.sourceSchema}.${t.sourceTable}`
+  const running = live?.tables.get(display)
+  const rows = await destination.currentRows(t).catch(() => null)
+  let phase: string = t.phase
+  if (running !== undefined) phase = running.phase
+  else if (error?.table === display) phase = 'failed'
+  else if (t.refreshRequested && t.phase === 'streaming') phase = 'refresh pending'
+  const lastCommit = running?.lastCommitTime === undefined ? t.lastCommitTime : new Date(running.lastCommitTime / 1000).toISOString()
+  return {
+    table: display,
+    destination: `${t.destSchema}.${t.destTable}`,
+    phase,
+    rows,
+    refreshPending: t.refreshRequested,
+    lastCommitTime: lastCommit,
+    lagSeconds: phase === 'streaming' ? lagSeconds : null,
+    copy: running?.copy ?? null,
+    applied: running === undefined ? null : { ...running.applied },
+  }
+}
+
+/** PostgreSQL / DuckDB timestamptz text (`2026-11-25 10:00:00.123+00`) in ms since 1970. */
+function parsePgTime(text: string): number {
+  return Date.parse(text.replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00'))
+}
