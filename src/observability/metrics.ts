@@ -57,6 +57,8 @@ export function renderMetrics(monitor: RunMonitor): string {
   for (const s of sources) if (s.slot?.safeWalSize != null) sample('inlet_slot_safe_wal_size_bytes', { source: s.name, slot: s.slotName }, s.slot.safeWalSize)
   family('inlet_slot_status', 'gauge', 'The slot\'s wal_status: 1 for the current one.')
   for (const s of sources) if (s.slot !== undefined) for (const status of WAL_STATUSES) sample('inlet_slot_status', { source: s.name, slot: s.slotName, wal_status: status }, s.slot.walStatus === status ? 1 : 0)
+  family('inlet_slot_wal_warning', 'gauge', 'The slot retains more WAL than retained_wal_warning_mb, its safe_wal_size is below it, or it is unreserved (1).')
+  for (const s of sources) if (s.slot !== undefined) sample('inlet_slot_wal_warning', { source: s.name, slot: s.slotName }, s.walWarning ? 1 : 0)
   family('inlet_slot_active', 'gauge', 'Whether a process holds the slot.')
   for (const s of sources) if (s.slot !== undefined) sample('inlet_slot_active', { source: s.name, slot: s.slotName }, s.slot.active ? 1 : 0)
   family('inlet_slot_invalidation_forecast_seconds', 'gauge', 'If the slot stopped advancing now: seconds until the server invalidates it, at the WAL rate last measured (safe_wal_size / WAL bytes per second). Absent when max_slot_wal_keep_size is unlimited.')

@@ -44,6 +44,8 @@ export class SourceMonitor {
   oldestPendingCommit: number | undefined
   slot: SlotFacts | undefined
   slotCheckedAt = 0
+  /** The slot retains more WAL than `retained_wal_warning_mb`, its safe_wal_size is below it, or it is unreserved. */
+  walWarning = false
   /** WAL written per second on the server, from two slot checks. */
   walBytesPerSecond: number | undefined
   readonly tables = new Map<string, LiveTable>()

@@ -37,6 +37,8 @@ export interface SlotStatus {
   readonly failover: boolean
   /** At the current WAL rate, seconds until the server would invalidate the slot if it stopped advancing. */
   readonly invalidationForecastSeconds: number | null
+  /** Retained WAL past retained_wal_warning_mb, safe_wal_size below it, or unreserved. */
+  readonly walWarning: boolean
 }
 
 export interface SourceStatus {
@@ -68,7 +70,7 @@ export interface StatusReport {
  */
 export async function buildStatus(config: ResolvedConfig, destination: DuckDbDestination | 'held', monitor?: RunMonitor): Promise<StatusReport> {
   const sources: SourceStatus[] = []
-  for (const source of config.sources) sources.push(await sourceStatus(source, destination, monitor?.sources.get(source.name)))
+  for (const source of config.sources) sources.push(await sourceStatus(source, destination, monitor?.sources.get(source.name), config.retainedWalWarningBytes))
   return {
     destination: config.destination.slice('duckdb:'.length),
     run: monitor === undefined ? null : { pid: process.pid, since: monitor.startedAt.toISOString() },
@@ -77,7 +79,11 @@ export async function buildStatus(config: ResolvedConfig, destination: DuckDbDes
   }
 }
 
-async function sourceStatus(source: ResolvedSource, destination: DuckDbDestination | 'held', live: SourceMonitor | undefined): Promise<SourceStatus> {
+function walWarning(slot: SlotFacts, limit: number): boolean {
+  return (slot.retainedBytes ?? 0) > limit || (slot.safeWalSize !== null && slot.safeWalSize < limit) || slot.walStatus === 'unreserved'
+}
+
+async function sourceStatus(source: ResolvedSource, destination: DuckDbDestination | 'held', live: SourceMonitor | undefined, retainedWalWarningBytes: number): Promise<SourceStatus> {
   let slot: SlotFacts | undefined
   let current = 0n
   if (live !== undefined) {
@@ -96,7 +102,7 @@ async function sourceStatus(source: ResolvedSource, destination: DuckDbDestinati
   const slotStatus: SlotStatus | null =
     slot === undefined
       ? null
-      : { active: slot.active, activePid: slot.activePid, retainedBytes: slot.retainedBytes, walStatus: slot.walStatus, safeWalSize: slot.safeWalSize, failover: slot.failover, invalidationForecastSeconds: forecast === undefined || !Number.isFinite(forecast) ? null : Math.round(forecast) }
+      : { active: slot.active, activePid: slot.activePid, retainedBytes: slot.retainedBytes, walStatus: slot.walStatus, safeWalSize: slot.safeWalSize, failover: slot.failover, invalidationForecastSeconds: forecast === undefined || !Number.isFinite(forecast) ? null : Math.round(forecast), walWarning: live?.walWarning ?? walWarning(slot, retainedWalWarningBytes) }
   const empty: SourceStatus = { source: source.name, slot: source.slot, phase: live?.phase ?? null, slotStatus, checkpointLsn: null, lastCommitTime: null, lagBytes: null, lagSeconds: null, lastError: null, tables: [] }
   if (destination === 'held' || !(await destination.hasState())) return empty
   const state = await destination.readSource(source.name)

@@ -53,6 +53,8 @@ export interface BackgroundCopyOptions {
   readonly log: Logger
   /** A copy of the same table this one replaces: it must have let go of the table beside first. */
   readonly previous?: Promise<void> | undefined
+  /** Rows and bytes copied so far, against the planner's estimate (for status and metrics). */
+  readonly onProgress?: (progress: { rowsCopied: number; bytesCopied: number; estimatedRows: number }) => void
   /** Test hook: the copy is loaded, the old table not yet replaced. */
   readonly onLoaded?: (query: <T>(sql: string) => Promise<T[]>, table: string, copy: string) => Promise<void>
 }
@@ -195,8 +197,13 @@ export class BackgroundCopy {
         serverVersionNum: plan.serverVersionNum,
         targets: [into],
         workers: this.options.workers,
-        spoolDirectory: join(dirname(destination.path), `.inlet-copy-${process.pid}-${base.table.oid}`),
+        // (OIDs repeat across databases: the slot tells sources apart.)
+        spoolDirectory: join(dirname(destination.path), `.inlet-copy-${process.pid}-${source.slot}-${base.table.oid}`),
         signal,
+        onProgress: (progress) => {
+          const p = progress[0]
+          if (p !== undefined) this.options.onProgress?.({ rowsCopied: p.rowsCopied, bytesCopied: p.bytesCopied, estimatedRows: p.estimatedRows })
+        },
         onImported: release,
         loader: {
           load: (target, files) => (loader as DuckDbDestination).loadSnapshotFiles(target, files, created.consistentPoint, snapshotTime),

@@ -517,7 +517,7 @@ function progressLine(progress: readonly SnapshotProgress[]): string {
 }
 
 /** How often a streaming run reads its slot's retained WAL and status. */
-const SLOT_CHECK_MS = 30_000
+const SLOT_CHECK_MS = 15_000
 
 /** Prefix of the heartbeat messages (`heartbeat_seconds`). */
 export const HEARTBEAT_PREFIX = 'inlet.heartbeat'
@@ -592,7 +592,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
   const startCopy = (base: TableTarget, why: string, event = 'refresh.begin') => {
     const previous = copies.get(base)
     previous?.cancel()
-    const copy = new BackgroundCopy({ base, previous: previous?.done ?? swapping.get(base), begunAfter: txn?.finalLsn ?? lastBegin, source, defaultScd: options.config.scd, destination, workers: options.snapshotWorkers ?? 2, log, onLoaded: options.onRefreshLoaded })
+    const copy = new BackgroundCopy({ base, previous: previous?.done ?? swapping.get(base), begunAfter: txn?.finalLsn ?? lastBegin, source, defaultScd: options.config.scd, destination, workers: options.snapshotWorkers ?? 2, log, onLoaded: options.onRefreshLoaded, onProgress: (p) => (liveTable(base).copy = p) })
     copies.set(base, copy)
     liveTable(base).phase = 'refreshing'
     copy.done.catch((error: unknown) => {
@@ -772,7 +772,8 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
     const limit = options.config.retainedWalWarningBytes
     const retained = slot.retainedBytes ?? 0
     const low = slot.safeWalSize !== null && slot.safeWalSize < limit
-    if ((retained > limit || low || slot.walStatus === 'unreserved') && Date.now() - lastWalWarning >= 60_000) {
+    live.walWarning = retained > limit || low || slot.walStatus === 'unreserved'
+    if (live.walWarning && Date.now() - lastWalWarning >= 60_000) {
       lastWalWarning = Date.now()
       log.warn('slot.wal', `Slot ${source.slot} retains ${formatBytes(retained)} of WAL (wal_status ${slot.walStatus ?? '?'}${slot.safeWalSize === null ? '' : `, ${formatBytes(Math.max(0, slot.safeWalSize))} more before the server invalidates it`}).`, {
         slot: source.slot,
@@ -886,7 +887,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
         await destination.rollback()
         throw batchWriteError(error)
       }
-      for (const { copy } of swaps) liveTable(copy.base).phase = 'streaming'
+      for (const { copy } of swaps) Object.assign(liveTable(copy.base), { phase: 'streaming', copy: undefined })
       for (const { copy } of swaps) log.info('refresh.done', `Copied ${copy.base.display} beside the stream: ${copy.rows} rows, then the changes since; it streams on.`, { table: copy.base.display, rows: copy.rows })
       if (batch === undefined) return
       // Fault injection for the crash test: die between the destination commit and the ack.

@@ -42,7 +42,7 @@ export async function statusCommand(args: readonly string[]): Promise<number> {
     out(bold(`Source ${s.source} · slot ${s.slot}${s.phase === null ? '' : ` · ${s.phase}`}`))
     const slot = s.slotStatus
     const forecast = slot?.invalidationForecastSeconds == null ? '' : `, invalidated in ~${formatDuration(slot.invalidationForecastSeconds)} if it stopped advancing`
-    out(`  slot: ${slot === null ? (s.phase === null ? 'missing' : 'not read yet') : `${slot.active ? `active (PID ${slot.activePid})` : 'inactive'}, retains ${slot.retainedBytes === null ? 'n/a' : formatBytes(slot.retainedBytes)}, wal_status ${slot.walStatus ?? '-'}${slot.safeWalSize === null ? '' : `, ${formatBytes(Math.max(0, slot.safeWalSize))} before invalidation${forecast}`}${slot.failover ? ', failover' : ''}`}`)
+    out(`  slot: ${slot === null ? (s.phase === null ? 'missing' : 'not read yet') : `${slot.active ? `active (PID ${slot.activePid})` : 'inactive'}, retains ${slot.retainedBytes === null ? 'n/a' : formatBytes(slot.retainedBytes)}, wal_status ${slot.walStatus ?? '-'}${slot.safeWalSize === null ? '' : `, ${formatBytes(Math.max(0, slot.safeWalSize))} before invalidation${forecast}`}${slot.failover ? ', failover' : ''}${slot.walWarning ? ' (WARNING: past retained_wal_warning_mb, or running out of safe_wal_size)' : ''}`}`)
     if (report.destinationHeld) {
       out(`  destination: held by another process that does not answer as an inlet run`)
       continue
