@@ -91,6 +91,11 @@ describe(`operations (PostgreSQL ${major})`, () => {
       const refused = await runCli(['query', '--destination', `duckdb:${destination}`, 'DELETE FROM billing.orders'])
       assert.equal(refused.code, 1)
       assert.match(refused.stderr, /INLET-D005: inlet query only reads[\s\S]*DELETE/)
+      // EXPLAIN ANALYZE runs its statement: the read-only transaction stops it (the final
+      // comparison would see the rows gone).
+      const analyze = await runCli(['query', '--destination', `duckdb:${destination}`, 'EXPLAIN ANALYZE DELETE FROM billing.orders'])
+      assert.equal(analyze.code, 1)
+      assert.match(analyze.stderr, /INLET-D005: .*read-only/)
       const two = await runCli(['query', '--destination', `duckdb:${destination}`, 'SELECT 1; SELECT 2'])
       assert.match(two.stderr, /INLET-D005: inlet query runs exactly one statement/)
 
@@ -163,6 +168,10 @@ describe(`operations (PostgreSQL ${major})`, () => {
     assert.match(text.stdout, /last error: INLET-S008 at /)
     await runPipeline({ config, once: true, resync: true })
     await assertEqualTables(destination, [{ sourceUrl: server.url('billing'), sourceTable: 'public.orders', destTable: 'public.orders' }])
+    await sql(server, 'billing', `insert into orders values (100002, 2)`)
+    await runPipeline({ config, once: true })
+    const cleared = await runCli(['status', '--json', '--source', server.url('billing'), '--destination', `duckdb:${destination}`, '--slot', 'inlet_err'])
+    assert.equal((JSON.parse(cleared.stdout) as StatusReport).sources[0]?.lastError, null, cleared.stdout)
   })
 
   test('failover: true makes a failover slot (PG 17+) and doctor checks synchronized_standby_slots', { skip: major < 17 && 'failover slots need PostgreSQL 17' }, async () => {

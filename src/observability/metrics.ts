@@ -45,9 +45,12 @@ export function renderMetrics(monitor: RunMonitor): string {
   family('inlet_checkpoint_lsn', 'gauge', 'The checkpoint: end LSN of the last transaction durable in the destination (and confirmed to the slot), as a number.')
   for (const s of sources) sample('inlet_checkpoint_lsn', { source: s.name }, Number(s.checkpoint))
   family('inlet_lag_bytes', 'gauge', 'WAL bytes between the server\'s current position and the checkpoint.')
-  for (const s of sources) sample('inlet_lag_bytes', { source: s.name }, s.lagBytes)
+  for (const s of sources) if (s.serverLsn > 0n && s.checkpoint > 0n) sample('inlet_lag_bytes', { source: s.name }, s.lagBytes)
   family('inlet_lag_seconds', 'gauge', 'Seconds the oldest committed but not yet applied source transaction has waited; 0 when caught up.')
-  for (const s of sources) sample('inlet_lag_seconds', { source: s.name }, s.lagSeconds)
+  for (const s of sources) {
+    const lag = s.lagSeconds
+    if (lag !== undefined) sample('inlet_lag_seconds', { source: s.name }, lag)
+  }
   family('inlet_last_commit_timestamp_seconds', 'gauge', 'Source commit time of the last transaction applied.')
   for (const s of sources) if (s.lastCommitTime !== undefined) sample('inlet_last_commit_timestamp_seconds', { source: s.name }, s.lastCommitTime / 1e6)
 

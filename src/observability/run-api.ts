@@ -7,7 +7,7 @@
  *    serves no data and no SQL, so it may be opened to a scraper.
  */
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, chmodSync, rmSync } from 'node:fs'
+import { existsSync, lstatSync, mkdirSync, chmodSync, rmSync } from 'node:fs'
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { tmpdir, userInfo } from 'node:os'
 import { basename, dirname, join, resolve } from 'node:path'
@@ -50,14 +50,27 @@ export async function serveRun(config: ResolvedConfig, destination: DuckDbDestin
     return next
   }
   const path = controlSocketPath(destination.path)
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
-  // The run holds the file's lock, so a socket left here is a dead run's.
-  if (existsSync(path)) rmSync(path, { force: true })
   const api = createServer((req, res) => {
     void handleApi(req, res, { config, reader, monitor, serial }).catch((error: unknown) => sendError(res, error))
   })
-  await listen(api, () => api.listen(path))
-  chmodSync(path, 0o600)
+  let serving = false
+  try {
+    prepareSocketDirectory(dirname(path), path !== join(dirname(resolve(destination.path)), basename(path)))
+    // The run holds the file's lock, so a socket left here is a dead run's.
+    if (existsSync(path)) rmSync(path, { force: true })
+    // Created 0600 (no moment at the umask's mode): only the owner may connect.
+    const umask = process.umask(0o177)
+    try {
+      await listen(api, () => api.listen(path))
+    } finally {
+      process.umask(umask)
+    }
+    chmodSync(path, 0o600)
+    serving = true
+  } catch (cause) {
+    // The run does not depend on it (a filesystem without sockets, say): status and query wait.
+    options.log.warn('api.unavailable', `inlet status and inlet query cannot reach this run (no socket at ${path}: ${(cause as Error).message}); they will report the file as held.`, { path })
+  }
   let metrics: Server | undefined
   if (options.metrics !== undefined) {
     const { host, port } = options.metrics
@@ -69,7 +82,7 @@ export async function serveRun(config: ResolvedConfig, destination: DuckDbDestin
     try {
       await listen(metrics, () => metrics?.listen(port, host))
     } catch (cause) {
-      api.close()
+      if (serving) api.close()
       await reader.close()
       throw new InletError('INLET-C004', `The metrics port ${host}:${port} cannot be opened: ${(cause as Error).message}.`, { cause, fix: 'Choose a free port: --metrics-port PORT (or HOST:PORT).' })
     }
@@ -77,12 +90,28 @@ export async function serveRun(config: ResolvedConfig, destination: DuckDbDestin
   }
   return {
     close: async () => {
-      await Promise.all([new Promise<void>((r) => api.close(() => r())), metrics === undefined ? undefined : new Promise<void>((r) => metrics?.close(() => r()))])
+      // Requests in flight are cut: the run is stopping.
+      const closing = [serving ? new Promise<void>((r) => api.close(() => r())) : undefined, metrics === undefined ? undefined : new Promise<void>((r) => metrics?.close(() => r()))]
       api.closeAllConnections()
       metrics?.closeAllConnections()
-      rmSync(path, { force: true })
+      reader.connection.interrupt()
+      await Promise.all(closing)
+      if (serving) rmSync(path, { force: true })
       await serial(() => reader.close())
     },
+  }
+}
+
+/**
+ * The socket's directory: beside the file (the user's own), or the private fallback under the temp
+ * directory, which must be this user's and closed to others (else another user could answer).
+ */
+function prepareSocketDirectory(dir: string, shared: boolean): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 })
+  if (!shared) return
+  const stat = lstatSync(dir)
+  if (!stat.isDirectory() || stat.uid !== userInfo().uid || (stat.mode & 0o077) !== 0) {
+    throw new Error(`${dir} is not a directory of this user closed to others`)
   }
 }
 
@@ -164,6 +193,10 @@ function listen(server: Server, start: () => void): Promise<void> {
 export async function askRun<T>(destinationPath: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T | undefined> {
   const socketPath = controlSocketPath(destinationPath)
   if (!existsSync(socketPath)) return undefined
+  const owner = lstatSync(socketPath).uid
+  if (owner !== userInfo().uid && userInfo().uid !== 0) {
+    throw new InletError('INLET-D006', `The socket ${socketPath} belongs to another user (uid ${owner}); Inlet does not talk to it.`, { fix: 'Run inlet status / inlet query as the user that runs inlet run.' })
+  }
   return new Promise<T | undefined>((resolveAsk, reject) => {
     const req = request({ socketPath, method, path, headers: { 'content-type': 'application/json' }, timeout: 60_000 }, (res) => {
       const chunks: Buffer[] = []

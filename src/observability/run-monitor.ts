@@ -89,9 +89,16 @@ export class SourceMonitor {
     return this.checkpoint === 0n || this.serverLsn <= this.checkpoint ? 0 : Number(this.serverLsn - this.checkpoint)
   }
 
-  /** Seconds the oldest unapplied transaction has waited since its commit; 0 when none waits. */
-  get lagSeconds(): number {
-    return this.oldestPendingCommit === undefined ? 0 : Math.max(0, (Date.now() * 1000 - this.oldestPendingCommit) / 1e6)
+  /**
+   * Streaming: seconds the oldest unapplied transaction has waited since its commit (0 when none
+   * waits). Otherwise (copying, reconnecting, failed) nothing is read: seconds since the last
+   * applied commit, or undefined before the first.
+   */
+  get lagSeconds(): number | undefined {
+    const now = Date.now() * 1000
+    if (this.oldestPendingCommit !== undefined) return Math.max(0, (now - this.oldestPendingCommit) / 1e6)
+    if (this.phase === 'streaming') return 0
+    return this.lastCommitTime === undefined ? undefined : Math.max(0, (now - this.lastCommitTime) / 1e6)
   }
 
   /**

@@ -11,6 +11,7 @@ import { formatLsn, parseLsn } from '../protocol/lsn.js'
 import { readSlots, serverVersionNum } from '../source/catalog.js'
 import type { SlotFacts } from '../source/preflight/facts.js'
 import { key } from '../source/selection.js'
+import { displayName } from '../postgres/sql-text.js'
 import type { ChangeKind, RunMonitor, SourceMonitor } from './run-monitor.js'
 
 export interface TableStatus {
@@ -112,19 +113,19 @@ async function sourceStatus(source: ResolvedSource, destination: DuckDbDestinati
   const commitTime = state.checkpointCommitTime ?? null
   // Without a run: seconds since the last applied commit while WAL waits (the lag while the source
   // writes steadily), 0 when caught up. With one: how long the oldest unapplied commit has waited.
-  const lagSeconds = live !== undefined ? live.lagSeconds : lagBytes === 0 ? 0 : commitTime === null ? null : (Date.now() - parsePgTime(commitTime)) / 1000
-  // The error that stopped the last run, unless a run has written a checkpoint since.
+  const lagSeconds = live !== undefined ? (live.lagSeconds ?? null) : lagBytes === 0 ? 0 : commitTime === null ? null : (Date.now() - parsePgTime(commitTime)) / 1000
+  // The error that stopped the last run, until a run writes a checkpoint after it.
   const error = state.lastError ?? null
   const currentError = error !== null && (state.updatedAt == null || Date.parse(error.at) >= parsePgTime(state.updatedAt)) ? error : null
   const tables: TableStatus[] = []
   for (const t of (await destination.readTables(source.name)).sort((a, b) => key(a.sourceSchema, a.sourceTable).localeCompare(key(b.sourceSchema, b.sourceTable)))) {
     tables.push(await tableStatus(destination, t, live, currentError, lagSeconds))
   }
-  return { ...empty, checkpointLsn: checkpoint === 0n ? null : formatLsn(checkpoint), lastCommitTime: commitTime, lagBytes, lagSeconds, lastError: error, tables }
+  return { ...empty, checkpointLsn: checkpoint === 0n ? null : formatLsn(checkpoint), lastCommitTime: commitTime, lagBytes, lagSeconds, lastError: live?.phase === 'streaming' ? null : currentError, tables }
 }
 
 async function tableStatus(destination: DuckDbDestination, t: TableState, live: SourceMonitor | undefined, error: LastError | null, lagSeconds: number | null): Promise<TableStatus> {
-  const display = `${t.sourceSchema}.${t.sourceTable}`
+  const display = displayName(t.sourceSchema, t.sourceTable)
   const running = live?.tables.get(display)
   const rows = await destination.currentRows(t).catch(() => null)
   let phase: string = t.phase

@@ -23,6 +23,7 @@ import type { Relation } from '../source/stream/stream-events.js'
 import { addRowChange, bindRelation, type Binding, type RowEvent } from './row-binding.js'
 import { columnsDiffer, keyChanged, relationColumns } from './schema-change.js'
 import { planSource } from './source-plan.js'
+import { workDirectory } from './work-directory.js'
 import { TableChanges, type ChangeCommit } from './table-changes.js'
 import type { TableTarget } from './table-target.js'
 
@@ -197,8 +198,7 @@ export class BackgroundCopy {
         serverVersionNum: plan.serverVersionNum,
         targets: [into],
         workers: this.options.workers,
-        // (OIDs repeat across databases: the slot tells sources apart.)
-        spoolDirectory: join(dirname(destination.path), `.inlet-copy-${process.pid}-${source.slot}-${base.table.oid}`),
+        spoolDirectory: workDirectory(destination.path, 'copy', source.name, process.pid, base.table.oid),
         signal,
         onProgress: (progress) => {
           const p = progress[0]

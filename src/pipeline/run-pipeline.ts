@@ -33,6 +33,7 @@ import { columnsDiffer, evolveTarget, keyChanged, RefreshNeeded, relationColumns
 import { bindTarget, type TableTarget } from './table-target.js'
 import { addRowChange, bindRelation, type Binding } from './row-binding.js'
 import { BackgroundCopy, besideCopy, temporarySlotName } from './background-copy.js'
+import { workDirectory } from './work-directory.js'
 import { columnType } from '../destination/duckdb/column-types.js'
 import { END_COLUMN, LSN_COLUMN, START_COLUMN, SYNCED_COLUMN } from '../destination/duckdb/apply-sql.js'
 import type { SourceColumn, SourceTable } from '../source/table-schema.js'
@@ -114,23 +115,27 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
     for (let i = 1; i < config.sources.length; i++) connections.push(await destination.openSibling())
     if (options.serve !== undefined) services = await options.serve(destination, monitor)
     const several = config.sources.length > 1
+    let firstFailure: { error: unknown } | undefined
     const outcomes = await Promise.allSettled(
       config.sources.map(async (source, i) => {
         const sourceLog = several ? withSource(log, source.name) : log
         try {
           return await runSource(connections[i] as DuckDbDestination, source, { ...options, signal: stop.signal }, sourceLog, monitor)
         } catch (error) {
-          const record = monitor.recordError(error, source.name)
-          monitor.source(source.name, source.slot).phase = 'failed'
-          await (connections[i] as DuckDbDestination).writeLastError(source.name, record).catch(() => undefined)
-          if (several) sourceLog.warn('source.failed', `Source ${source.name} stopped: ${record.code} ${record.message} Stopping the others.`, { code: record.code })
+          // The first source to fail is the cause; the others are only stopping.
+          const first = firstFailure === undefined
+          firstFailure ??= { error }
           stop.abort()
+          monitor.source(source.name, source.slot).phase = 'failed'
+          if (!first && isTransient(error)) throw error
+          const record = monitor.recordError(error, source.name)
+          await (connections[i] as DuckDbDestination).writeLastError(source.name, record).catch(() => undefined)
+          if (several) sourceLog.warn('source.failed', `Source ${source.name} stopped: ${record.code} ${record.message}${first ? ' Stopping the others.' : ''}`, { code: record.code })
           throw error
         }
       }),
     )
-    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected')
-    if (failed !== undefined) throw failed.reason
+    if (firstFailure !== undefined) throw firstFailure.error
     const results = outcomes.map((o) => (o as PromiseFulfilledResult<RunResult>).value)
     return {
       snapshotTables: results.reduce((n, r) => n + r.snapshotTables, 0),
@@ -213,7 +218,10 @@ async function runSession(destination: DuckDbDestination, source: ResolvedSource
     try {
       if (snapshot.targets.length > 0) {
         live.phase = 'snapshot'
-        snapshotRows = await copyTables(destination, source, plan, snapshot, options, log, live)
+        snapshotRows = await copyTables(destination, source, plan, snapshot, options, log, live).catch((error: unknown) => {
+          if (options.signal?.aborted === true) return 0
+          throw error
+        })
       }
     } finally {
       // Also when the copy fails: an open exporting connection would keep the process alive.
@@ -345,6 +353,7 @@ async function prepareSnapshot(client: SqlClient, destination: DuckDbDestination
       })
     }
     if (source.failover && !slot.failover) {
+      if (plan.serverVersionNum < 170000) throw new InletError('INLET-C007', `failover: true for source "${source.name}" needs PostgreSQL 17 or later.`, { fix: 'Remove failover: true for this source.' })
       await replication.setFailover(source.slot)
       log.info('slot.failover', `Slot ${source.slot} is now a failover slot (failover: true).`, { slot: source.slot })
     }
@@ -461,7 +470,9 @@ async function copyTables(destination: DuckDbDestination, source: ResolvedSource
       serverVersionNum: plan.serverVersionNum,
       targets: loadTargets,
       workers: options.snapshotWorkers ?? 2,
-      spoolDirectory: join(dirname(destination.path), `.inlet-snapshot-${process.pid}-${source.slot}`),
+      // A stop (or another source failing) ends the copy; its tables are copied again next run.
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+      spoolDirectory: workDirectory(destination.path, 'snapshot', source.name, process.pid),
       onImported: async () => {
         released = true
         await snapshot.release()
@@ -844,8 +855,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
     })
   const enqueue = (work: () => Promise<void>): Promise<void> => {
     applying = applying.then(work)
-    // (All of it is destination work: an error is a write that did not become durable.)
-    applying.catch((error: unknown) => (failure ??= { error: batchWriteError(error) }))
+    applying.catch((error: unknown) => (failure ??= { error }))
     return applying
   }
   // Drops of columns whose DDL is in a batch already applied: first in the next one.
@@ -920,7 +930,11 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
     pendingBytes = 0
     return enqueue(async () => {
       await destination.begin()
-      for (const w of work) await destination.applySegments(w.target, w.segments)
+      try {
+        for (const w of work) await destination.applySegments(w.target, w.segments)
+      } catch (error) {
+        throw batchWriteError(error)
+      }
     })
   }
 
@@ -998,7 +1012,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
   const replication = await ReplicationConnection.open(source.connection)
   // Idle positions are confirmed only once recorded as the checkpoint (below), so that the slot is
   // never ahead of the destination: a slot found ahead was recreated or moved by someone else.
-  const stream = await replication.startStreaming({ slot: source.slot, publications: [source.publication], resumeLsn: checkpoint, confirmIdle: false, spoolDirectory: join(dirname(destination.path), `.inlet-spool-${source.slot}`) })
+  const stream = await replication.startStreaming({ slot: source.slot, publications: [source.publication], resumeLsn: checkpoint, confirmIdle: false, spoolDirectory: workDirectory(destination.path, 'spool', source.name) })
   live.phase = 'streaming'
   live.checkpoint = checkpoint
   live.lastCommitTime ??= state?.checkpointCommitTime == null ? undefined : Date.parse(state.checkpointCommitTime.replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00')) * 1000
@@ -1053,7 +1067,9 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
           lastIdleCheckpoint = Date.now()
           const drained = stream.drainedLsn
           await enqueue(async () => {
-            await destination.writeCheckpoint(source.name, drained, null)
+            await destination.writeCheckpoint(source.name, drained, null).catch((error: unknown) => {
+              throw batchWriteError(error)
+            })
             stream.confirmDrained(drained)
             lastCheckpoint = drained
             live.checkpoint = drained

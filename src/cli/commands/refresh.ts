@@ -75,16 +75,14 @@ export async function refreshCommand(args: readonly string[]): Promise<number> {
  */
 function resolveNames(config: ResolvedConfig, names: readonly string[], has: (source: ResolvedSource, schema: string, table: string) => boolean): Array<Wanted | { name: string; source: undefined }> {
   return names.map((name) => {
+    // `SOURCE:` only when it names a configured source (a table name may hold a colon).
     const colon = name.indexOf(':')
-    const sourceName = colon < 0 ? undefined : name.slice(0, colon)
-    const rest = colon < 0 ? name : name.slice(colon + 1)
+    const sourceName = colon > 0 && config.sources.some((s) => s.name === name.slice(0, colon)) ? name.slice(0, colon) : undefined
+    const rest = sourceName === undefined ? name : name.slice(colon + 1)
     const dot = rest.indexOf('.')
     const schema = dot < 0 ? 'public' : rest.slice(0, dot)
     const table = dot < 0 ? rest : rest.slice(dot + 1)
     const candidates = config.sources.filter((s) => (sourceName === undefined || s.name === sourceName) && has(s, schema, table))
-    if (sourceName !== undefined && !config.sources.some((s) => s.name === sourceName)) {
-      throw new InletError('INLET-C004', `No source named "${sourceName}" in the config (${name}).`, { fix: `Sources: ${config.sources.map((s) => s.name).join(', ')}` })
-    }
     if (candidates.length > 1) {
       throw new InletError('INLET-C004', `${name} is a table of several sources (${candidates.map((s) => s.name).join(', ')}).`, { fix: `Name the source: inlet refresh ${candidates[0]?.name}:${schema}.${table}` })
     }

@@ -17,7 +17,7 @@ export interface QueryResult {
 
 const READ_ONLY = new Set<number>([StatementType.SELECT, StatementType.EXPLAIN])
 
-export async function readOnlyQuery(connection: DuckDBConnection, sql: string, limit: number): Promise<QueryResult> {
+export async function readOnlyQuery(connection: DuckDBConnection, sql: string, limit: number, timeoutMs = 60_000): Promise<QueryResult> {
   let statements
   try {
     statements = await connection.extractStatements(sql)
@@ -34,6 +34,10 @@ export async function readOnlyQuery(connection: DuckDBConnection, sql: string, l
   if (!READ_ONLY.has(prepared.statementType)) {
     throw queryError(`inlet query only reads (SELECT, WITH, FROM, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN); this is a ${StatementType[prepared.statementType] ?? 'other'} statement.`)
   }
+  // A read-only transaction as well: EXPLAIN ANALYZE runs its statement, and table functions may
+  // act. It ends with the read, so no snapshot is held open between queries.
+  await connection.run('BEGIN TRANSACTION READ ONLY')
+  const timer = setTimeout(() => connection.interrupt(), timeoutMs)
   try {
     const reader = await prepared.streamAndReadUntil(limit + 1)
     const names = reader.columnNames()
@@ -41,7 +45,10 @@ export async function readOnlyQuery(connection: DuckDBConnection, sql: string, l
     const rows = reader.getRowObjectsJson().slice(0, limit)
     return { columns: names.map((name, i) => ({ name, type: types[i] ?? '' })), rows, truncated: reader.currentRowCount > limit }
   } catch (cause) {
-    throw queryError(firstLine(cause), cause)
+    throw queryError(/interrupt/i.test(firstLine(cause)) ? `The query ran longer than ${timeoutMs / 1000} s and was stopped.` : firstLine(cause), cause)
+  } finally {
+    clearTimeout(timer)
+    await connection.run('ROLLBACK').catch(() => undefined)
   }
 }
 
