@@ -170,13 +170,16 @@ describe(`faults on the source (PostgreSQL ${major})`, () => {
     const flags = ['--source', server.url('shop'), '--destination', `duckdb:${destination}`, '--slot', 'inlet_shop', '--json']
     const config = resolveConfig({}, { source: [server.url('shop')], destination: `duckdb:${destination}`, slot: 'inlet_shop' }, {})
     await runPipeline({ config, once: true })
+    // A change applied: the table has a last commit time.
+    await sql(server, 'shop', `update items set qty = qty + 1 where id = 2`)
+    await runPipeline({ config, once: true })
     const status = await runCli(['status', ...flags])
     assert.equal(status.code, 0, status.stderr)
     const whole = JSON.parse(status.stdout) as StatusReport
     const report = whole.sources[0]
     const [count] = await sql<{ n: string }>(server, 'shop', 'select count(*)::text as n from items')
     assert.deepEqual(report?.tables.map((t) => ({ ...t, lastCommitTime: t.lastCommitTime === null ? null : 'set' })), [
-      { table: 'public.items', destination: 'public.items', phase: 'streaming', rows: Number(count?.n), refreshPending: false, lastCommitTime: 'set', lagSeconds: 0, copy: null, applied: null },
+      { table: 'public.items', destination: 'public.items', phase: 'streaming', rows: Number(count?.n), refreshPending: false, lastCommitTime: 'set', lagBytes: report?.lagBytes, lagSeconds: 0, copy: null, applied: null },
     ])
     assert.equal(whole.destinationHeld, false)
     assert.equal(whole.run, null)

@@ -84,6 +84,11 @@ describe(`operations (PostgreSQL ${major})`, () => {
       const text = await cli(['status'])
       assert.match(text.stdout, /inlet run PID \d+[\s\S]*Source shop · slot inlet_shop · streaming[\s\S]*public\.orders → shop\.orders +streaming/)
 
+      // A second run on the held file: a clear error naming the holder, nothing written.
+      const second = await cli(['run', '--once'])
+      assert.equal(second.code, 1, second.stderr)
+      assert.match(second.stderr, new RegExp(`INLET-D001: The destination .*lake\\.duckdb is held by another process \\(.*PID ${process.pid}\\)[\\s\\S]*fix: DuckDB allows one writing process per file`))
+
       // Read-only SQL while the run holds the file; anything that writes is refused.
       const query = await runCli(['query', '--destination', `duckdb:${destination}`, '--json', 'SELECT count(*) AS n, sum(amount) AS total FROM billing.orders'])
       assert.equal(query.code, 0, query.stderr)

@@ -23,6 +23,7 @@ export interface TableStatus {
   readonly refreshPending: boolean
   readonly lastCommitTime: string | null
   /** A table's changes arrive in its source's one stream: its lag is the source's while it streams. */
+  readonly lagBytes: number | null
   readonly lagSeconds: number | null
   readonly copy: { readonly rowsCopied: number; readonly estimatedRows: number; readonly bytesCopied: number } | null
   /** Changes applied by this run (null when no run holds the destination). */
@@ -119,12 +120,12 @@ async function sourceStatus(source: ResolvedSource, destination: DuckDbDestinati
   const currentError = error !== null && (state.updatedAt == null || Date.parse(error.at) >= parsePgTime(state.updatedAt)) ? error : null
   const tables: TableStatus[] = []
   for (const t of (await destination.readTables(source.name)).sort((a, b) => key(a.sourceSchema, a.sourceTable).localeCompare(key(b.sourceSchema, b.sourceTable)))) {
-    tables.push(await tableStatus(destination, t, live, currentError, lagSeconds))
+    tables.push(await tableStatus(destination, t, live, currentError, lagBytes, lagSeconds))
   }
   return { ...empty, checkpointLsn: checkpoint === 0n ? null : formatLsn(checkpoint), lastCommitTime: commitTime, lagBytes, lagSeconds, lastError: live?.phase === 'streaming' ? null : currentError, tables }
 }
 
-async function tableStatus(destination: DuckDbDestination, t: TableState, live: SourceMonitor | undefined, error: LastError | null, lagSeconds: number | null): Promise<TableStatus> {
+async function tableStatus(destination: DuckDbDestination, t: TableState, live: SourceMonitor | undefined, error: LastError | null, lagBytes: number | null, lagSeconds: number | null): Promise<TableStatus> {
   const display = displayName(t.sourceSchema, t.sourceTable)
   const running = live?.tables.get(display)
   const rows = await destination.currentRows(t).catch(() => null)
@@ -140,6 +141,7 @@ async function tableStatus(destination: DuckDbDestination, t: TableState, live: 
     rows,
     refreshPending: t.refreshRequested,
     lastCommitTime: lastCommit,
+    lagBytes: phase === 'streaming' ? lagBytes : null,
     lagSeconds: phase === 'streaming' ? lagSeconds : null,
     copy: running?.copy ?? null,
     applied: running === undefined ? null : { ...running.applied },
