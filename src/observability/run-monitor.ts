@@ -8,7 +8,7 @@ import { InletError } from '../errors/inlet-error.js'
 import type { SlotFacts } from '../source/preflight/facts.js'
 
 export type SourcePhase = 'starting' | 'snapshot' | 'streaming' | 'reconnecting' | 'stopped' | 'failed'
-export type LiveTablePhase = 'snapshot' | 'streaming' | 'refreshing'
+export type LiveTablePhase = 'snapshot' | 'streaming' | 'refreshing' | 'dropped'
 export type ChangeKind = 'insert' | 'update' | 'delete' | 'truncate'
 
 export interface LiveTable {

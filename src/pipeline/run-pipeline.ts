@@ -699,6 +699,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
     if (row.event === 'sql_drop' && row.objectType === 'table') {
       c.dropTable()
       droppedTables.add(base)
+      liveTable(base).phase = 'dropped'
       pendingChanges++
       for (const [name, t] of byRelation) if (t === base) {
         byRelation.delete(name)

@@ -381,6 +381,19 @@ export class DuckDbDestination {
    * transaction, so that a crash never leaves a table without the state row that marks it ours.
    */
   async createTable(target: TableTarget, phase?: TablePhase, snapshotLsn = 0n): Promise<void> {
+    // Two sources mapped into one schema may create it at once on sibling connections, which
+    // DuckDB reports as a write-write conflict: created first on its own, retried on conflict.
+    if (!this.inTransaction) {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await this.run(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(target.destSchema)}`)
+          break
+        } catch (error) {
+          if (attempt >= 5 || !/conflict/i.test((error as Error).message)) throw error
+          await new Promise((r) => setTimeout(r, 20 * (attempt + 1)))
+        }
+      }
+    }
     await this.atomically(async () => {
       await this.run(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(target.destSchema)}`)
       await this.run(`DROP TABLE IF EXISTS ${destinationTable(target)}`)
