@@ -1,6 +1,7 @@
 /**
  * Several source databases in one config: each with its own publication and slot, set up and
- * checked in one command, with the slot budget counted across them.
+ * checked in one command, with the slot budget counted across them. And the demo, run past the
+ * stream's periodic checks (publication every 5 s).
  */
 import assert from 'node:assert/strict'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -60,7 +61,7 @@ describe('inlet demo', () => {
   it('runs doctor, setup and doctor, then replicates a live workload into DuckDB with equal row counts', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'inlet-demo-'))
     try {
-      const result = await runCli(['demo', '--duration', '2', '--destination', join(dir, 'demo.duckdb')])
+      const result = await runCli(['demo', '--duration', '7', '--destination', join(dir, 'demo.duckdb')])
       assert.equal(result.code, 0, result.stdout + result.stderr)
       assert.match(result.stdout, /1\. inlet doctor, before setup[\s\S]*FAIL +PUBLICATION_MISSING/)
       assert.match(result.stdout, /applied +Replication slot inlet_shop/)

@@ -759,8 +759,11 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
   let lastPublicationCheck = Date.now()
   const checkPublication = async () => {
     lastPublicationCheck = Date.now()
+    // OIDs from the catalog by name (to_regclass would need USAGE on every published schema, which
+    // the replication user lacks for the DDL audit table's).
     const { rows } = await client.query<{ schema: string; name: string; oid: number | null }>(
-      `SELECT schemaname AS schema, tablename AS name, to_regclass(format('%I.%I', schemaname, tablename))::oid::int AS oid FROM pg_publication_tables WHERE pubname = $1`,
+      `SELECT p.schemaname AS schema, p.tablename AS name, c.oid::int AS oid FROM pg_publication_tables p ` +
+        `LEFT JOIN pg_namespace n ON n.nspname = p.schemaname LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = p.tablename WHERE p.pubname = $1`,
       [source.publication],
     )
     for (const r of rows) {

@@ -97,6 +97,9 @@ export async function demoCommand(args: readonly string[]): Promise<number> {
     } finally {
       clearTimeout(timer)
       process.off('SIGINT', onSignal)
+      // Also when the run failed: the workload ends before the server does (its error is not the story).
+      stop.abort()
+      await workload.catch(() => undefined)
     }
     const { transactions } = await workload
     // Catch up with everything the workload committed, then compare.
