@@ -18,7 +18,7 @@ export function renderMetrics(monitor: RunMonitor): string {
   const sources = [...monitor.sources.values()]
 
   family('inlet_up', 'gauge', 'Whether each source is streaming or copying (1) or stopped, reconnecting or failed (0).')
-  for (const s of sources) sample('inlet_up', { source: s.name }, s.phase === 'streaming' || s.phase === 'snapshot' || s.phase === 'starting' ? 1 : 0)
+  for (const s of sources) sample('inlet_up', { source: s.name }, s.up ? 1 : 0)
 
   family('inlet_changes_applied_total', 'counter', 'Row changes applied to the destination (committed), by table and operation.')
   for (const s of sources) for (const t of s.tables.values()) for (const [op, n] of Object.entries(t.applied)) sample('inlet_changes_applied_total', { source: s.name, table: t.table, operation: op }, n)

@@ -30,6 +30,11 @@ export interface ErrorRecord {
   readonly at: string
 }
 
+/** A slot to warn about: retaining more WAL than `limit`, less than `limit` left before invalidation, or unreserved. */
+export function walWarning(slot: SlotFacts, limit: number): boolean {
+  return (slot.retainedBytes ?? 0) > limit || (slot.safeWalSize !== null && slot.safeWalSize < limit) || slot.walStatus === 'unreserved'
+}
+
 /** Batch apply latency buckets, in seconds (Prometheus histogram). */
 export const APPLY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
@@ -82,6 +87,11 @@ export class SourceMonitor {
     if (currentLsn > this.serverLsn) this.serverLsn = currentLsn
     this.slot = slot
     this.slotCheckedAt = now
+  }
+
+  /** Streaming or copying (not stopped, reconnecting or failed). */
+  get up(): boolean {
+    return this.phase === 'streaming' || this.phase === 'snapshot' || this.phase === 'starting'
   }
 
   /** Bytes of WAL past the checkpoint. */
@@ -137,6 +147,6 @@ export class RunMonitor {
 
   /** Healthy: every source streams (or copies) and none is failed. */
   get healthy(): boolean {
-    return [...this.sources.values()].every((s) => s.phase === 'streaming' || s.phase === 'snapshot' || s.phase === 'starting')
+    return [...this.sources.values()].every((s) => s.up)
   }
 }

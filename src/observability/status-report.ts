@@ -11,8 +11,8 @@ import { formatLsn, parseLsn } from '../protocol/lsn.js'
 import { readSlots, serverVersionNum } from '../source/catalog.js'
 import type { SlotFacts } from '../source/preflight/facts.js'
 import { key } from '../source/selection.js'
-import { displayName } from '../postgres/sql-text.js'
-import type { ChangeKind, RunMonitor, SourceMonitor } from './run-monitor.js'
+import { displayName, parsePgTime } from '../postgres/sql-text.js'
+import { walWarning, type ChangeKind, type RunMonitor, type SourceMonitor } from './run-monitor.js'
 
 export interface TableStatus {
   readonly table: string
@@ -81,10 +81,6 @@ export async function buildStatus(config: ResolvedConfig, destination: DuckDbDes
   }
 }
 
-function walWarning(slot: SlotFacts, limit: number): boolean {
-  return (slot.retainedBytes ?? 0) > limit || (slot.safeWalSize !== null && slot.safeWalSize < limit) || slot.walStatus === 'unreserved'
-}
-
 async function sourceStatus(source: ResolvedSource, destination: DuckDbDestination | 'held', live: SourceMonitor | undefined, retainedWalWarningBytes: number): Promise<SourceStatus> {
   let slot: SlotFacts | undefined
   let current = 0n
@@ -146,9 +142,4 @@ async function tableStatus(destination: DuckDbDestination, t: TableState, live: 
     copy: running?.copy ?? null,
     applied: running === undefined ? null : { ...running.applied },
   }
-}
-
-/** PostgreSQL / DuckDB timestamptz text (`2026-11-25 10:00:00.123+00`) in ms since 1970. */
-function parsePgTime(text: string): number {
-  return Date.parse(text.replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00'))
 }

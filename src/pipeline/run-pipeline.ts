@@ -37,7 +37,8 @@ import { workDirectory } from './work-directory.js'
 import { columnType } from '../destination/duckdb/column-types.js'
 import { END_COLUMN, LSN_COLUMN, START_COLUMN, SYNCED_COLUMN } from '../destination/duckdb/apply-sql.js'
 import type { SourceColumn, SourceTable } from '../source/table-schema.js'
-import { RunMonitor, type ChangeKind, type SourceMonitor } from '../observability/run-monitor.js'
+import { RunMonitor, walWarning, type ChangeKind, type SourceMonitor } from '../observability/run-monitor.js'
+import { parsePgTime } from '../postgres/sql-text.js'
 
 export interface BatchLimits {
   /** Apply once this many changes are pending (at a transaction boundary). */
@@ -784,10 +785,8 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
     if (slot.walStatus === 'lost') {
       throw slotInvalidated(source.slot, slot)
     }
-    const limit = options.config.retainedWalWarningBytes
     const retained = slot.retainedBytes ?? 0
-    const low = slot.safeWalSize !== null && slot.safeWalSize < limit
-    live.walWarning = retained > limit || low || slot.walStatus === 'unreserved'
+    live.walWarning = walWarning(slot, options.config.retainedWalWarningBytes)
     if (live.walWarning && Date.now() - lastWalWarning >= 60_000) {
       lastWalWarning = Date.now()
       log.warn('slot.wal', `Slot ${source.slot} retains ${formatBytes(retained)} of WAL (wal_status ${slot.walStatus ?? '?'}${slot.safeWalSize === null ? '' : `, ${formatBytes(Math.max(0, slot.safeWalSize))} more before the server invalidates it`}).`, {
@@ -1019,7 +1018,7 @@ async function streamChanges(client: SqlClient, destination: DuckDbDestination, 
   const stream = await replication.startStreaming({ slot: source.slot, publications: [source.publication], resumeLsn: checkpoint, confirmIdle: false, spoolDirectory: workDirectory(destination.path, 'spool', source.name) })
   live.phase = 'streaming'
   live.checkpoint = checkpoint
-  live.lastCommitTime ??= state?.checkpointCommitTime == null ? undefined : Date.parse(state.checkpointCommitTime.replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00')) * 1000
+  live.lastCommitTime ??= state?.checkpointCommitTime == null ? undefined : parsePgTime(state.checkpointCommitTime) * 1000
   log.info('stream.start', `Streaming from ${source.slot} after ${formatLsn(checkpoint)}${target === undefined ? '' : ` until ${formatLsn(target)}`}.`, { slot: source.slot, checkpoint: formatLsn(checkpoint) })
   let stopping = false
   const onAbort = () => (stopping = true)

@@ -22,3 +22,8 @@ export function displayName(schema: string, name: string): string {
   const part = (p: string) => (/^[a-z_][a-z0-9_$]*$/.test(p) ? p : quoteIdent(p))
   return `${part(schema)}.${part(name)}`
 }
+
+/** PostgreSQL (or DuckDB) timestamptz text, `2026-11-25 10:00:00.123+00`, in ms since 1970. */
+export function parsePgTime(text: string): number {
+  return Date.parse(text.replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00'))
+}

@@ -75,13 +75,7 @@ export async function refreshCommand(args: readonly string[]): Promise<number> {
  */
 function resolveNames(config: ResolvedConfig, names: readonly string[], has: (source: ResolvedSource, schema: string, table: string) => boolean): Array<Wanted | { name: string; source: undefined }> {
   return names.map((name) => {
-    // `SOURCE:` only when it names a configured source (a table name may hold a colon).
-    const colon = name.indexOf(':')
-    const sourceName = colon > 0 && config.sources.some((s) => s.name === name.slice(0, colon)) ? name.slice(0, colon) : undefined
-    const rest = sourceName === undefined ? name : name.slice(colon + 1)
-    const dot = rest.indexOf('.')
-    const schema = dot < 0 ? 'public' : rest.slice(0, dot)
-    const table = dot < 0 ? rest : rest.slice(dot + 1)
+    const { sourceName, schema, table } = splitName(config, name)
     const candidates = config.sources.filter((s) => (sourceName === undefined || s.name === sourceName) && has(s, schema, table))
     if (candidates.length > 1) {
       throw new InletError('INLET-C004', `${name} is a table of several sources (${candidates.map((s) => s.name).join(', ')}).`, { fix: `Name the source: inlet refresh ${candidates[0]?.name}:${schema}.${table}` })
@@ -89,6 +83,15 @@ function resolveNames(config: ResolvedConfig, names: readonly string[], has: (so
     const source = candidates[0]
     return source === undefined ? { name, source: undefined } : { name, source, schema, table }
   })
+}
+
+/** `[SOURCE:][schema.]table`; `SOURCE:` only when it names a configured source (a table name may hold a colon). */
+function splitName(config: ResolvedConfig, name: string): { sourceName: string | undefined; schema: string; table: string } {
+  const colon = name.indexOf(':')
+  const sourceName = colon > 0 && config.sources.some((s) => s.name === name.slice(0, colon)) ? name.slice(0, colon) : undefined
+  const rest = sourceName === undefined ? name : name.slice(colon + 1)
+  const dot = rest.indexOf('.')
+  return { sourceName, schema: dot < 0 ? 'public' : rest.slice(0, dot), table: dot < 0 ? rest : rest.slice(dot + 1) }
 }
 
 /** A run holds the destination: ask it on its local socket, or (an older run) through the WAL. */
@@ -112,8 +115,8 @@ async function refreshRunning(config: ResolvedConfig, path: string, names: reado
       const version = await serverVersionNum(client)
       const found = new Set<string>()
       for (const name of names) {
-        const dot = name.indexOf('.')
-        const [schema, table] = dot < 0 ? ['public', name] : [name.slice(0, dot), name.slice(dot + 1)]
+        const { sourceName, schema, table } = splitName(config, name)
+        if (sourceName !== undefined && sourceName !== source.name) continue
         if ((await client.query('SELECT to_regclass($1) AS r', [`${quoteIdent(schema)}.${quoteIdent(table)}`])).rows[0]?.r == null) continue
         if (version < 140000) {
           throw new InletError('INLET-C004', `The destination is held by a running inlet run, and PostgreSQL ${Math.floor(version / 10000)} cannot pass it the request (logical decoding messages need 14+).`, { fix: 'Stop the run (Ctrl-C or SIGTERM), run inlet refresh again, then start the run.' })
