@@ -33,6 +33,8 @@ while (commits < Number(countText)) {
       stream.confirm(event.endLsn)
     }
   }
+  // Like inlet run: let socket reads in between batches (the inbox fills while a replay goes on).
+  await new Promise((resolve) => setImmediate(resolve))
 }
 clearInterval(sampler)
 await stream.close()

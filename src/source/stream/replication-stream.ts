@@ -153,6 +153,13 @@ export class ReplicationStream implements AsyncIterable<StreamEvent[]> {
       this.fill(out)
       if (out.length > 0) return { value: out, done: false }
       if (this.ended && !this.assembler.replaying && this.inboxHead >= this.inbox.length) return { value: undefined, done: true }
+      // Messages were taken that made no events (changes of a streamed transaction, parked in the
+      // spool): more is waiting, and the socket may be paused until the inbox drains, so no new
+      // data would wake a waiter. Go on (after letting I/O run).
+      if (this.inboxHead < this.inbox.length || this.assembler.replaying) {
+        await new Promise((resolve) => setImmediate(resolve))
+        continue
+      }
       await new Promise<void>((resolve) => (this.waiter = resolve))
     }
   }
