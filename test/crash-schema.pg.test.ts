@@ -60,7 +60,7 @@ describe(`crash at each step of schema changes and refreshes (PostgreSQL ${major
     const outcomes: string[] = []
     for (const step of STEPS) {
       await sql(server, 'shop', step)
-      const committed = await runAndKill([...run, '--once'], 60_000, { INLET_FAULT_KILL_AFTER_COMMIT: '1' })
+      const committed = await runAndKill([...run, '--once'], 60_000, { INLET_TEST_FAULTS: JSON.stringify({ killAfterCommit: 1 }) })
       assert.ok(committed.signal === 'SIGKILL' || committed.code === 0, committed.stderr.slice(-2000))
       await sql(server, 'shop', `update items set qty = qty + 1 where id between 100 and 110`)
       // Killed at once when a copy starts beside the stream, else 300 ms into the stream.

@@ -44,7 +44,7 @@ describe(`crash safety (PostgreSQL ${major})`, () => {
     try {
       for (let i = 0; i < KILLS; i++) {
         // Every fourth run dies right after a DuckDB commit, before acknowledging it.
-        const env: Record<string, string> = i % 4 === 3 ? { INLET_FAULT_KILL_AFTER_COMMIT: String(1 + (i % 3)) } : {}
+        const env: Record<string, string> = i % 4 === 3 ? { INLET_TEST_FAULTS: JSON.stringify({ killAfterCommit: 1 + (i % 3) }) } : {}
         // The first runs die early (starting, copying), two more while creating the destination
         // tables after their slot; the others at a random moment once the snapshot or the stream began.
         const ms = i < 4 ? 150 + i * 150 : i < 6 ? Math.floor(Math.random() * 15) : Math.floor(Math.random() * 1200)

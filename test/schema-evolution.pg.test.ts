@@ -145,7 +145,7 @@ for (const major of testMajors()) {
       assert.ok(!(await columns()).includes('note'), 'dropped at the end of the run that saw the DROP')
       // Killed right after a batch committed: whatever the kill interrupted, the next run ends without it.
       await sql(server, 'shop', `alter table items drop column price; update items set qty = 10 where id = 3`)
-      const killed = await runAndKill(run, 60_000, { INLET_FAULT_KILL_AFTER_COMMIT: '1' })
+      const killed = await runAndKill(run, 60_000, { INLET_TEST_FAULTS: JSON.stringify({ killAfterCommit: 1 }) })
       assert.equal(killed.signal, 'SIGKILL', killed.stderr)
       assert.equal((await runCli(run)).code, 0)
       assert.ok(!(await columns()).includes('price'))

@@ -11,14 +11,16 @@ import { join } from 'node:path'
 import { DuckDBInstance } from '@duckdb/node-api'
 import { csvSource, writeStageFile } from '../src/destination/duckdb/stage-file.js'
 import { stageMetaColumns } from '../src/destination/duckdb/apply-sql.js'
-import type { StageRow } from '../src/pipeline/table-changes.js'
-import type { TableTarget } from '../src/pipeline/table-target.js'
+import type { StageRow } from '../src/model/change-set.js'
+import type { SourceColumn } from '../src/model/source-table.js'
+import type { TableTarget } from '../src/model/table-binding.js'
 
 const TRICKY = ['', 'NULL', '"', '""', 'a,b', 'say "hi", ok', 'line\nbreak', 'cr\r\nlf', '\r', ' lead', 'trail ', 'héllo 🎉', '\\N', '\t', 'x'.repeat(300_000)]
 
-// Only what the writer reads of a target: the columns' `bare` flags and the key.
+// Only what the writer reads of a target: the columns' types (integer is written bare, text quoted) and the key.
 function target(bare: boolean[], key: number[]): TableTarget {
-  return { columns: bare.map((b, i) => ({ name: `c${i}`, type: { bare: b } })), key } as unknown as TableTarget
+  const source = (b: boolean, i: number): SourceColumn => ({ name: `c${i}`, attnum: i + 1, typeName: b ? 'integer' : 'text', typeOid: b ? 23 : 25, type: { kind: 'base', oid: b ? 23 : 25, name: b ? 'integer' : 'text', typmod: -1 }, dimensions: 0, notNull: false })
+  return { columns: bare.map((b, i) => ({ name: `c${i}`, source: source(b, i), type: { name: b ? 'INTEGER' : 'VARCHAR' } })), key } as unknown as TableTarget
 }
 
 function row(values: (string | null)[], extra: Partial<StageRow> = {}): StageRow {

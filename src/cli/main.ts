@@ -17,8 +17,15 @@ import { slotsCommand } from './commands/slots.js'
 import { statusCommand } from './commands/status.js'
 import { teardownCommand } from './commands/teardown.js'
 import { bold, dim, err, out, red } from './terminal.js'
+import type { RunOptions } from '../pipeline/run-pipeline.js'
 
-type Command = (args: readonly string[]) => Promise<number>
+/** What a caller of main() may change about a command's run (tests inject faults through it). */
+export interface CliContext {
+  /** Wraps the destination `inlet run` opens (see RunOptions.wrapDestination). */
+  readonly wrapDestination?: RunOptions['wrapDestination']
+}
+
+type Command = (args: readonly string[], context: CliContext) => Promise<number>
 
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
   doctor: { run: doctorCommand, summary: 'check every source prerequisite; the fix for each finding' },
@@ -48,7 +55,7 @@ Run inlet COMMAND --help for its flags. Configuration: --config inlet.yaml, flag
 libpq PG* environment variables (passwords: URL, PGPASSWORD or ~/.pgpass; never printed).
 Docs: README.md, docs/configuration.md, docs/doctor.md, docs/error-codes.md`
 
-export async function main(argv: readonly string[]): Promise<number> {
+export async function main(argv: readonly string[], context: CliContext = {}): Promise<number> {
   const [name, ...args] = argv
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     out(MAIN_HELP())
@@ -65,7 +72,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 2
   }
   try {
-    return await command.run(args)
+    return await command.run(args, context)
   } catch (error) {
     return reportError(error)
   }

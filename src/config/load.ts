@@ -9,6 +9,7 @@ import { InletError } from '../errors/inlet-error.js'
 import { parseConnectionString, settingsFromEnv, type ConnectionSettings } from '../postgres/connection-settings.js'
 import { configSchema, type ConfigInput, type SourceInput, type TableEntryInput } from './schema.js'
 import { parseTablePattern, type TablePattern } from './table-pattern.js'
+import { defaultMemoryLimit, memoryBudget, parseMemoryLimit, type MemoryBudget } from './memory-budget.js'
 
 export const DEFAULT_CONFIG_FILE = 'inlet.yaml'
 export const DEFAULT_PUBLICATION = 'inlet_pub'
@@ -63,6 +64,8 @@ export interface ResolvedConfig {
   /** Seconds between heartbeat messages; undefined: none. */
   readonly heartbeatSeconds: number | undefined
   readonly retainedWalWarningBytes: number
+  /** `memory_limit` and its split among the parts of a run. */
+  readonly memory: MemoryBudget
   /** The file the config came from, if any. */
   readonly file: string | undefined
 }
@@ -161,7 +164,7 @@ export function resolveConfig(input: ConfigInput, flags: ConfigFlags, env: Reado
     throw new InletError('INLET-C004', `--scd must be 1 or 2, not "${scdText}".`)
   }
   const destination = checkDestination(flags.destination ?? input.destination ?? DEFAULT_DESTINATION)
-  return { sources, destination, scd: scdText === '2' ? 2 : 1, autoRefresh: input.auto_refresh ?? 'scd1', droppedColumns: input.dropped_columns ?? 'keep', heartbeatSeconds: input.heartbeat_seconds, retainedWalWarningBytes: (input.retained_wal_warning_mb ?? 1024) * 1024 * 1024, file }
+  return { sources, destination, scd: scdText === '2' ? 2 : 1, autoRefresh: input.auto_refresh ?? 'scd1', droppedColumns: input.dropped_columns ?? 'keep', heartbeatSeconds: input.heartbeat_seconds, retainedWalWarningBytes: (input.retained_wal_warning_mb ?? 1024) * 1024 * 1024, memory: memoryBudget(input.memory_limit === undefined ? defaultMemoryLimit() : parseMemoryLimit(input.memory_limit)), file }
 }
 
 /** A source name as a DuckDB schema name (database names may hold any character). */

@@ -81,6 +81,10 @@ export const configSchema = z
       .positive()
       .optional()
       .describe('Warn (log `slot.wal`) when the slot retains more WAL than this, in MB, or when its `safe_wal_size` falls below it. Default 1024.'),
+    memory_limit: z
+      .union([z.number().positive(), z.string().regex(/^\s*\d+(\.\d+)?\s*(kB|KB|KiB|MB|MiB|GB|GiB)?\s*$/, 'use a size such as 256MB or 1GB')])
+      .optional()
+      .describe('Memory `inlet run` may use in all, DuckDB\'s buffer pool included (which spills to disk beyond its share), e.g. `512MB` or `2GB`; a number is megabytes. At least 160MB. Default: an eighth of the machine\'s memory, from 192MB to 256MB.'),
     dropped_columns: z
       .enum(['keep', 'drop'])
       .optional()

@@ -180,7 +180,7 @@ export const ERROR_CODES = {
     area: 'destination',
     title: 'Destination write failed',
     description: 'Writing a batch into DuckDB failed; the message names the table and DuckDB\'s error (for example a value outside the destination type\'s range, or a full disk). The batch was rolled back and nothing past the last checkpoint was acknowledged to the source, so rerunning after the fix loses nothing.',
-    retryable: true,
+    retryable: false,
   },
   'INLET-D003': {
     area: 'destination',

@@ -12,8 +12,7 @@ import { createServer, request, type IncomingMessage, type Server, type ServerRe
 import { tmpdir, userInfo } from 'node:os'
 import { basename, dirname, join, resolve } from 'node:path'
 import type { ResolvedConfig } from '../config/load.js'
-import type { DuckDbDestination } from '../destination/duckdb/duckdb-destination.js'
-import { readOnlyQuery } from '../destination/duckdb/read-only-query.js'
+import type { Destination, QueryReader } from '../destination/destination.js'
 import { InletError } from '../errors/inlet-error.js'
 import type { Logger } from './log.js'
 import { renderMetrics } from './metrics.js'
@@ -40,22 +39,23 @@ export interface ServeOptions {
   readonly log: Logger
 }
 
-export async function serveRun(config: ResolvedConfig, destination: DuckDbDestination, monitor: RunMonitor, options: ServeOptions): Promise<{ close(): Promise<void> }> {
-  // Reads go through a connection of their own, one at a time, beside the batches.
-  const reader = await destination.openSibling()
+export async function serveRun(config: ResolvedConfig, destination: Destination, monitor: RunMonitor, options: ServeOptions): Promise<{ close(): Promise<void> }> {
+  // Reads go through connections of their own, one at a time, beside the batches.
+  const state = await destination.openWriter()
+  const reader = await destination.openReader()
   let queue: Promise<unknown> = Promise.resolve()
   const serial = <T>(work: () => Promise<T>): Promise<T> => {
     const next = queue.then(work, work)
     queue = next.catch(() => undefined)
     return next
   }
-  const path = controlSocketPath(destination.path)
+  const path = controlSocketPath(destination.localPath)
   const api = createServer((req, res) => {
-    void handleApi(req, res, { config, reader, monitor, serial }).catch((error: unknown) => sendError(res, error))
+    void handleApi(req, res, { config, state, reader, monitor, serial }).catch((error: unknown) => sendError(res, error))
   })
   let serving = false
   try {
-    prepareSocketDirectory(dirname(path), path !== join(dirname(resolve(destination.path)), basename(path)))
+    prepareSocketDirectory(dirname(path), path !== join(dirname(resolve(destination.localPath)), basename(path)))
     // The run holds the file's lock, so a socket left here is a dead run's.
     if (existsSync(path)) rmSync(path, { force: true })
     // Created 0600 (no moment at the umask's mode): only the owner may connect.
@@ -84,6 +84,7 @@ export async function serveRun(config: ResolvedConfig, destination: DuckDbDestin
     } catch (cause) {
       if (serving) api.close()
       await reader.close()
+      await state.close()
       throw new InletError('INLET-C004', `The metrics port ${host}:${port} cannot be opened: ${(cause as Error).message}.`, { cause, fix: 'Choose a free port: --metrics-port PORT (or HOST:PORT).' })
     }
     options.log.info('metrics.listen', `Prometheus metrics on http://${host}:${port}/metrics (health: /healthz).`, { host, port })
@@ -94,10 +95,11 @@ export async function serveRun(config: ResolvedConfig, destination: DuckDbDestin
       const closing = [serving ? new Promise<void>((r) => api.close(() => r())) : undefined, metrics === undefined ? undefined : new Promise<void>((r) => metrics?.close(() => r()))]
       api.closeAllConnections()
       metrics?.closeAllConnections()
-      reader.connection.interrupt()
+      reader.interrupt()
       await Promise.all(closing)
       if (serving) rmSync(path, { force: true })
       await serial(() => reader.close())
+      await serial(() => state.close())
     },
   }
 }
@@ -117,21 +119,23 @@ function prepareSocketDirectory(dir: string, shared: boolean): void {
 
 interface ApiContext {
   readonly config: ResolvedConfig
-  readonly reader: DuckDbDestination
+  /** A connection of its own for status reads. */
+  readonly state: Destination
+  readonly reader: QueryReader
   readonly monitor: RunMonitor
   readonly serial: <T>(work: () => Promise<T>) => Promise<T>
 }
 
 async function handleApi(req: IncomingMessage, res: ServerResponse, ctx: ApiContext): Promise<void> {
   if (req.method === 'GET' && req.url === '/status') {
-    const report = await ctx.serial(() => buildStatus(ctx.config, ctx.reader, ctx.monitor))
+    const report = await ctx.serial(() => buildStatus(ctx.config, ctx.state, ctx.monitor))
     return send(res, 200, JSON.stringify(report), 'application/json')
   }
   if (req.method === 'POST' && req.url === '/query') {
     const body = JSON.parse(await readBody(req)) as { sql?: unknown; limit?: unknown }
     if (typeof body.sql !== 'string') return send(res, 400, JSON.stringify({ error: { code: 'INLET-D005', message: 'The request has no sql.' } }), 'application/json')
     const limit = Math.min(MAX_QUERY_ROWS, Math.max(1, Number(body.limit ?? 1000) || 1000))
-    const result = await ctx.serial(() => readOnlyQuery(ctx.reader.connection, body.sql as string, limit))
+    const result = await ctx.serial(() => ctx.reader.query(body.sql as string, limit))
     return send(res, 200, JSON.stringify(result), 'application/json')
   }
   if (req.method === 'POST' && req.url === '/refresh') {

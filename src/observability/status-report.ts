@@ -5,7 +5,8 @@
  * and the source's catalog.
  */
 import type { ResolvedConfig, ResolvedSource } from '../config/load.js'
-import type { DuckDbDestination, LastError, TableState } from '../destination/duckdb/duckdb-destination.js'
+import type { Destination } from '../destination/destination.js'
+import type { LastError, TableState } from '../model/state.js'
 import { connect } from '../postgres/connect.js'
 import { formatLsn, parseLsn } from '../protocol/lsn.js'
 import { readSlots, serverVersionNum } from '../source/catalog.js'
@@ -70,7 +71,7 @@ export interface StatusReport {
  * `destination`: a connection to read the file with, or 'held' when another process holds it.
  * `monitor`: the running run's live state (then the source is not queried: the run reads its slot).
  */
-export async function buildStatus(config: ResolvedConfig, destination: DuckDbDestination | 'held', monitor?: RunMonitor): Promise<StatusReport> {
+export async function buildStatus(config: ResolvedConfig, destination: Destination | 'held', monitor?: RunMonitor): Promise<StatusReport> {
   const sources: SourceStatus[] = []
   for (const source of config.sources) sources.push(await sourceStatus(source, destination, monitor?.sources.get(source.name), config.retainedWalWarningBytes))
   return {
@@ -81,7 +82,7 @@ export async function buildStatus(config: ResolvedConfig, destination: DuckDbDes
   }
 }
 
-async function sourceStatus(source: ResolvedSource, destination: DuckDbDestination | 'held', live: SourceMonitor | undefined, retainedWalWarningBytes: number): Promise<SourceStatus> {
+async function sourceStatus(source: ResolvedSource, destination: Destination | 'held', live: SourceMonitor | undefined, retainedWalWarningBytes: number): Promise<SourceStatus> {
   let slot: SlotFacts | undefined
   let current = 0n
   if (live !== undefined) {
@@ -121,7 +122,7 @@ async function sourceStatus(source: ResolvedSource, destination: DuckDbDestinati
   return { ...empty, checkpointLsn: checkpoint === 0n ? null : formatLsn(checkpoint), lastCommitTime: commitTime, lagBytes, lagSeconds, lastError: live?.phase === 'streaming' ? null : currentError, tables }
 }
 
-async function tableStatus(destination: DuckDbDestination, t: TableState, live: SourceMonitor | undefined, error: LastError | null, lagBytes: number | null, lagSeconds: number | null): Promise<TableStatus> {
+async function tableStatus(destination: Destination, t: TableState, live: SourceMonitor | undefined, error: LastError | null, lagBytes: number | null, lagSeconds: number | null): Promise<TableStatus> {
   const display = displayName(t.sourceSchema, t.sourceTable)
   const running = live?.tables.get(display)
   const rows = await destination.currentRows(t).catch(() => null)

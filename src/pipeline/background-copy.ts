@@ -10,12 +10,12 @@
  * next run to copy it again: the held changes need not be durable, and the checkpoint may pass
  * them.
  */
-import { join, dirname } from 'node:path'
 import type { ResolvedSource } from '../config/load.js'
-import type { DuckDbDestination } from '../destination/duckdb/duckdb-destination.js'
+import type { Destination, StagedChanges } from '../destination/destination.js'
+import type { TableTarget } from '../model/table-binding.js'
 import type { Logger } from '../observability/log.js'
 import { connect, type SqlClient } from '../postgres/connect.js'
-import { quoteIdent, quoteLiteral } from '../postgres/sql-text.js'
+import { quoteLiteral } from '../postgres/sql-text.js'
 import { formatLsn, type Lsn } from '../protocol/lsn.js'
 import { runSnapshot } from '../source/snapshot/snapshot-reader.js'
 import { ReplicationConnection } from '../source/stream/replication-connection.js'
@@ -24,22 +24,14 @@ import { addRowChange, bindRelation, type Binding, type RowEvent } from './row-b
 import { columnsDiffer, keyChanged, relationColumns } from './schema-change.js'
 import { planSource } from './source-plan.js'
 import { workDirectory } from './work-directory.js'
-import { TableChanges, type ChangeCommit } from './table-changes.js'
-import type { TableTarget } from './table-target.js'
+import { TableChanges } from './table-changes.js'
+import type { ChangeCommit, Segment } from '../model/change-set.js'
 
 let slotSerial = 0
 
 /** A name for a temporary copy slot, unique in this process and unlikely to clash across processes. */
 export function temporarySlotName(): string {
   return `inlet_copy_${process.pid}_${++slotSerial}_${Date.now() % 1_000_000}`
-}
-
-/** Destination name suffix of a copy loading beside its table. */
-export const REFRESH_SUFFIX = '__inlet_refresh'
-
-/** Where a new copy of `target` loads: beside it, `TABLE__inlet_refresh`. */
-export function besideCopy(target: TableTarget): TableTarget {
-  return { ...target, destName: `${target.destName}${REFRESH_SUFFIX}` }
 }
 
 export interface BackgroundCopyOptions {
@@ -49,15 +41,17 @@ export interface BackgroundCopyOptions {
   readonly begunAfter: Lsn
   readonly source: ResolvedSource
   readonly defaultScd: 1 | 2
-  readonly destination: DuckDbDestination
+  readonly destination: Destination
   readonly workers: number
+  /** Held changes past this many bytes go to the destination's scratch (a long copy under many writes). */
+  readonly holdBytes?: number | undefined
   readonly log: Logger
   /** A copy of the same table this one replaces: it must have let go of the table beside first. */
   readonly previous?: Promise<void> | undefined
   /** Rows and bytes copied so far, against the planner's estimate (for status and metrics). */
   readonly onProgress?: (progress: { rowsCopied: number; bytesCopied: number; estimatedRows: number }) => void
-  /** Test hook: the copy is loaded, the old table not yet replaced. */
-  readonly onLoaded?: (query: <T>(sql: string) => Promise<T[]>, table: string, copy: string) => Promise<void>
+  /** Test hook: the copy is loaded (into `copy`), the table not yet replaced. */
+  readonly onLoaded?: ((table: TableTarget, copy: TableTarget) => Promise<void>) | undefined
 }
 
 type Held = { readonly lsn: Lsn } & ({ readonly commit: ChangeCommit; readonly event: RowEvent | 'truncate' } | { readonly relation: Relation })
@@ -68,8 +62,10 @@ export class BackgroundCopy {
   snapshotLsn: Lsn | undefined
   /** The table as copied (its columns from the catalog under the snapshot), under its own name. */
   final: TableTarget | undefined
-  /** The table's changes at or after the snapshot, for the swap. */
+  /** The table's changes at or after the snapshot, for the swap (those not staged yet). */
   changes: TableChanges | undefined
+  /** Held changes already staged in the destination's scratch, in order. */
+  private staging: Promise<StagedChanges[]> = Promise.resolve([])
   /** Loaded and counted: the next batch swaps it in. */
   loaded = false
   /** A change after the snapshot has columns or a key the copy lacks (DDL): the copy must start again. */
@@ -90,7 +86,7 @@ export class BackgroundCopy {
 
   /** The copy's destination table, beside the table it replaces. */
   get into(): TableTarget {
-    return besideCopy(this.final ?? this.base)
+    return this.options.destination.copyBeside(this.final ?? this.base)
   }
 
   get cancelled(): boolean {
@@ -100,6 +96,7 @@ export class BackgroundCopy {
   /** Abandons the copy (its table is copied again by a later copy or run). */
   cancel(): void {
     this.abort.abort(new Error('copy cancelled'))
+    void this.staging.then((staged) => this.options.destination.discard(staged)).catch(() => undefined)
   }
 
   /** Takes a change of the table, committed in the transaction at `lsn`. */
@@ -109,10 +106,25 @@ export class BackgroundCopy {
       return
     }
     if (lsn < this.snapshotLsn || this.stale) return
-    if (event === 'truncate') return this.changes.truncate(commit)
-    const binding = this.bind(event.relation)
-    if (binding === undefined) this.stale = true
-    else addRowChange(this.changes, binding, event, commit)
+    if (event === 'truncate') this.changes.truncate(commit)
+    else {
+      const binding = this.bind(event.relation)
+      if (binding === undefined) this.stale = true
+      else addRowChange(this.changes, binding, event, commit)
+    }
+    if (this.changes.bytes > (this.options.holdBytes ?? Number.POSITIVE_INFINITY)) this.stageHeld()
+  }
+
+  /** The held changes: those staged (in order), then the rest, for the batch that swaps the copy in. */
+  takeChanges(): { staged: Promise<StagedChanges[]>; segments: Segment[] } {
+    return { staged: this.staging, segments: this.changes?.drain() ?? [] }
+  }
+
+  /** Held changes go to the destination's scratch, so that memory does not grow with the copy's length. */
+  private stageHeld(): void {
+    const segments = (this.changes as TableChanges).drain()
+    const target = this.final as TableTarget
+    this.staging = this.staging.then(async (staged) => [...staged, await this.options.destination.stage(target, segments)])
   }
 
   /** Whether a DDL in the transaction at `lsn` may be missing from the copy. */
@@ -141,7 +153,7 @@ export class BackgroundCopy {
     const signal = this.abort.signal
     let replication: ReplicationConnection | undefined
     let client: SqlClient | undefined
-    let loader: DuckDbDestination | undefined
+    let loader: Destination | undefined
     const release = async () => {
       await replication?.close()
       replication = undefined
@@ -169,7 +181,7 @@ export class BackgroundCopy {
       // The table's columns as of the snapshot: DDL after it reaches the stream after C.
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY')
       await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(created.snapshotName as string)}`)
-      const plan = await planSource(client, source, this.options.defaultScd)
+      const plan = await planSource(client, source, this.options.defaultScd, destination.types)
       await client.query('COMMIT')
       const fresh = plan.targets.find((t) => t.table.oid === base.table.oid)
       if (fresh === undefined) {
@@ -188,7 +200,7 @@ export class BackgroundCopy {
       if (this.stale) return
       log.info('refresh.start', `Copying ${base.display} again at ${formatLsn(created.consistentPoint)} while the other tables stream.`, { table: base.display, lsn: formatLsn(created.consistentPoint) })
 
-      loader = await destination.openSibling()
+      loader = await destination.openWriter()
       const into = this.into
       await loader.createTable(into)
       check()
@@ -198,7 +210,7 @@ export class BackgroundCopy {
         serverVersionNum: plan.serverVersionNum,
         targets: [into],
         workers: this.options.workers,
-        spoolDirectory: workDirectory(destination.path, 'copy', source.name, process.pid, base.table.oid),
+        spoolDirectory: workDirectory(destination.localPath, 'copy', source.name, process.pid, base.table.oid),
         signal,
         onProgress: (progress) => {
           const p = progress[0]
@@ -206,14 +218,13 @@ export class BackgroundCopy {
         },
         onImported: release,
         loader: {
-          load: (target, files) => (loader as DuckDbDestination).loadSnapshotFiles(target, files, created.consistentPoint, snapshotTime),
+          load: (target, files) => (loader as Destination).loadSnapshotFiles(target, files, created.consistentPoint, snapshotTime),
           tableDone: async (_target, rows) => {
             this.rows = rows
           },
         },
       })
-      const sibling = loader
-      await this.options.onLoaded?.(<T>(sql: string) => sibling.query<T>(sql), `${base.destSchema}.${base.destName}`, `${into.destSchema}.${into.destName}`)
+      await this.options.onLoaded?.(base, into)
       check()
       this.loaded = true
     } catch (error) {
@@ -223,8 +234,11 @@ export class BackgroundCopy {
       signal.removeEventListener('abort', onAbort)
       await release()
       await client?.end().catch(() => undefined)
-      // A copy that will not be swapped in leaves nothing beside the table.
-      if (!this.loaded) await loader?.run(`DROP TABLE IF EXISTS ${quoteIdent(this.into.destSchema)}.${quoteIdent(this.into.destName)}`).catch(() => undefined)
+      // A copy that will not be swapped in leaves nothing beside the table, nor held changes.
+      if (!this.loaded) {
+        await loader?.dropTable(this.into).catch(() => undefined)
+        await destination.discard(await this.staging.catch(() => [])).catch(() => undefined)
+      }
       await loader?.close()
     }
   }

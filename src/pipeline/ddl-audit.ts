@@ -5,7 +5,7 @@
 import { DDL_AUDIT_TABLE, DDL_SCHEMA } from '../source/ddl-tracking.js'
 import type { Relation } from '../source/stream/stream-events.js'
 import type { TupleValue } from '../protocol/pgoutput/messages.js'
-import type { ColumnState } from './schema-change.js'
+import type { ColumnState } from '../model/schema-change.js'
 
 export interface AuditRow {
   readonly event: 'ddl_command_end' | 'sql_drop' | 'table_rewrite' | string

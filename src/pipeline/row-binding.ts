@@ -4,8 +4,10 @@
  */
 import { UNCHANGED_TOAST, type TupleValue } from '../protocol/pgoutput/messages.js'
 import type { Relation, StreamEvent } from '../source/stream/stream-events.js'
-import type { Cell, ChangeCommit, TableChanges } from './table-changes.js'
-import { relationColumnMap, type TableTarget } from './table-target.js'
+import type { Cell, ChangeCommit } from '../model/change-set.js'
+import type { TableTarget } from '../model/table-binding.js'
+import type { TableChanges } from './table-changes.js'
+import { relationColumnMap } from './table-target.js'
 
 export interface Binding {
   /** The table's binding when this relation was mapped. */

@@ -17,55 +17,21 @@
  * a rewrite that changes values (ALTER TYPE ... USING, ADD COLUMN with a volatile default) sends
  * no row events. The DDL tracking script covers these.
  */
-import { columnType, type ColumnType } from '../destination/duckdb/column-types.js'
 import { InletError } from '../errors/inlet-error.js'
 import type { SqlClient } from '../postgres/connect.js'
+import type { AddedColumn, ColumnState, RetypedColumn, SchemaChange } from '../model/schema-change.js'
+import type { SourceColumn } from '../model/source-table.js'
+import type { TableTarget, TargetColumn, TypeMapping } from '../model/table-binding.js'
 import type { Relation } from '../source/stream/stream-events.js'
-import { resolveTypes, typeOf, type SourceColumn } from '../source/table-schema.js'
-import type { TableTarget, TargetColumn } from './table-target.js'
+import { resolveTypes, typeOf } from '../source/table-schema.js'
 
-/** INLET-S007 for a table that a new copy (`inlet refresh`) brings back in line. */
-export class RefreshNeeded extends InletError {
-  constructor(
-    readonly target: TableTarget,
-    message: string,
-  ) {
-    super('INLET-S007', message, { fix: `Copy the table again: inlet refresh ${target.display} (while no inlet run holds the destination), then rerun inlet run.` })
-  }
+/** A change the destination cannot follow in place: the table needs a new copy (INLET-S007 when none is made). */
+export interface RefreshNeeded {
+  readonly refresh: string
 }
 
-export interface AddedColumn {
-  readonly column: TargetColumn
-  /** PostgreSQL text of the value rows existing at the ALTER hold; null: NULL. */
-  readonly fill: string | null
-}
-
-export interface RetypedColumn {
-  readonly column: TargetColumn
-  readonly from: ColumnType
-  /** The destination column is widened to the new type (else it already holds it). */
-  readonly widen: boolean
-}
-
-export interface SchemaChange {
-  /** The binding after the change. */
-  readonly target: TableTarget
-  readonly added: readonly AddedColumn[]
-  readonly dropped: readonly string[]
-  readonly retyped: readonly RetypedColumn[]
-  /** Same attnum, new name (known from the DDL tracking script only). */
-  readonly renamed: ReadonlyArray<{ readonly from: string; readonly to: string }>
-}
-
-/** A source column as a Relation message or a DDL audit row describes it. */
-export interface ColumnState {
-  readonly name: string
-  readonly typeOid: number
-  readonly typeModifier: number
-  /** From the DDL audit row; absent in Relation messages. */
-  readonly attnum?: number
-  /** The audit row's stored default for existing rows: a string, null (none), or absent (unknown). */
-  readonly missing?: string | null
+export function refreshNeededError(target: TableTarget, reason: string): InletError {
+  return new InletError('INLET-S007', reason, { fix: `Copy the table again: inlet refresh ${target.display} (while no inlet run holds the destination), then rerun inlet run.` })
 }
 
 export function relationColumns(relation: Relation): ColumnState[] {
@@ -84,10 +50,10 @@ export function columnsDiffer(target: TableTarget, state: readonly ColumnState[]
 }
 
 /** The target after the relation's change, with what the destination must do. */
-export async function evolveTarget(client: SqlClient, target: TableTarget, relationId: number, state: readonly ColumnState[]): Promise<SchemaChange> {
+export async function evolveTarget(client: SqlClient, target: TableTarget, relationId: number, state: readonly ColumnState[], types: TypeMapping): Promise<SchemaChange | RefreshNeeded> {
   const excluded = new Set(target.excluded)
   const published = state.filter((c) => !excluded.has(c.name))
-  const types = await resolveTypes(client, published.map((c) => c.typeOid))
+  const pgTypes = await resolveTypes(client, published.map((c) => c.typeOid))
   const added: AddedColumn[] = []
   const retyped: RetypedColumn[] = []
   const renamed: Array<{ from: string; to: string }> = []
@@ -96,39 +62,38 @@ export async function evolveTarget(client: SqlClient, target: TableTarget, relat
     // The same column: by attnum when the audit row gives it (a rename keeps it), else by name.
     const old = c.attnum !== undefined ? (target.columns.find((t) => t.source.attnum === c.attnum) ?? target.columns.find((t) => t.name === c.name && t.source.attnum <= 0)) : target.columns.find((t) => t.name === c.name)
     if (old !== undefined && old.name !== c.name) renamed.push({ from: old.name, to: c.name })
-    const type = typeOf(types, c.typeOid, c.typeModifier)
+    const type = typeOf(pgTypes, c.typeOid, c.typeModifier)
     const source: SourceColumn = {
       name: c.name,
       attnum: c.attnum ?? old?.source.attnum ?? 0,
-      typeName: types.get(c.typeOid)?.name ?? String(c.typeOid),
+      typeName: pgTypes.get(c.typeOid)?.name ?? String(c.typeOid),
       typeOid: c.typeOid,
+      typeModifier: c.typeModifier,
       type,
       dimensions: old?.source.dimensions ?? (type.kind === 'array' ? 1 : 0),
       notNull: old?.source.notNull ?? false,
     }
-    const column: TargetColumn = { name: c.name, source, type: columnType(source) }
+    const column: TargetColumn = { name: c.name, source, type: types.columnType(source) }
     columns.push(column)
     if (old === undefined) added.push({ column, fill: c.missing !== undefined ? c.missing : await missingValue(client, target, relationId, c.name) })
     else if (old.source.typeOid !== c.typeOid || typmodOf(old.source) !== c.typeModifier) {
-      if (old.type.duckType === column.type.duckType) continue
-      if (widens(old.type.duckType, column.type.duckType)) retyped.push({ column, from: old.type, widen: true })
-      else if (widens(column.type.duckType, old.type.duckType)) retyped.push({ column, from: old.type, widen: false })
-      else {
-        throw new RefreshNeeded(target, `${target.display}.${c.name} changed type from ${old.source.typeName} to ${source.typeName}, which ${target.destSchema}.${target.destName} (${old.type.duckType}) cannot hold in place.`)
-      }
+      if (old.type.name === column.type.name) continue
+      if (types.widens(old.type.name, column.type.name)) retyped.push({ column, from: old.type, widen: true })
+      else if (types.widens(column.type.name, old.type.name)) retyped.push({ column, from: old.type, widen: false })
+      else return { refresh: `${target.display}.${c.name} changed type from ${old.source.typeName} to ${source.typeName}, which ${target.destSchema}.${target.destName} (${old.type.name}) cannot hold in place.` }
     }
   }
   const dropped = target.columns.filter((t) => !columns.some((c) => c.name === t.name) && !renamed.some((r) => r.from === t.name)).map((t) => t.name)
   const renamedTo = (name: string) => renamed.find((r) => r.from === name)?.to ?? name
   const keyNames = target.key.map((i) => renamedTo((target.columns[i] as TargetColumn).name))
   const key = keyNames.map((n) => columns.findIndex((c) => c.name === n))
-  if (key.some((i) => i < 0)) {
-    throw new RefreshNeeded(target, `A key column of ${target.display} (${keyNames.join(', ')}) was dropped.`)
-  }
+  if (key.some((i) => i < 0)) return { refresh: `A key column of ${target.display} (${keyNames.join(', ')}) was dropped.` }
   return { target: { ...target, columns, key }, added, dropped, retyped, renamed }
 }
 
+/** The column's atttypmod as the stream reports it (older records: the base type's). */
 function typmodOf(column: SourceColumn): number {
+  if (column.typeModifier !== undefined) return column.typeModifier
   return column.type.kind === 'base' ? column.type.typmod : -1
 }
 
@@ -155,34 +120,15 @@ async function missingValue(client: SqlClient, target: TableTarget, relationId: 
   }
 }
 
-const INTEGER_DIGITS: Record<string, number> = { SMALLINT: 5, INTEGER: 10, BIGINT: 19 }
-const INTEGER_ORDER = ['SMALLINT', 'INTEGER', 'BIGINT']
-
-/** Whether a DuckDB column of type `from` converts to `to` keeping every value exactly. */
-export function widens(from: string, to: string): boolean {
-  if (from === to) return true
-  const fi = INTEGER_ORDER.indexOf(from)
-  const ti = INTEGER_ORDER.indexOf(to)
-  if (fi >= 0 && ti >= 0) return fi < ti
-  if (from === 'FLOAT' && to === 'DOUBLE') return true
-  const decimal = /^DECIMAL\((\d+),(\d+)\)$/
-  const td = decimal.exec(to)
-  if (td === null) return false
-  const [p2, s2] = [Number(td[1]), Number(td[2])]
-  if (fi >= 0) return p2 - s2 >= (INTEGER_DIGITS[from] as number)
-  const fd = decimal.exec(from)
-  if (fd === null) return false
-  const [p, s] = [Number(fd[1]), Number(fd[2])]
-  return s2 >= s && p2 - s2 >= p - s
-}
-
 /**
  * The relation's primary key when it differs from the one the table is bound with (replica
  * identity DEFAULT, where the Relation message flags the key columns); else undefined.
  */
 export function keyChanged(target: TableTarget, relation: Relation): string[] | undefined {
   if (relation.replicaIdentity !== 'd' || target.table.replicaIdentity !== 'd') return undefined
+  // The Relation message flags key columns in column order; the key may be declared in another.
   const relationKey = relation.columns.filter((c) => c.key).map((c) => c.name)
-  const boundKey = target.key.map((i) => target.columns[i]?.source.name)
-  return relationKey.length > 0 && relationKey.join(',') !== boundKey.join(',') ? relationKey : undefined
+  const boundKey = new Set(target.key.map((i) => target.columns[i]?.source.name))
+  const same = relationKey.length === boundKey.size && relationKey.every((name) => boundKey.has(name))
+  return relationKey.length > 0 && !same ? relationKey : undefined
 }

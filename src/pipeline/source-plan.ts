@@ -11,16 +11,15 @@ import { displayName, quoteIdent } from '../postgres/sql-text.js'
 import { readPublication, readTables, serverVersionNum } from '../source/catalog.js'
 import { publishedTopLevel, selectTables, key } from '../source/selection.js'
 import { readSourceTables } from '../source/table-schema.js'
-import { bindTarget, type TableTarget } from './table-target.js'
+import type { TableTarget, TypeMapping } from '../model/table-binding.js'
+import { bindTarget } from './table-target.js'
 
 export interface SourcePlan {
   readonly serverVersionNum: number
   readonly targets: readonly TableTarget[]
-  /** Source relation (schema, name), partitions included, → its target. */
-  readonly byRelation: ReadonlyMap<string, TableTarget>
 }
 
-export async function planSource(client: SqlClient, source: ResolvedSource, defaultScd: 1 | 2): Promise<SourcePlan> {
+export async function planSource(client: SqlClient, source: ResolvedSource, defaultScd: 1 | 2, types: TypeMapping): Promise<SourcePlan> {
   const versionNum = await serverVersionNum(client)
   const tables = await readTables(client, source.connection.user)
   const publication = await readPublication(client, source.publication, versionNum)
@@ -61,7 +60,7 @@ export async function planSource(client: SqlClient, source: ResolvedSource, defa
   const sourceTables = await readSourceTables(client, selection.tables, tables, publication)
   const targets = sourceTables.map((table) => {
     const options = source.tableOptions.find((o) => matchesPattern(o.pattern, table.schema, table.name))
-    return bindTarget(source.name, table, { scd: options?.scd ?? defaultScd, destSchema: options?.destSchema, destName: options?.destName, excludeColumns: options?.excludeColumns, schemaPrefix: source.destinationSchema })
+    return bindTarget(source.name, table, { scd: options?.scd ?? defaultScd, destSchema: options?.destSchema, destName: options?.destName, excludeColumns: options?.excludeColumns, schemaPrefix: source.destinationSchema }, types)
   })
   const destinations = new Map<string, TableTarget>()
   for (const t of targets) {
@@ -70,15 +69,5 @@ export async function planSource(client: SqlClient, source: ResolvedSource, defa
     if (other !== undefined) throw new InletError('INLET-C007', `${other.display} and ${t.display} would both land in ${name}.`, { fix: 'Give one of them another name with as: in inlet.yaml.' })
     destinations.set(name, t)
   }
-  return { serverVersionNum: versionNum, targets, byRelation: relationIndex(targets) }
-}
-
-/** Relation names (tables and leaf partitions) → the target they land in. */
-export function relationIndex(targets: readonly TableTarget[]): Map<string, TableTarget> {
-  const byRelation = new Map<string, TableTarget>()
-  for (const target of targets) {
-    byRelation.set(key(target.table.schema, target.table.name), target)
-    for (const heap of target.table.heaps) byRelation.set(key(heap.schema, heap.name), target)
-  }
-  return byRelation
+  return { serverVersionNum: versionNum, targets }
 }

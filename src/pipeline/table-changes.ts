@@ -12,43 +12,10 @@
  *   opened and closed version.
  * - TRUNCATE splits the batch into segments applied in order.
  */
-import { UNCHANGED_TOAST, type UnchangedToast } from '../protocol/pgoutput/messages.js'
-import type { SchemaChange } from './schema-change.js'
-import type { TableTarget } from './table-target.js'
-
-export type Cell = string | null | UnchangedToast
-
-export interface ChangeCommit {
-  /** The commit record's LSN as decimal text. */
-  readonly lsn: string
-  /** Commit time as TIMESTAMPTZ text. */
-  readonly ts: string
-}
-
-/** One staging row. All values are PostgreSQL text forms; `null` is SQL NULL. */
-export interface StageRow {
-  /** U upsert, D delete, V version, C close, I insert n copies (no key), X delete n copies (no key). */
-  readonly op: 'U' | 'D' | 'V' | 'C' | 'I' | 'X'
-  readonly values: readonly (string | null)[]
-  /** '1' at each column whose value was unchanged TOAST and must come from the destination. */
-  readonly toast: string | null
-  /** Key values of the destination row (current version) that holds those values. */
-  readonly lookup: readonly (string | null)[] | null
-  readonly lsn: string | null
-  readonly ts: string | null
-  readonly end: string | null
-  readonly first: boolean
-  readonly n: number
-  /** No-key SCD2: closes of the same row values, in order. */
-  readonly group: number
-}
-
-/** Changes in order; each rows segment is laid out by the binding (`target`) it was built under. */
-export type Segment =
-  | { readonly kind: 'rows'; readonly target: TableTarget; readonly rows: readonly StageRow[] }
-  | { readonly kind: 'truncate'; readonly commit: ChangeCommit }
-  | { readonly kind: 'schema'; readonly change: SchemaChange }
-  | { readonly kind: 'dropped' }
+import { UNCHANGED_TOAST } from '../protocol/pgoutput/messages.js'
+import type { Cell, ChangeCommit, Segment, StageRow } from '../model/change-set.js'
+import type { SchemaChange } from '../model/schema-change.js'
+import type { TableTarget } from '../model/table-binding.js'
 
 interface Keyed {
   op: 'U' | 'D'

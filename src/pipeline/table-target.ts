@@ -1,35 +1,13 @@
 /**
  * A selected source table bound to its destination table: the destination name, SCD type, the
- * columns that land (after exclusions) with their DuckDB types, and which of them form the key.
+ * columns that land (after exclusions) with their destination types, and which of them form the key.
  * Also maps a pgoutput Relation's column order onto the destination's.
  */
-import { columnType, type ColumnType } from '../destination/duckdb/column-types.js'
 import { InletError } from '../errors/inlet-error.js'
+import type { SourceTable } from '../model/source-table.js'
+import type { TableTarget, TargetColumn, TypeMapping } from '../model/table-binding.js'
 import { displayName } from '../postgres/sql-text.js'
 import type { Relation } from '../source/stream/stream-events.js'
-import type { SourceColumn, SourceTable } from '../source/table-schema.js'
-
-export interface TargetColumn {
-  readonly name: string
-  readonly source: SourceColumn
-  readonly type: ColumnType
-}
-
-export interface TableTarget {
-  /** The source name (config `name`, default the database). */
-  readonly sourceName: string
-  readonly table: SourceTable
-  readonly destSchema: string
-  readonly destName: string
-  readonly scd: 1 | 2
-  readonly columns: readonly TargetColumn[]
-  /** Indexes into `columns` of the key; empty: rows are identified by all their values. */
-  readonly key: readonly number[]
-  /** Source columns left out by configuration (`exclude_columns`). */
-  readonly excluded: readonly string[]
-  /** `schema.table` of the source, for messages. */
-  readonly display: string
-}
 
 export interface TableOptions {
   readonly destSchema?: string | undefined
@@ -46,7 +24,7 @@ export function destinationSchemaOf(schema: string, prefix: string | undefined):
   return schema === 'public' ? prefix : `${prefix}_${schema}`
 }
 
-export function bindTarget(sourceName: string, table: SourceTable, options: TableOptions): TableTarget {
+export function bindTarget(sourceName: string, table: SourceTable, options: TableOptions, types: TypeMapping): TableTarget {
   const display = displayName(table.schema, table.name)
   const excluded = new Set(options.excludeColumns ?? [])
   for (const name of excluded) {
@@ -55,7 +33,7 @@ export function bindTarget(sourceName: string, table: SourceTable, options: Tabl
     }
     if (table.key.includes(name)) throw new InletError('INLET-C004', `exclude_columns cannot exclude "${name}" of ${display}: it is part of the key that identifies rows.`)
   }
-  const columns = table.columns.filter((c) => !excluded.has(c.name)).map((c) => ({ name: c.name, source: c, type: columnType(c) }))
+  const columns = table.columns.filter((c) => !excluded.has(c.name)).map((c) => ({ name: c.name, source: c, type: types.columnType(c) }))
   const key = table.key.map((k) => columns.findIndex((c) => c.name === k))
   if (key.some((i) => i < 0)) throw new InletError('INLET-S007', `The key of ${display} (${table.key.join(', ')}) is not among its published columns.`, { fix: 'Publish the key columns: ALTER PUBLICATION ... SET TABLE with a column list that includes them.' })
   return { sourceName, table, destSchema: options.destSchema ?? destinationSchemaOf(table.schema, options.schemaPrefix), destName: options.destName ?? table.name, scd: options.scd, columns, key, excluded: [...excluded], display }

@@ -6,47 +6,8 @@
  */
 import { InletError } from '../errors/inlet-error.js'
 import type { SqlClient } from '../postgres/connect.js'
+import type { PgType, SourceColumn, SourceTable, HeapRelation } from '../model/source-table.js'
 import type { PublicationFacts, TableFacts } from './preflight/facts.js'
-
-/** A type as the pipeline sees it, after looking through domains. */
-export type PgType =
-  | { readonly kind: 'base'; readonly oid: number; readonly name: string; readonly typmod: number }
-  | { readonly kind: 'array'; readonly element: PgType }
-  | { readonly kind: 'enum'; readonly name: string }
-  | { readonly kind: 'other'; readonly name: string }
-
-export interface SourceColumn {
-  readonly name: string
-  readonly attnum: number
-  /** format_type(): what the source calls it, e.g. `numeric(12,2)`, `integer[]`. */
-  readonly typeName: string
-  /** atttypid as the Relation message carries it (a domain's own OID, not its base). */
-  readonly typeOid: number
-  readonly type: PgType
-  /** Declared array dimensions (`int[][]` = 2); PostgreSQL does not enforce them. */
-  readonly dimensions: number
-  readonly notNull: boolean
-}
-
-export interface HeapRelation {
-  readonly oid: number
-  readonly schema: string
-  readonly name: string
-  readonly pages: number
-  readonly estimatedRows: number
-}
-
-export interface SourceTable {
-  readonly oid: number
-  readonly schema: string
-  readonly name: string
-  readonly columns: readonly SourceColumn[]
-  /** Columns that identify a row: the primary key, else the replica identity index; empty = none. */
-  readonly key: readonly string[]
-  readonly replicaIdentity: TableFacts['replicaIdentity']
-  /** Where the rows live: the table itself, or every leaf partition. */
-  readonly heaps: readonly HeapRelation[]
-}
 
 interface TypeRow {
   oid: number
@@ -86,6 +47,7 @@ export async function readSourceTables(client: SqlClient, tables: readonly Table
         attnum: r.attnum,
         typeName: r.type_name,
         typeOid: Number(r.type_oid),
+        typeModifier: r.typmod,
         type: typeOf(types, Number(r.type_oid), r.typmod),
         dimensions: r.dims,
         notNull: r.not_null,

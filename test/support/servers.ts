@@ -4,6 +4,7 @@
  * (default "13,18"; `npm run test:matrix` sets 13 to 18).
  */
 import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
@@ -77,11 +78,13 @@ export function runCli(args: readonly string[], env: Record<string, string> = {}
 /**
  * Starts `inlet run` and kills it with SIGKILL `ms` after it starts or, with `after`, `ms` after
  * its log first matches `after` (so that a slow start cannot make every kill land before the
- * stream); resolves with how it ended.
+ * stream); resolves with how it ended. With INLET_TEST_FAULTS in `env`, the CLI runs with those
+ * faults injected into its destination (support/faulty-inlet.ts).
  */
 export function runAndKill(args: string[], ms: number, env: Record<string, string> = {}, after?: RegExp): Promise<{ signal: NodeJS.Signals | null; code: number | null; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'inlet.js'), ...args], { cwd: PROJECT_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] })
+    const entry = env.INLET_TEST_FAULTS === undefined ? join(PROJECT_ROOT, 'bin', 'inlet.js') : join(PROJECT_ROOT, 'dist', 'test', 'support', 'faulty-inlet.js')
+    const child = spawn(process.execPath, [entry, ...args], { cwd: PROJECT_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] })
     let stderr = ''
     // A run that has not begun after 3 s (say, its slot creation waits for a killed run's backend) dies anyway.
     let timer = setTimeout(() => child.kill('SIGKILL'), after === undefined ? ms : 3000)
@@ -96,6 +99,40 @@ export function runAndKill(args: string[], ms: number, env: Record<string, strin
     child.on('close', (code, signal) => {
       clearTimeout(timer)
       resolve({ signal, code, stderr })
+    })
+  })
+}
+
+/**
+ * Runs the CLI as runCli does and reports its peak resident memory (VmHWM from /proc, read until
+ * it exits); kills it with SIGKILL after `timeoutMs` (a stall fails the test instead of hanging it).
+ */
+export function runCliMeasured(args: readonly string[], timeoutMs: number, env: Record<string, string> = {}): Promise<CliResult & { peakRssMB: number; timedOut: boolean }> {
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PG') && !k.startsWith('INLET_REPLICATION')))
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'inlet.js'), ...args], { cwd: PROJECT_ROOT, env: { ...base, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    let peak = 0
+    let timedOut = false
+    const sample = () => {
+      try {
+        const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1]
+        if (kb !== undefined) peak = Math.max(peak, Number(kb) / 1024)
+      } catch {
+        // exited
+      }
+    }
+    const sampler = setInterval(sample, 100)
+    const killer = setTimeout(() => ((timedOut = true), child.kill('SIGKILL')), timeoutMs)
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+    child.on('error', reject)
+    child.on('exit', () => sample())
+    child.on('close', (code) => {
+      clearInterval(sampler)
+      clearTimeout(killer)
+      resolvePromise({ code: code ?? -1, stdout, stderr, peakRssMB: Math.round(peak), timedOut })
     })
   })
 }

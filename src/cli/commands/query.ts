@@ -5,8 +5,8 @@
  */
 import { resolve } from 'node:path'
 import { loadDestination } from '../../config/load.js'
-import { DuckDbDestination } from '../../destination/duckdb/duckdb-destination.js'
-import { readOnlyQuery, type QueryResult } from '../../destination/duckdb/read-only-query.js'
+import type { Destination, QueryResult } from '../../destination/destination.js'
+import { destinationHeld, openDestination } from '../../destination/registry.js'
 import { InletError } from '../../errors/inlet-error.js'
 import { askRun } from '../../observability/run-api.js'
 import { parseCommandArgs } from '../args.js'
@@ -42,17 +42,22 @@ export async function queryCommand(args: readonly string[]): Promise<number> {
 }
 
 async function queryFile(path: string, sql: string, limit: number): Promise<QueryResult> {
-  let destination: DuckDbDestination
+  let destination: Destination
   try {
-    destination = await DuckDbDestination.open(path, { readOnly: true })
+    destination = await openDestination(`duckdb:${path}`, { readOnly: true })
   } catch (error) {
-    if (DuckDbDestination.isHeld(error)) {
+    if (destinationHeld(error)) {
       throw new InletError('INLET-D001', `The destination ${path} is held by a process that is not an inlet run answering on its socket.`, { cause: error, fix: 'Stop that process (a DuckDB shell or script), or query through it.' })
     }
     throw error
   }
   try {
-    return await readOnlyQuery(destination.connection, sql, limit)
+    const reader = await destination.openReader()
+    try {
+      return await reader.query(sql, limit)
+    } finally {
+      await reader.close()
+    }
   } finally {
     await destination.close()
   }

@@ -1,12 +1,14 @@
 import { loadConfig, type ResolvedConfig, type ResolvedSource } from '../../config/load.js'
-import { DuckDbDestination, type TableState } from '../../destination/duckdb/duckdb-destination.js'
+import type { Destination } from '../../destination/destination.js'
+import { destinationHeld, openDestination } from '../../destination/registry.js'
+import type { TableState } from '../../model/state.js'
 import { askRun } from '../../observability/run-api.js'
 import type { StatusReport } from '../../observability/status-report.js'
 import { InletError } from '../../errors/inlet-error.js'
 import { connect } from '../../postgres/connect.js'
 import { quoteIdent } from '../../postgres/sql-text.js'
 import { serverVersionNum } from '../../source/catalog.js'
-import { REFRESH_MESSAGE_PREFIX } from '../../pipeline/run-pipeline.js'
+import { REFRESH_MESSAGE_PREFIX } from '../../pipeline/stream/copies.js'
 import { COMMON_HELP, CONFIG_OPTIONS, configFlags, parseCommandArgs } from '../args.js'
 import { out } from '../terminal.js'
 
@@ -42,11 +44,11 @@ export async function refreshCommand(args: readonly string[]): Promise<number> {
   if (positionals.length === 0) throw new InletError('INLET-C004', 'inlet refresh needs the tables to copy again.', { fix: 'inlet refresh public.orders public.customers' })
   const config = loadConfig(configFlags(values))
   const path = config.destination.slice('duckdb:'.length)
-  let destination: DuckDbDestination
+  let destination: Destination
   try {
-    destination = await DuckDbDestination.open(path)
+    destination = await openDestination(config.destination)
   } catch (error) {
-    if (!DuckDbDestination.isHeld(error)) throw error
+    if (!destinationHeld(error)) throw error
     return refreshRunning(config, path, positionals)
   }
   try {
@@ -61,7 +63,7 @@ export async function refreshCommand(args: readonly string[]): Promise<number> {
         fix: all.length > 0 ? `Streaming tables: ${all.join(', ')}` : 'Run inlet run first: only tables already copied can be refreshed.',
       })
     }
-    for (const w of wanted as Wanted[]) await destination.requestRefresh(w.source.name, w.schema, w.table)
+    for (const w of wanted as Wanted[]) await destination.markRefresh(w.source.name, w.schema, w.table)
     out(`Marked ${positionals.length} table(s) for a refresh; the next inlet run copies them beside the current tables while the others stream, and swaps each in when loaded.`)
     return 0
   } finally {

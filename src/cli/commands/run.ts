@@ -5,6 +5,7 @@ import { runPipeline } from '../../pipeline/run-pipeline.js'
 import { serveRun } from '../../observability/run-api.js'
 import { COMMON_HELP, CONFIG_OPTIONS, configFlags, parseCommandArgs } from '../args.js'
 import { out } from '../terminal.js'
+import type { CliContext } from '../main.js'
 import { formatLsn } from '../../protocol/lsn.js'
 
 export const RUN_HELP = `inlet run: copy the selected tables, then stream every change into the destination
@@ -33,7 +34,7 @@ answers inlet status and inlet query on a socket beside it (only its owner can c
 
 Logs go to stderr: short lines on a terminal, JSON lines otherwise (--json forces JSON).`
 
-export async function runCommand(args: readonly string[]): Promise<number> {
+export async function runCommand(args: readonly string[], context: CliContext = {}): Promise<number> {
   const { values } = parseCommandArgs('run', args, { ...CONFIG_OPTIONS, once: { type: 'boolean' }, workers: { type: 'string' }, resync: { type: 'boolean' }, takeover: { type: 'boolean' }, 'metrics-port': { type: 'string' } })
   if (values.help === true) {
     out(RUN_HELP)
@@ -66,6 +67,7 @@ export async function runCommand(args: readonly string[]): Promise<number> {
       snapshotWorkers: workers,
       log,
       serve: (destination, monitor) => serveRun(config, destination, monitor, { metrics, log }),
+      ...(context.wrapDestination === undefined ? {} : { wrapDestination: context.wrapDestination }),
     })
     const { checkpoints, ...totals } = result
     log.info('run.done', `Done: ${result.snapshotRows} rows copied, ${result.transactions} transactions and ${result.changes} changes applied.`, { ...totals, checkpoint: checkpoints.map((c) => `${c.source}:${formatLsn(c.checkpoint)}`).join(' ') })

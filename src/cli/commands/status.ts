@@ -5,7 +5,8 @@
  */
 import { resolve } from 'node:path'
 import { loadConfig, type ResolvedConfig } from '../../config/load.js'
-import { DuckDbDestination } from '../../destination/duckdb/duckdb-destination.js'
+import type { Destination } from '../../destination/destination.js'
+import { destinationHeld, openDestination } from '../../destination/registry.js'
 import { askRun } from '../../observability/run-api.js'
 import { buildStatus, type StatusReport } from '../../observability/status-report.js'
 import { formatBytes } from '../../source/preflight/check-context.js'
@@ -60,11 +61,11 @@ export async function statusCommand(args: readonly string[]): Promise<number> {
 
 /** With no run answering: the file read-only (or held by some other process) and each source's catalog. */
 async function readStatus(config: ResolvedConfig, path: string): Promise<StatusReport> {
-  let destination: DuckDbDestination
+  let destination: Destination
   try {
-    destination = await DuckDbDestination.open(path, { readOnly: true })
+    destination = await openDestination(config.destination, { readOnly: true })
   } catch (error) {
-    if (DuckDbDestination.isHeld(error)) return buildStatus(config, 'held')
+    if (destinationHeld(error)) return buildStatus(config, 'held')
     throw error
   }
   try {

@@ -5,13 +5,9 @@
  * what the segment supersedes, insert the new rows or versions.
  */
 import { quoteIdent } from '../../postgres/sql-text.js'
-import type { SchemaChange } from '../../pipeline/schema-change.js'
-import type { TableTarget, TargetColumn } from '../../pipeline/table-target.js'
+import { END_COLUMN, LSN_COLUMN, START_COLUMN, SYNCED_COLUMN, type TableTarget, type TargetColumn } from '../../model/table-binding.js'
+import { sqlType } from './column-types.js'
 
-export const LSN_COLUMN = '_inlet_lsn'
-export const SYNCED_COLUMN = '_inlet_synced_at'
-export const START_COLUMN = '__START_AT'
-export const END_COLUMN = '__END_AT'
 const START = quoteIdent(START_COLUMN)
 const END = quoteIdent(END_COLUMN)
 
@@ -22,13 +18,6 @@ export function stageMetaColumns(target: TableTarget): string[] {
 
 export function destinationTable(target: TableTarget): string {
   return `${quoteIdent(target.destSchema)}.${quoteIdent(target.destName)}`
-}
-
-export function createTableSql(target: TableTarget): string {
-  const columns = target.columns.map((c) => `${quoteIdent(c.name)} ${c.type.duckType}`)
-  if (target.scd === 2) columns.push(`${START} TIMESTAMPTZ`, `${END} TIMESTAMPTZ`)
-  columns.push(`${quoteIdent(LSN_COLUMN)} UBIGINT`, `${quoteIdent(SYNCED_COLUMN)} TIMESTAMPTZ`)
-  return `CREATE TABLE ${destinationTable(target)} (${columns.join(', ')})`
 }
 
 /** Where a segment's staged rows are read: `relation` (a table or a table function, all VARCHAR); `name` prefixes helper tables. */
@@ -47,31 +36,39 @@ export function insertColumns(target: TableTarget): string {
   return names.join(', ')
 }
 
+/**
+ * Where each of the target's columns is in the staged rows: `at[i]` for column i (`c${at[i]}`).
+ * Rows staged before later schema changes keep their own layout while the target they apply to
+ * has later names and lacks dropped columns; without `at`, column i is `c${i}`.
+ */
+export type StagedPositions = readonly number[] | undefined
+
 /** Converted values of the staging (or CSV) row `alias`, in destination order. */
-export function convertedValues(target: TableTarget, alias: string): string[] {
-  return target.columns.map((c, i) => c.type.convert(`${alias}.c${i}`))
+export function convertedValues(target: TableTarget, alias: string, at?: StagedPositions): string[] {
+  return target.columns.map((c, i) => sqlType(c).convert(`${alias}.c${at?.[i] ?? i}`))
 }
 
 function keyMatch(target: TableTarget, t: string, s: string, column: (j: number, i: number) => string): string {
   return target.key
     .map((i, j) => {
       const c = target.columns[i] as TargetColumn
-      return `${t}.${quoteIdent(c.name)} = ${c.type.convert(`${s}.${column(j, i)}`)}`
+      return `${t}.${quoteIdent(c.name)} = ${sqlType(c).convert(`${s}.${column(j, i)}`)}`
     })
     .join(' AND ')
 }
 
-function rowMatch(target: TableTarget, t: string, s: string): string {
-  return target.columns.map((c, i) => `${t}.${quoteIdent(c.name)} IS NOT DISTINCT FROM ${c.type.convert(`${s}.c${i}`)}`).join(' AND ')
+function rowMatch(target: TableTarget, t: string, s: string, at: StagedPositions): string {
+  return target.columns.map((c, i) => `${t}.${quoteIdent(c.name)} IS NOT DISTINCT FROM ${sqlType(c).convert(`${s}.c${at?.[i] ?? i}`)}`).join(' AND ')
 }
 
 /** Statements for one staged segment; `hasToast`: some staged row needs values from the destination. */
-export function applySegmentSql(target: TableTarget, staged: Stage, hasToast: boolean): string[] {
+export function applySegmentSql(target: TableTarget, staged: Stage, hasToast: boolean, at?: StagedPositions): string[] {
+  const p = (i: number) => at?.[i] ?? i
   const stage = staged.relation
   const resolvedTable = `${staged.name}_resolved`
   const table = destinationTable(target)
   const cols = insertColumns(target)
-  const values = convertedValues(target, 's').join(', ')
+  const values = convertedValues(target, 's', at).join(', ')
   const meta = (s: string) => (target.scd === 2 ? [`CAST(${s}.ts AS TIMESTAMPTZ)`, `CAST(${s}.end_ts AS TIMESTAMPTZ)`] : []).concat([`CAST(${s}.lsn AS UBIGINT)`, 'now()']).join(', ')
   const statements: string[] = []
 
@@ -79,7 +76,7 @@ export function applySegmentSql(target: TableTarget, staged: Stage, hasToast: bo
     if (target.scd === 1) {
       statements.push(
         `DELETE FROM ${table} WHERE rowid IN (SELECT rid FROM (SELECT t.rowid AS rid, CAST(s.n AS BIGINT) AS n, row_number() OVER (PARTITION BY s.grp ORDER BY t.rowid) AS rn ` +
-          `FROM ${table} t JOIN ${stage} s ON s.op = 'X' AND ${rowMatch(target, 't', 's')}) WHERE rn <= n)`,
+          `FROM ${table} t JOIN ${stage} s ON s.op = 'X' AND ${rowMatch(target, 't', 's', at)}) WHERE rn <= n)`,
         `INSERT INTO ${table} (${cols}) SELECT ${values}, ${meta('s')} FROM (SELECT *, unnest(range(CAST(n AS BIGINT))) AS copy FROM ${stage} WHERE op = 'I') s`,
       )
       return statements
@@ -87,7 +84,7 @@ export function applySegmentSql(target: TableTarget, staged: Stage, hasToast: bo
     statements.push(
       `UPDATE ${table} SET ${END} = m.ts FROM (SELECT c.rid, cl.ts FROM ` +
         `(SELECT t.rowid AS rid, s.grp, row_number() OVER (PARTITION BY s.grp ORDER BY t.rowid) AS rn FROM ${table} t ` +
-        `JOIN (SELECT DISTINCT ON (grp) * FROM ${stage} WHERE op = 'C') s ON t.${END} IS NULL AND ${rowMatch(target, 't', 's')}) c ` +
+        `JOIN (SELECT DISTINCT ON (grp) * FROM ${stage} WHERE op = 'C') s ON t.${END} IS NULL AND ${rowMatch(target, 't', 's', at)}) c ` +
         `JOIN (SELECT grp, CAST(ts AS TIMESTAMPTZ) AS ts, row_number() OVER (PARTITION BY grp ORDER BY CAST(lsn AS UBIGINT)) AS k FROM ${stage} WHERE op = 'C') cl ` +
         `ON cl.grp = c.grp AND cl.k = c.rn) m WHERE ${table}.rowid = m.rid`,
       `INSERT INTO ${table} (${cols}) SELECT ${values}, ${meta('s')} FROM ${stage} s WHERE s.op = 'V'`,
@@ -98,13 +95,13 @@ export function applySegmentSql(target: TableTarget, staged: Stage, hasToast: bo
   const upsertOp = target.scd === 1 ? 'U' : 'V'
   if (hasToast) {
     const current = target.scd === 2 ? ` AND t.${END} IS NULL` : ''
-    const resolved = target.columns.map((c, i) => `CASE WHEN substr(s.toast, ${i + 1}, 1) = '1' THEN t.${quoteIdent(c.name)} ELSE ${c.type.convert(`s.c${i}`)} END AS c${i}`)
+    const resolved = target.columns.map((c, i) => `CASE WHEN substr(s.toast, ${p(i) + 1}, 1) = '1' THEN t.${quoteIdent(c.name)} ELSE ${sqlType(c).convert(`s.c${p(i)}`)} END AS c${i}`)
     statements.push(
       `CREATE OR REPLACE TEMP TABLE ${resolvedTable} AS SELECT ${resolved.join(', ')}, s.lsn, s.ts, s.end_ts FROM ${stage} s ` +
         `LEFT JOIN ${table} t ON ${keyMatch(target, 't', 's', (j) => `lk${j}`)}${current} WHERE s.op = '${upsertOp}' AND s.toast IS NOT NULL`,
     )
   }
-  const keyOfStage = keyMatch(target, 't', 's', (_, i) => `c${i}`)
+  const keyOfStage = keyMatch(target, 't', 's', (_, i) => `c${p(i)}`)
   if (target.scd === 1) {
     statements.push(`DELETE FROM ${table} t USING ${staged.keys ?? stage} s WHERE ${keyOfStage}`)
   } else {
@@ -125,27 +122,4 @@ export function applySegmentSql(target: TableTarget, staged: Stage, hasToast: bo
 export function truncateSql(target: TableTarget, commitTs: string): string {
   const table = destinationTable(target)
   return target.scd === 1 ? `DELETE FROM ${table}` : `UPDATE ${table} SET ${END} = CAST('${commitTs}' AS TIMESTAMPTZ) WHERE ${END} IS NULL`
-}
-
-/** DDL for a schema change: renames, new columns (idempotent), widened types. */
-export function alterSql(change: SchemaChange): string[] {
-  const table = destinationTable(change.target)
-  return [
-    ...change.renamed.map((r) => `ALTER TABLE ${table} RENAME COLUMN ${quoteIdent(r.from)} TO ${quoteIdent(r.to)}`),
-    ...change.added.map((a) => `ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS ${quoteIdent(a.column.name)} ${a.column.type.duckType}`),
-    ...change.retyped.filter((r) => r.widen).map((r) => `ALTER TABLE ${table} ALTER COLUMN ${quoteIdent(r.column.name)} TYPE ${r.column.type.duckType}`),
-  ]
-}
-
-/** Rows that existed when a column was added with a default hold that value (SCD2: current versions). */
-export function fillSql(target: TableTarget, added: SchemaChange['added']): string[] {
-  const table = destinationTable(target)
-  const current = target.scd === 2 ? ` WHERE ${END} IS NULL` : ''
-  // `target` may carry later names (renames after the addition): the column is found by position.
-  return added
-    .filter((a) => a.fill !== null)
-    .map((a) => {
-      const column = target.columns.find((c) => c.source === a.column.source) ?? a.column
-      return `UPDATE ${table} SET ${quoteIdent(column.name)} = ${a.column.type.convert(`'${(a.fill as string).replace(/'/g, "''")}'`)}${current}`
-    })
 }

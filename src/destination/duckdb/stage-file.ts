@@ -10,8 +10,12 @@
  * dates and times, uuid...; `ColumnType.bare`) are written as they are.
  */
 import { closeSync, openSync, writeSync } from 'node:fs'
-import type { StageRow } from '../../pipeline/table-changes.js'
-import type { TableTarget } from '../../pipeline/table-target.js'
+import type { StageRow } from '../../model/change-set.js'
+import type { TableTarget } from '../../model/table-binding.js'
+import { sqlType } from './column-types.js'
+import { literal } from './sql-session.js'
+
+const MB = 1024 * 1024
 
 // Small chunks: V8 flattens short concatenations cheaply; measured fastest around 64 K.
 const FLUSH_CHARS = 64 * 1024
@@ -27,15 +31,17 @@ function field(value: string | null): string {
  * of every row also go to a second file (columns named like the key's value columns), so that the
  * DELETE of a keyed upsert parses a few bytes a row instead of the whole row.
  */
-export function writeStageFile(path: string, target: TableTarget, rows: readonly StageRow[], keysPath?: string): void {
-  const bare = target.columns.map((c) => c.type.bare)
+export function writeStageFile(path: string, target: TableTarget, rows: readonly StageRow[], keysPath?: string): { longestLine: number } {
+  const bare = target.columns.map((c) => sqlType(c).bare)
   const keyCount = target.key.length
   const fd = openSync(path, 'w')
   const keysFd = keysPath === undefined ? undefined : openSync(keysPath, 'w')
   try {
     let chunk = ''
     let keys = ''
+    let longest = 0
     for (const row of rows) {
+      const start = chunk.length
       const values = row.values
       for (let i = 0; i < values.length; i++) {
         const v = values[i] as string | null
@@ -44,6 +50,7 @@ export function writeStageFile(path: string, target: TableTarget, rows: readonly
       chunk += `${row.op},${field(row.toast)},`
       for (let j = 0; j < keyCount; j++) chunk += `${field(row.lookup?.[j] ?? null)},`
       chunk += `${row.lsn ?? ''},${field(row.ts)},${field(row.end)},${row.first ? '1' : ''},${row.n},${row.group}\n`
+      if (chunk.length - start > longest) longest = chunk.length - start
       if (chunk.length > FLUSH_CHARS) {
         writeSync(fd, chunk)
         chunk = ''
@@ -63,23 +70,26 @@ export function writeStageFile(path: string, target: TableTarget, rows: readonly
     }
     if (chunk.length > 0) writeSync(fd, chunk)
     if (keysFd !== undefined && keys.length > 0) writeSync(keysFd, keys)
+    // UTF-8 takes at most 3 bytes per UTF-16 unit.
+    return { longestLine: longest * 3 }
   } finally {
     closeSync(fd)
     if (keysFd !== undefined) closeSync(keysFd)
   }
 }
 
-/** DuckDB's reader for the CSV dialect of COPY ... CSV FORCE_QUOTE * (snapshot) and stage-file.ts. */
-export function csvSource(files: string | readonly string[], names: readonly string[]): string {
+/**
+ * DuckDB's reader for the CSV dialect of COPY ... CSV FORCE_QUOTE * (snapshot) and stage-file.ts.
+ * Its buffer must hold the longest line (`longestLine` bytes): sized to it, not to the largest
+ * value PostgreSQL allows, so that it fits the destination's memory share.
+ */
+export function csvSource(files: string | readonly string[], names: readonly string[], longestLine = 0): string {
+  const maxLine = Math.max(2 * MB, longestLine + 1024)
+  const buffer = Math.max(16 * MB, 2 * maxLine)
   const columns = names.map((n) => `'${n}': 'VARCHAR'`).join(', ')
   const paths = typeof files === 'string' ? literal(files) : `[${files.map(literal).join(', ')}]`
   return (
     `read_csv(${paths}, columns = {${columns}}, header = false, auto_detect = false, delim = ',', quote = '"', escape = '"', ` +
-    `allow_quoted_nulls = false, new_line = '\\n', max_line_size = 268435456, buffer_size = 536870912)`
+    `allow_quoted_nulls = false, new_line = '\\n', max_line_size = ${maxLine}, buffer_size = ${buffer})`
   )
-}
-
-/** A DuckDB string literal. */
-export function literal(value: string): string {
-  return `'${value.replace(/'/g, "''")}'`
 }

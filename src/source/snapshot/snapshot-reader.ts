@@ -18,8 +18,9 @@ import { InletError } from '../../errors/inlet-error.js'
 import { connect, type SqlClient } from '../../postgres/connect.js'
 import type { ConnectionSettings } from '../../postgres/connection-settings.js'
 import { quoteIdent, quoteLiteral } from '../../postgres/sql-text.js'
-import type { TableTarget } from '../../pipeline/table-target.js'
-import type { HeapRelation } from '../table-schema.js'
+import type { HeapRelation } from '../../model/source-table.js'
+import type { SnapshotFile } from '../../model/snapshot-file.js'
+import type { TableTarget } from '../../model/table-binding.js'
 import { CopyOut } from './copy-out.js'
 
 /** Pages per COPY range: 128 MB of heap. */
@@ -56,7 +57,7 @@ export interface SnapshotProgress {
 
 export interface SnapshotLoader {
   /** Loads CSV files of the target's rows; returns the number of rows. */
-  load(target: TableTarget, files: readonly string[]): Promise<number>
+  load(target: TableTarget, files: readonly SnapshotFile[]): Promise<number>
   /** Every row of the target is loaded. */
   tableDone(target: TableTarget, rows: number): Promise<void>
 }
@@ -119,7 +120,7 @@ export async function runSnapshot(options: SnapshotOptions): Promise<void> {
   mkdirSync(options.spoolDirectory, { recursive: true })
   const clients: SqlClient[] = []
   const copies = new Set<CopyOut>()
-  const files: Array<{ target: TableTarget; file: string; last: boolean }> = []
+  const files: Array<{ target: TableTarget; file: string; longest: number; last: boolean }> = []
   let failure: Error | undefined
   let wakeLoader: (() => void) | undefined
   let producersDone = false
@@ -147,18 +148,18 @@ export async function runSnapshot(options: SnapshotOptions): Promise<void> {
         continue
       }
       // The table's other files already waiting go into the same statement.
-      const batch = next.file === '' ? [] : [next.file]
+      const batch: SnapshotFile[] = next.file === '' ? [] : [{ path: next.file, longestLine: next.longest }]
       let last = next.last
       while (!last && batch.length > 0 && batch.length < FILES_PER_LOAD && files[0]?.target === next.target) {
-        const more = files.shift() as { target: TableTarget; file: string; last: boolean }
-        if (more.file !== '') batch.push(more.file)
+        const more = files.shift() as { target: TableTarget; file: string; longest: number; last: boolean }
+        if (more.file !== '') batch.push({ path: more.file, longestLine: more.longest })
         last = more.last
       }
       if (files.length < MAX_PENDING_FILES) for (const c of copies) c.resume()
       const p = progress.get(next.target) as SnapshotProgress
       if (batch.length > 0) {
         p.rowsLoaded += await options.loader.load(next.target, batch)
-        for (const file of batch) rmSync(file, { force: true })
+        for (const file of batch) rmSync(file.path, { force: true })
       }
       if (last) {
         await options.loader.tableDone(next.target, p.rowsLoaded)
@@ -167,7 +168,7 @@ export async function runSnapshot(options: SnapshotOptions): Promise<void> {
       }
     }
   }
-  const enqueue = (entry: { target: TableTarget; file: string; last: boolean }) => {
+  const enqueue = (entry: { target: TableTarget; file: string; longest: number; last: boolean }) => {
     files.push(entry)
     wakeLoader?.()
     wakeLoader = undefined
@@ -188,6 +189,7 @@ export async function runSnapshot(options: SnapshotOptions): Promise<void> {
       let fd: number | undefined
       let file = ''
       let fileBytes = 0
+      let longest = 0
       const buffer = Buffer.allocUnsafe(WRITE_BUFFER)
       let used = 0
       const flush = () => {
@@ -204,8 +206,9 @@ export async function runSnapshot(options: SnapshotOptions): Promise<void> {
         if (fd !== undefined) {
           closeSync(fd)
           fd = undefined
-          enqueue({ target: chunk.target, file, last: false })
+          enqueue({ target: chunk.target, file, longest, last: false })
           fileBytes = 0
+          longest = 0
           if (!final && files.length >= MAX_PENDING_FILES) copy.pause()
         }
       }
@@ -222,6 +225,7 @@ export async function runSnapshot(options: SnapshotOptions): Promise<void> {
           used += row.length
         }
         fileBytes += row.length
+        if (row.length > longest) longest = row.length
         p.rowsCopied++
         p.bytesCopied += row.length
         if (fileBytes >= FILE_BYTES) rotate()
@@ -239,7 +243,7 @@ export async function runSnapshot(options: SnapshotOptions): Promise<void> {
       rotate(true)
       const left = (remaining.get(chunk.target) as number) - 1
       remaining.set(chunk.target, left)
-      if (left === 0) enqueue({ target: chunk.target, file: '', last: true })
+      if (left === 0) enqueue({ target: chunk.target, file: '', longest: 0, last: true })
     }
 
     const queue = [...chunks]
@@ -248,7 +252,7 @@ export async function runSnapshot(options: SnapshotOptions): Promise<void> {
       await client.query('COMMIT')
     }
     // Tables without any heap (an empty partitioned table) are done at once.
-    for (const [target, count] of remaining) if (count === 0) enqueue({ target, file: '', last: true })
+    for (const [target, count] of remaining) if (count === 0) enqueue({ target, file: '', longest: 0, last: true })
     const loader = loaderLoop().catch((error: Error) => {
       failure ??= error
       for (const c of copies) c.resume()

@@ -1,0 +1,207 @@
+/**
+ * Batches in DuckDB: `stage()` writes each rows segment as a CSV file in the writer's scratch
+ * directory (nothing in the database yet), `commitBatch()` applies every staged part of the batch
+ * and writes the checkpoint in one DuckDB transaction.
+ *
+ * DuckDB cannot commit an ALTER TABLE that follows a DELETE or UPDATE on the same table in one
+ * transaction. So per table the batch's DDL goes first (swap renames, column renames, additions,
+ * widenings, drops), and rows staged before a later change are applied through it: under the
+ * column's later name, without columns dropped later (their values go with the column). A large
+ * transaction staged in many parts, DDL in its middle included, thus commits as one.
+ */
+import { mkdirSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { quoteIdent } from '../../postgres/sql-text.js'
+import type { ChangeCommit, Segment } from '../../model/change-set.js'
+import type { SchemaChange } from '../../model/schema-change.js'
+import type { BatchCommit, StagedChanges } from '../destination.js'
+import type { TableTarget } from '../../model/table-binding.js'
+import { applySegmentSql, destinationTable, stageMetaColumns, truncateSql, type Stage, type StagedPositions } from './apply-sql.js'
+import { csvSource, writeStageFile } from './stage-file.js'
+import type { SqlSession } from './sql-session.js'
+import { markDropped, readCheckpointLsn, writeCheckpoint, writeColumns, writeCommitTimes, writeTable } from './state-store.js'
+import { alterSql, columnTypes, fillSql } from './table-ddl.js'
+
+type StagedPart =
+  | { readonly kind: 'rows'; readonly target: TableTarget; readonly file: string; readonly keysFile: string | undefined; readonly hasToast: boolean; readonly longestLine: number }
+  | { readonly kind: 'truncate'; readonly commit: ChangeCommit }
+  | { readonly kind: 'schema'; readonly change: SchemaChange }
+  | { readonly kind: 'dropped' }
+
+export interface DuckStaged extends StagedChanges {
+  readonly parts: readonly StagedPart[]
+}
+
+/** Writes a table's segments as staging files under `directory` (file names unique per writer). */
+export class Stager {
+  private serial = 0
+
+  constructor(private readonly directory: string) {}
+
+  stage(target: TableTarget, segments: readonly Segment[]): DuckStaged {
+    mkdirSync(this.directory, { recursive: true })
+    const parts: StagedPart[] = []
+    let changes = 0
+    for (const segment of segments) {
+      if (segment.kind !== 'rows') {
+        parts.push(segment)
+        continue
+      }
+      const n = ++this.serial
+      const file = join(this.directory, `stage-${n}.csv`)
+      const hasToast = segment.rows.some((r) => r.toast !== null)
+      // Keyed SCD1 without TOAST lookups deletes by key alone: a second file with just the keys.
+      const keysFile = segment.target.scd === 1 && segment.target.key.length > 0 && !hasToast ? join(this.directory, `stage-${n}-keys.csv`) : undefined
+      const { longestLine } = writeStageFile(file, segment.target, segment.rows, keysFile)
+      parts.push({ kind: 'rows', target: segment.target, file, keysFile, hasToast, longestLine })
+      changes += segment.rows.length
+    }
+    return { target, changes, parts }
+  }
+}
+
+export function discardStaged(staged: readonly StagedChanges[]): void {
+  for (const s of staged as readonly DuckStaged[]) {
+    for (const part of s.parts) {
+      if (part.kind !== 'rows') continue
+      rmSync(part.file, { force: true })
+      if (part.keysFile !== undefined) rmSync(part.keysFile, { force: true })
+    }
+  }
+}
+
+export interface CommitOptions {
+  readonly dropColumns: boolean
+}
+
+/** Applies the batch in one transaction; a batch whose checkpoint is not past the stored one is a replay and changes nothing. */
+export async function commitBatch(sql: SqlSession, batch: BatchCommit, options: CommitOptions): Promise<void> {
+  const checkpoint = batch.checkpoint
+  try {
+    await sql.atomically(async () => {
+      if (checkpoint !== undefined) {
+        const stored = await readCheckpointLsn(sql, checkpoint.source)
+        if (stored !== undefined && checkpoint.lsn <= stored) return
+      }
+      // Per destination table, every part in stream order: a swapped-in copy's held changes, then the batch's.
+      const byTable = new Map<string, { target: TableTarget; parts: StagedPart[] }>()
+      const partsOf = (target: TableTarget) => {
+        const name = destinationTable(target)
+        let entry = byTable.get(name)
+        if (entry === undefined) byTable.set(name, (entry = { target, parts: [] }))
+        return entry.parts
+      }
+      for (const swap of batch.swaps) {
+        // First of all: DuckDB commits no rename after a DELETE on the same table.
+        await sql.run(`DROP TABLE IF EXISTS ${destinationTable(swap.table)}`)
+        await sql.run(`ALTER TABLE ${destinationTable(swap.copy)} RENAME TO ${quoteIdent(swap.table.destName)}`)
+        await writeTable(sql, swap.table, 'streaming', swap.snapshotLsn, BigInt(swap.rows))
+        for (const s of swap.changes as readonly DuckStaged[]) partsOf(swap.table).push(...s.parts)
+      }
+      for (const s of batch.changes as readonly DuckStaged[]) partsOf(s.target).push(...s.parts)
+      for (const { target, parts } of byTable.values()) await applyParts(sql, target, parts, options)
+      if (checkpoint !== undefined) {
+        await writeCommitTimes(sql, checkpoint.source, checkpoint.tables)
+        await writeCheckpoint(sql, checkpoint.source, checkpoint.lsn, checkpoint.commitTime)
+      }
+    })
+  } finally {
+    discardStaged(batch.changes)
+    for (const swap of batch.swaps) discardStaged(swap.changes)
+  }
+}
+
+/** One table's parts: its DDL first, then truncates, fills and rows in order (see the file comment). */
+async function applyParts(sql: SqlSession, table: TableTarget, parts: readonly StagedPart[], options: CommitOptions): Promise<void> {
+  const changes = parts.flatMap((p) => (p.kind === 'schema' ? [p.change] : []))
+  const reset = changes.length === 0 ? new Set<string>() : await applyDdl(sql, table, changes, options)
+  let stage = 0
+  for (const [index, part] of parts.entries()) {
+    const later = parts.slice(index + 1).flatMap((p) => (p.kind === 'schema' ? [p.change] : []))
+    if (part.kind === 'truncate') await sql.run(truncateSql(table, part.commit.ts))
+    else if (part.kind === 'dropped') await markDropped(sql, table)
+    else if (part.kind === 'schema') {
+      const { target } = laterLayout(part.change.target, later, options.dropColumns)
+      for (const statement of fillSql(target, part.change.added, reset)) await sql.run(statement)
+    } else {
+      const { target, at } = laterLayout(part.target, later, options.dropColumns)
+      const staged = await readStage(sql, part, stage++)
+      for (const statement of applySegmentSql(target, staged, part.hasToast, at)) await sql.run(statement)
+    }
+  }
+  const last = changes.at(-1)
+  if (last !== undefined) await writeColumns(sql, last.target)
+}
+
+/**
+ * The DDL of a table's schema changes, in order, before any of its rows. Returns the columns added
+ * under the name of a column the destination kept after a drop: the rows that existed get the new
+ * column's fill, as its old values are not the new column's. (Of another type, the old column goes
+ * first: dropped in a mirror, renamed aside in a history table, whose old versions keep it.)
+ */
+async function applyDdl(sql: SqlSession, table: TableTarget, changes: readonly SchemaChange[], options: CommitOptions): Promise<Set<string>> {
+  const reset = new Set<string>()
+  for (const change of changes) {
+    const present = await columnTypes(sql, table.destSchema, table.destName)
+    const name = destinationTable(change.target)
+    for (const a of change.added) {
+      const was = present.get(a.column.name)
+      if (was === undefined || change.renamed.some((r) => r.to === a.column.name)) continue
+      reset.add(a.column.name)
+      if (was === a.column.type.name) continue
+      if (table.scd === 1) await sql.run(`ALTER TABLE ${name} DROP COLUMN ${quoteIdent(a.column.name)}`)
+      else await sql.run(`ALTER TABLE ${name} RENAME COLUMN ${quoteIdent(a.column.name)} TO ${quoteIdent(asideName(present, a.column.name))}`)
+    }
+    for (const statement of alterSql(change)) await sql.run(statement)
+    if (options.dropColumns) for (const dropped of change.dropped) await sql.run(`ALTER TABLE ${name} DROP COLUMN IF EXISTS ${quoteIdent(dropped)}`)
+  }
+  return reset
+}
+
+/** `c__inlet_dropped`, or with a number, a name the table does not have yet. */
+function asideName(present: ReadonlyMap<string, string>, column: string): string {
+  for (let n = 1; ; n++) {
+    const name = n === 1 ? `${column}__inlet_dropped` : `${column}__inlet_dropped_${n}`
+    if (![...present.keys()].some((k) => k.toLowerCase() === name.toLowerCase())) return name
+  }
+}
+
+/**
+ * The relation the apply statements read: the file itself when each reads it once (keyed SCD1:
+ * one DELETE, one INSERT; DuckDB parses it twice faster than it materialises it), else a
+ * temporary table loaded from it.
+ */
+async function readStage(sql: SqlSession, part: Extract<StagedPart, { kind: 'rows' }>, index: number): Promise<Stage> {
+  const target = part.target
+  const names = [...target.columns.map((_, i) => `c${i}`), ...stageMetaColumns(target)]
+  const name = `inlet_stage_${index}`
+  const source = csvSource(part.file, names, part.longestLine)
+  if (part.keysFile !== undefined) return { relation: source, keys: csvSource(part.keysFile, target.key.map((i) => `c${i}`), part.longestLine), name }
+  await sql.run(`CREATE OR REPLACE TEMP TABLE ${name} AS SELECT * FROM ${source}`)
+  return { relation: name, name }
+}
+
+/**
+ * The target as it is after the later schema changes, for rows staged before them: each column
+ * under its later name (renames followed in order), columns dropped later left out when the
+ * destination drops them; `at` maps the result's columns to their staged positions.
+ */
+export function laterLayout(target: TableTarget, later: readonly SchemaChange[], dropColumns: boolean): { target: TableTarget; at: StagedPositions } {
+  if (later.length === 0) return { target, at: undefined }
+  const at: number[] = []
+  const columns = []
+  for (const [i, c] of target.columns.entries()) {
+    let name: string | undefined = c.name
+    for (const change of later) {
+      if (name === undefined) break
+      const renamed = change.renamed.find((r) => r.from === name)
+      if (renamed !== undefined) name = renamed.to
+      else if (dropColumns && change.dropped.includes(name)) name = undefined
+    }
+    if (name === undefined) continue
+    at.push(i)
+    columns.push(name === c.name ? c : { ...c, name })
+  }
+  const key = target.key.map((k) => at.indexOf(k))
+  return { target: { ...target, columns, key }, at }
+}

@@ -1,0 +1,28 @@
+/**
+ * DuckDB's failures in Inlet's terms: a write that could not be made durable is INLET-D002 (with
+ * the disk named when it is full), so that the pipeline reports it and confirms nothing of it.
+ */
+import { InletError } from '../../errors/inlet-error.js'
+import type { TableTarget } from '../../model/table-binding.js'
+
+const FULL_DISK = /no space|disk is full|ENOSPC|disk full|quota/i
+const FREE_SPACE = 'Free disk space where the DuckDB file lives (or move it to a larger disk), then rerun inlet run: nothing past the last checkpoint was confirmed to the source, so nothing is lost.'
+const NOTHING_LOST = 'Nothing past the last checkpoint was confirmed to the source; fix the cause and rerun inlet run.'
+
+/**
+ * A write (of a batch, a table or the checkpoint) that could not be made durable. DuckDB's message
+ * names the failing conversion by its value, so only its first words before any quoted value are
+ * kept: row values never reach logs or the destination's last error.
+ */
+export function writeFailure(cause: unknown, target?: TableTarget): InletError {
+  if (cause instanceof InletError) return cause
+  const message = withoutValues((cause as Error).message?.split('\n')[0] ?? String(cause))
+  const full = FULL_DISK.test(message)
+  const what = target === undefined ? 'a batch into the destination' : `${target.display} into ${target.destSchema}.${target.destName}`
+  return new InletError('INLET-D002', `Writing ${what} failed${full ? ' because its disk is full' : ''}: ${message}`, { cause: new Error(message), fix: full ? FREE_SPACE : NOTHING_LOST })
+}
+
+/** DuckDB quotes the values it could not convert ('Could not convert string 'abc' to INT32'): they go. */
+export function withoutValues(message: string): string {
+  return message.replace(/'(?:[^']|'')*'/g, '…').replace(/"(?:[^"]|"")*"/g, (m) => (m.length > 66 ? '"…"' : m))
+}
