@@ -16,7 +16,7 @@ import { assertEqualTables } from './support/compare.js'
 import { createDatabase, runCliMeasured, sql, startServer, testMajors } from './support/servers.js'
 
 /** Peak RSS allowed for a run (the issue's bound; the default memory_limit is 192-256 MB). */
-const MAX_RSS_MB = 256
+const MAX_RSS_MB = Number(process.env.INLET_TEST_MAX_RSS_MB ?? 256)
 
 for (const major of testMajors()) {
   describe(`big transactions through inlet run (PostgreSQL ${major})`, () => {
@@ -63,7 +63,9 @@ for (const major of testMajors()) {
     })
 
     test('ALTER TABLE on the same table after the first part of the transaction was staged', { timeout: 600_000 }, async () => {
-      await sql(server, 'shop', `begin; update big set n = n + 10 where id <= 400000; alter table big add column extra text default 'x'; update big set extra = md5(id::text) where id % 3 = 0 and id <= 300000; alter table big alter column n type bigint; update big set n = n * 1000000000 where id <= 1000; commit`)
+      // (The type change first: a rewrite after ADD COLUMN ... DEFAULT would store the default in
+      // every row without row events, which only the DDL tracking script lets Inlet see.)
+      await sql(server, 'shop', `begin; update big set n = n + 10 where id <= 400000; alter table big alter column n type bigint; update big set n = n * 1000000000 where id <= 1000; alter table big add column extra text default 'x'; update big set extra = md5(id::text) where id % 3 = 0 and id <= 300000; update big set pad = 'p' where id > 899000; commit`)
       await run('ALTER after staging')
       await compare()
       // Restarting changes nothing (the transaction is not applied again).

@@ -6,6 +6,7 @@
  * For SCD2 the source is compared with the current versions, and the history is checked: per key
  * one current version at most, versions that do not overlap, none repeated.
  */
+import { createHash } from 'node:crypto'
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
 import { connect } from '../../src/postgres/connect.js'
 import { parseConnectionString } from '../../src/postgres/connection-settings.js'
@@ -58,13 +59,36 @@ export async function compareTable(duck: DuckDBConnection, options: CompareOptio
     return `CAST(${c} AS VARCHAR)`
   })
   const current = options.scd === 2 ? ` WHERE "__END_AT" IS NULL` : ''
-  const destRows = await duckRows(duck, `SELECT ${render.map((r, i) => `${r} AS c${i}`).join(', ')} FROM ${options.destTable}${current}`)
+  // Rows are counted by a hash of their normalised values, read in chunks: tables of a million
+  // wide rows compare without holding them.
+  const rowKey = (values: readonly unknown[]) => {
+    const text = JSON.stringify(columns.map((c, i) => normalise(c.type, values[i])))
+    return text.length <= 200 ? text : `${text.slice(0, 200)}…#${createHash('sha1').update(text).digest('base64')}`
+  }
+  const dst = new Map<string, number>()
+  const reader = await duck.stream(`SELECT ${render.map((r, i) => `${r} AS c${i}`).join(', ')} FROM ${options.destTable}${current}`)
+  for (let chunk = await reader.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await reader.fetchChunk()) {
+    for (const row of chunk.getRows()) {
+      const k = rowKey(row)
+      dst.set(k, (dst.get(k) ?? 0) + 1)
+    }
+  }
   const client = await connect(parseConnectionString(options.sourceUrl, {}), { pinValueSettings: true })
-  let sourceRows: Array<Record<string, unknown>>
+  const src = new Map<string, number>()
   let sourceColumns: string[]
   try {
     const select = columns.map(({ name, type }, i) => (type.endsWith(']') ? `array_to_json(${q(name)})::text AS c${i}` : `${q(name)}::text AS c${i}`))
-    sourceRows = (await client.query(`SELECT ${select.join(', ')} FROM ${options.sourceTable}`)).rows as Array<Record<string, unknown>>
+    await client.query('BEGIN')
+    await client.query(`DECLARE inlet_compare NO SCROLL CURSOR FOR SELECT ${select.join(', ')} FROM ${options.sourceTable}`)
+    for (;;) {
+      const { rows } = await client.query(`FETCH 20000 FROM inlet_compare`)
+      if (rows.length === 0) break
+      for (const row of rows as Array<Record<string, unknown>>) {
+        const k = rowKey(columns.map((_, i) => row[`c${i}`]))
+        src.set(k, (src.get(k) ?? 0) + 1)
+      }
+    }
+    await client.query('COMMIT')
     // The schema too: every source column (but those excluded) is in the destination.
     // (A subquery as the source has no catalog entry to compare with.)
     const attributes = /^[\w."]+$/.test(options.sourceTable)
@@ -74,19 +98,11 @@ export async function compareTable(duck: DuckDBConnection, options: CompareOptio
   } finally {
     await client.end()
   }
-  const key = (row: Record<string, unknown>) => JSON.stringify(columns.map((c, i) => normalise(c.type, row[`c${i}`])))
-  const count = (rows: Array<Record<string, unknown>>) => {
-    const m = new Map<string, number>()
-    for (const r of rows) m.set(key(r), (m.get(key(r)) ?? 0) + 1)
-    return m
-  }
-  const src = count(sourceRows)
-  const dst = count(destRows)
   const problems: string[] = []
   const missing = sourceColumns.filter((n) => !columns.some((c) => c.name === n))
   if (missing.length > 0) problems.push(`${options.destTable}: no column ${missing.join(', ')} (the source has it)`)
-  for (const [row, n] of src) if ((dst.get(row) ?? 0) !== n) problems.push(`${options.destTable}: source has ${n}× ${row.slice(0, 300)}, destination ${dst.get(row) ?? 0}×`)
-  for (const [row, n] of dst) if (!src.has(row)) problems.push(`${options.destTable}: destination has ${n}× ${row.slice(0, 300)}, source none`)
+  for (const [row, n] of src) if ((dst.get(row) ?? 0) !== n && problems.length < 100) problems.push(`${options.destTable}: source has ${n}× ${row.slice(0, 300)}, destination ${dst.get(row) ?? 0}×`)
+  for (const [row, n] of dst) if (!src.has(row) && problems.length < 100) problems.push(`${options.destTable}: destination has ${n}× ${row.slice(0, 300)}, source none`)
   if (options.scd === 2 && options.key !== undefined && options.key.length > 0) {
     const k = options.key.map(q).join(', ')
     const overlaps = await duckRows(

@@ -85,7 +85,8 @@ export function writeStageFile(path: string, target: TableTarget, rows: readonly
  */
 export function csvSource(files: string | readonly string[], names: readonly string[], longestLine = 0): string {
   const maxLine = Math.max(2 * MB, longestLine + 1024)
-  const buffer = Math.max(16 * MB, 2 * maxLine)
+  // (Each reading thread holds a buffer: 4 MB read 1.2x slower than 16 MB, for 25 MB less memory.)
+  const buffer = Math.max(4 * MB, 2 * maxLine)
   const columns = names.map((n) => `'${n}': 'VARCHAR'`).join(', ')
   const paths = typeof files === 'string' ? literal(files) : `[${files.map(literal).join(', ')}]`
   return (

@@ -36,6 +36,7 @@ import { SchemaEvents, type SchemaVerdict } from './schema-events.js'
 import { SourceChecks } from './source-checks.js'
 import { alignWithDestination } from './start-alignment.js'
 import { TableRouter } from './table-router.js'
+import { HeapGovernor } from '../heap-governor.js'
 
 /** How often an idle stream records (and then confirms) the server's position. */
 const IDLE_CHECKPOINT_MS = 1_000
@@ -86,6 +87,7 @@ class StreamLoop {
   private lastKeepaliveRequest = 0
   private lastIdleCheckpoint = 0
   private stopping = false
+  private readonly heap: HeapGovernor
 
   private constructor(
     private readonly o: StreamOptions,
@@ -101,6 +103,7 @@ class StreamLoop {
     private readonly stream: ReplicationStream,
   ) {
     this.lastBegin = checkpoint
+    this.heap = new HeapGovernor(o.config.memory.heapBytes)
   }
 
   static async create(o: StreamOptions): Promise<StreamLoop> {
@@ -192,6 +195,7 @@ class StreamLoop {
       next = undefined
       if (result.done === true) return
       for (const event of result.value) await this.dispatch(event)
+      this.heap.check()
       // Decoded events resolve as microtasks, which would starve the I/O callbacks that carry the
       // applying batch's statement completions (and socket reads): let them run between arrays.
       await new Promise((resolve) => setImmediate(resolve))

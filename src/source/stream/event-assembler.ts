@@ -51,6 +51,11 @@ export class EventAssembler {
     return !this.inTransaction && this.replay === undefined && this.spool.openTransactions === 0 && this.streamXid === undefined
   }
 
+  /** The stream is over: spooled transactions and their files go. */
+  close(): void {
+    this.spool.close()
+  }
+
   get deliveredLsn(): Lsn {
     return this.delivered
   }

@@ -178,6 +178,7 @@ export class ReplicationStream implements AsyncIterable<StreamEvent[]> {
     this.wake()
     await Promise.race([this.client.end().catch(() => undefined), new Promise((r) => setTimeout(r, 2000))])
     this.socket.destroy()
+    this.assembler.close()
   }
 
   private fill(out: StreamEvent[]): void {

@@ -117,8 +117,10 @@ export class TransactionSpool {
     for (const xid of [...this.transactions.keys()]) this.discard(xid)
   }
 
+  /** Drops every open transaction and the directory. */
   close(): void {
     this.clear()
+    rmSync(this.directory, { recursive: true, force: true })
   }
 
   private spillLargest(): void {

@@ -1,0 +1,28 @@
+/**
+ * Keeps the JavaScript heap of a run within its share of memory_limit. A batch's values are
+ * strings that live long enough to reach V8's old generation, and V8 lets garbage pile up there
+ * far past the live size before it collects (measured: 170 MB of heap for 17 MB of pending
+ * changes while a 1 GB transaction replayed). The heap limit can only be set when Node starts, so
+ * instead the run asks for a full collection whenever the heap passes its share: measured, that
+ * halved the peak and cost no time, as each collection finds mostly garbage.
+ */
+import v8 from 'node:v8'
+import vm from 'node:vm'
+
+let collect: (() => void) | undefined
+
+export class HeapGovernor {
+  constructor(private readonly limitBytes: number) {
+    if (collect === undefined) {
+      // The collector is reachable from JavaScript only with --expose-gc; the flag takes effect for
+      // contexts created after it is set.
+      v8.setFlagsFromString('--expose-gc')
+      collect = vm.runInNewContext('gc') as () => void
+    }
+  }
+
+  /** Collects when the heap holds more than its share; cheap to call often. */
+  check(): void {
+    if (v8.getHeapStatistics().used_heap_size > this.limitBytes) collect?.()
+  }
+}
