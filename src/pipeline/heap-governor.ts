@@ -25,4 +25,9 @@ export class HeapGovernor {
   check(): void {
     if (v8.getHeapStatistics().used_heap_size > this.limitBytes) collect?.()
   }
+
+  /** Collects now, so that V8 gives back what garbage held before the destination needs memory. */
+  release(): void {
+    collect?.()
+  }
 }

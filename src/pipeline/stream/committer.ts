@@ -67,6 +67,11 @@ export class Committer {
     this.checkpoint = checkpoint
   }
 
+  /** Parts of the open transaction already staged. */
+  get stagedParts(): number {
+    return this.staged.length
+  }
+
   /** The first error of any work on the chain; the loop stops on it. */
   get failure(): { error: unknown } | undefined {
     return this.failed

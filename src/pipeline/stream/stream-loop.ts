@@ -222,6 +222,8 @@ class StreamLoop {
   }
 
   private commit(): Promise<void> {
+    // A transaction staged in parts commits in one large destination transaction now.
+    if (this.committer.stagedParts > 0) this.heap.release()
     const swaps = this.copies.takeLoaded()
     const committing = this.committer.commit(swaps)
     this.copies.swapsCommitting(swaps, committing)

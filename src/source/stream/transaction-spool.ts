@@ -91,7 +91,10 @@ export class TransactionSpool {
     else this.transactions.get(xid)?.abortedSubxids.add(subxid)
   }
 
-  /** Yields the transaction's messages in arrival order, then forgets it (files removed). */
+  /**
+   * Yields the transaction's messages in arrival order, then forgets it (files removed). Each
+   * message is a view valid until the next one is asked for: decode it before moving on.
+   */
   *replay(xid: number): Generator<Buffer, void, undefined> {
     const t = this.transactions.get(xid)
     if (t === undefined) return
@@ -150,22 +153,30 @@ export class TransactionSpool {
     }
   }
 
+  /**
+   * Reads the spilled file through one buffer, reused for every read: each record handed out is a
+   * view into it, decoded by the consumer before the next read. (A new buffer per read left glibc
+   * holding tens of MB it had freed, the read size being past its mmap threshold.)
+   */
   private *replayFile(t: SpooledTransaction): Generator<Buffer, void, undefined> {
     const fd = t.fd as number
+    let data = Buffer.allocUnsafe(READ_SIZE)
     let position = 0
-    let carry: Buffer | undefined
+    let carried = 0
     while (position < t.fileBytes) {
-      // One new buffer per read (payloads handed out are views into it), the partial record
-      // left from the previous read copied to its front.
-      const carried = carry?.length ?? 0
-      const data = Buffer.allocUnsafe(carried + Math.min(READ_SIZE, t.fileBytes - position))
-      if (carry !== undefined) carry.copy(data, 0)
-      const read = readSync(fd, data, carried, data.length - carried, position)
+      const read = readSync(fd, data, carried, Math.min(data.length - carried, t.fileBytes - position), position)
       position += read
       const end = carried + read
-      yield* records(data, 0, completeEnd(data, 0, end), t.abortedSubxids, true)
       const rest = completeEnd(data, 0, end)
-      carry = rest < end ? data.subarray(rest, end) : undefined
+      yield* records(data, 0, rest, t.abortedSubxids, true)
+      // The partial record at the end moves to the front (a record larger than the buffer grows it).
+      carried = end - rest
+      if (carried > 0) {
+        const size = RECORD_HEADER + (carried >= RECORD_HEADER ? data.readUInt32BE(rest + 4) : 0)
+        const next = size > data.length ? Buffer.allocUnsafe(size + READ_SIZE) : data
+        data.copy(next, 0, rest, end)
+        data = next
+      }
     }
   }
 }
