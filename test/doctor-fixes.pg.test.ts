@@ -128,7 +128,7 @@ for (const major of testMajors()) {
     it('missing publication: PUBLICATION_MISSING, then a table missing from it', async () => {
       await prepare(server, 'nopub', { noPublication: true, noSlot: true })
       const missing = expectFinding(await doctor(server, 'nopub', 'public.customers,sales.orders'), 'PUBLICATION_MISSING', 'fail')
-      assert.equal(missing.fix, 'CREATE PUBLICATION "inlet_pub" FOR TABLE "public"."customers", "sales"."orders" WITH (publish_via_partition_root = true);')
+      assert.equal(missing.fix, 'CREATE PUBLICATION "inlet_pub" FOR TABLE "public"."customers", "sales"."orders";')
       await applyFix(server, 'nopub', missing)
       await applySlotFix(server, 'nopub')
       assertPasses(await doctor(server, 'nopub', 'public.customers,sales.orders'))

@@ -121,11 +121,13 @@ async function missingValue(client: SqlClient, target: TableTarget, relationId: 
 }
 
 /**
- * The relation's primary key when it differs from the one the table is bound with (replica
- * identity DEFAULT, where the Relation message flags the key columns); else undefined.
+ * The relation's key when it differs from the one the table is bound with: the Relation message
+ * flags the key columns (primary key under DEFAULT, the index under USING INDEX); a switch between
+ * the two is a new key too. Else undefined (FULL and NOTHING flag no key of ours).
  */
 export function keyChanged(target: TableTarget, relation: Relation): string[] | undefined {
-  if (relation.replicaIdentity !== 'd' || target.table.replicaIdentity !== 'd') return undefined
+  const keyed = (identity: string) => identity === 'd' || identity === 'i'
+  if (!keyed(relation.replicaIdentity) || !keyed(target.table.replicaIdentity)) return undefined
   // The Relation message flags key columns in column order; the key may be declared in another.
   const relationKey = relation.columns.filter((c) => c.key).map((c) => c.name)
   const boundKey = new Set(target.key.map((i) => target.columns[i]?.source.name))

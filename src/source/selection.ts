@@ -14,14 +14,18 @@ export interface Selection {
   readonly unmatched: readonly TablePattern[]
 }
 
-export function selectTables(tables: readonly TableFacts[], patterns: readonly TablePattern[] | undefined, publication: PublicationFacts | undefined): Selection {
+/**
+ * With `allTables`, a missing publication counts as one FOR ALL TABLES (what setup --all-tables
+ * creates, and what doctor suggests when there is none): every table is selected.
+ */
+export function selectTables(tables: readonly TableFacts[], patterns: readonly TablePattern[] | undefined, publication: PublicationFacts | undefined, allTables = false): Selection {
   const topLevel = tables.filter((t) => t.root === undefined && t.schema !== DDL_SCHEMA)
   if (patterns !== undefined) {
     const selected = topLevel.filter((t) => patterns.some((p) => matchesPattern(p, t.schema, t.name)))
     const unmatched = patterns.filter((p) => !topLevel.some((t) => matchesPattern(p, t.schema, t.name)))
     return { tables: selected, unmatched }
   }
-  if (publication === undefined) return { tables: [], unmatched: [] }
+  if (publication === undefined) return { tables: allTables ? topLevel : [], unmatched: [] }
   if (publication.allTables) return { tables: topLevel, unmatched: [] }
   const covered = publishedTopLevel(tables, publication)
   return { tables: topLevel.filter((t) => covered.has(key(t.schema, t.name))), unmatched: [] }

@@ -52,7 +52,10 @@ export async function readSourceTables(client: SqlClient, tables: readonly Table
         dimensions: r.dims,
         notNull: r.not_null,
       }))
-    const key = table.primaryKey.length > 0 ? table.primaryKey : (rows[0]?.identity_index_cols ?? [])
+    // Rows are identified by what PostgreSQL sends as the old key: the replica identity index when
+    // there is one (USING INDEX, even beside a primary key), else the primary key.
+    const identityIndex = rows[0]?.identity_index_cols ?? []
+    const key = table.replicaIdentity === 'i' && identityIndex.length > 0 ? identityIndex : table.primaryKey.length > 0 ? table.primaryKey : identityIndex
     return { oid: table.oid, schema: table.schema, name: table.name, columns, key, replicaIdentity: table.replicaIdentity, heaps: heaps.get(table.oid) ?? [] }
   })
 }

@@ -63,7 +63,8 @@ export function evaluateSource(facts: SourceFacts, source: ResolvedSource, confi
   const slotsToCreate = sameServer.filter((s) => !facts.slots.some((slot) => slot.name === s.slot)).length
   return evaluate({
     facts,
-    selection: selectTables(facts.tables, source.tables, facts.publication),
+    // No publication yet: the tables the suggested FOR ALL TABLES would cover are checked.
+    selection: selectTables(facts.tables, source.tables, facts.publication, true),
     patterns: source.tables,
     publication: source.publication,
     slot: source.slot,

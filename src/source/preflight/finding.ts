@@ -47,7 +47,7 @@ export const FINDING_CODES = {
   PUBLICATION_MISSING: 'The publication does not exist in this database.',
   PUBLICATION_MISSING_TABLES: 'Selected tables are not in the publication, so none of their changes would be streamed.',
   PUBLICATION_ACTIONS: 'The publication does not publish insert, update and delete (and truncate), so those changes would be lost.',
-  PUBLICATION_PARTITION_ROOT: 'Partitioned tables are selected and publish_via_partition_root is off.',
+  PUBLICATION_PARTITION_ROOT: 'Partitioned tables are selected and publish_via_partition_root is on: a single partition\'s TRUNCATE is not published and changes do not name their partition; turn it off.',
   PUBLICATION_ROW_FILTER: 'Selected tables have a row filter in the publication (PG15+); the snapshot applies the same filter.',
   PUBLICATION_COLUMN_LIST: 'Selected tables have a column list in the publication (PG15+); only those columns are replicated.',
   TABLES_NOT_FOUND: 'A table named in the selection does not exist.',

@@ -49,7 +49,7 @@ export interface SetupOptions {
 }
 
 export function planSetup(facts: SourceFacts, extras: SetupExtras, source: ResolvedSource, options: SetupOptions): SetupStep[] {
-  const selection = selectTables(facts.tables, source.tables, facts.publication)
+  const selection = selectTables(facts.tables, source.tables, facts.publication, options.allTables)
   if (selection.tables.length === 0 && !options.allTables && !(facts.publication?.allTables ?? false)) {
     throw new InletError('INLET-C006', `Setup of ${source.name} needs to know which tables to publish: none are selected and publication ${source.publication} does not list any.`, {
       fix: 'Pass --tables schema.table,schema.* (or tables: in inlet.yaml), or --all-tables for a publication FOR ALL TABLES.',
@@ -163,13 +163,15 @@ function publicationSteps(facts: SourceFacts, tables: readonly TableFacts[], sou
   const publication = facts.publication
   if (publication === undefined) {
     const target = options.allTables ? 'FOR ALL TABLES' : `FOR TABLE ${tables.map((t) => qualifiedName(t.schema, t.name)).join(', ')}`
-    return [{ title, state: 'todo', statements: [`CREATE PUBLICATION ${p} ${target} WITH (publish_via_partition_root = true);`] }]
+    // publish_via_partition_root stays off: then PostgreSQL publishes a single partition's TRUNCATE,
+    // and each change names its partition, so that Inlet can follow partitions exactly.
+    return [{ title, state: 'todo', statements: [`CREATE PUBLICATION ${p} ${target};`] }]
   }
   const statements: string[] = []
   if (!(publication.insert && publication.update && publication.delete && publication.truncate)) {
     statements.push(`ALTER PUBLICATION ${p} SET (publish = 'insert, update, delete, truncate');`)
   }
-  if (!publication.viaRoot && tables.some((t) => t.kind === 'p')) statements.push(`ALTER PUBLICATION ${p} SET (publish_via_partition_root = true);`)
+  if (publication.viaRoot && tables.some((t) => t.kind === 'p')) statements.push(`ALTER PUBLICATION ${p} SET (publish_via_partition_root = false);`)
   if (!publication.allTables) {
     const covered = publishedTopLevel(facts.tables, publication)
     const missing = tables.filter((t) => !covered.has(key(t.schema, t.name)))

@@ -40,9 +40,8 @@ export const publicationCheck: Check = ({ facts, selection, publication: name, p
       code: 'PUBLICATION_MISSING',
       check: 'publication',
       message: `Publication ${name} does not exist in database ${facts.server.database}. Create it before the slot.`,
-      fix: list.length > 0
-        ? `CREATE PUBLICATION ${p} FOR TABLE ${list.join(', ')} WITH (publish_via_partition_root = true);`
-        : `CREATE PUBLICATION ${p} FOR ALL TABLES WITH (publish_via_partition_root = true);   -- needs a superuser`,
+      // Without a selection the suggestion is FOR ALL TABLES, and those tables are what was checked.
+      fix: patterns !== undefined && list.length > 0 ? `CREATE PUBLICATION ${p} FOR TABLE ${list.join(', ')};` : `CREATE PUBLICATION ${p} FOR ALL TABLES;   -- needs a superuser`,
     })
     return findings
   }
@@ -78,14 +77,14 @@ export const publicationCheck: Check = ({ facts, selection, publication: name, p
   }
 
   const partitioned = selection.tables.filter((t) => t.kind === 'p')
-  if (partitioned.length > 0 && !publication.viaRoot) {
+  if (partitioned.length > 0 && publication.viaRoot) {
     ok = false
     findings.push({
       level: 'warn',
       code: 'PUBLICATION_PARTITION_ROOT',
       check: 'publication',
-      message: `Partitioned table(s) ${partitioned.map((t) => displayName(t.schema, t.name)).join(', ')} are selected and publish_via_partition_root is off: changes arrive under each partition's name and Inlet maps them to the root. Turning it on sends them as the root (one schema), which is simpler to follow through schema changes. In both modes a TRUNCATE of a single partition needs 'inlet refresh'.`,
-      fix: `ALTER PUBLICATION ${p} SET (publish_via_partition_root = true);`,
+      message: `Partitioned table(s) ${partitioned.map((t) => displayName(t.schema, t.name)).join(', ')} are selected and publish_via_partition_root is on: PostgreSQL then publishes no TRUNCATE of a single partition, and changes arrive without the partition they belong to, so Inlet cannot remove a truncated or detached partition's rows. With it off, changes arrive under each partition and Inlet follows truncates, attaches and detaches of partitions exactly.`,
+      fix: `ALTER PUBLICATION ${p} SET (publish_via_partition_root = false);`,
     })
   }
 

@@ -20,7 +20,7 @@ export function identityVerdict(t: TableFacts): { verdict: Verdict; why: string 
     case 'i':
       return t.identityIndex === undefined
         ? { verdict: 'missing', why: 'REPLICA IDENTITY USING INDEX, but the index is gone' }
-        : { verdict: 'ok', why: `USING INDEX ${t.identityIndex}` }
+        : { verdict: 'ok', why: `USING INDEX ${t.identityIndex}, by which Inlet identifies rows` }
     case 'f':
       return hasPk ? { verdict: 'full-unneeded', why: 'FULL with a primary key' } : { verdict: 'ok', why: 'FULL, no primary key (required)' }
     case 'd':
