@@ -24,7 +24,7 @@ function target(bare: boolean[], key: number[]): TableTarget {
 }
 
 function row(values: (string | null)[], extra: Partial<StageRow> = {}): StageRow {
-  return { op: 'U', values, toast: null, lookup: null, lsn: '42', ts: null, end: null, first: false, n: 1, group: 0, ...extra }
+  return { op: 'U', values, toast: null, lookup: null, lsn: '42', ts: null, end: null, first: false, n: 1, group: 0, part: null, ...extra }
 }
 
 describe('staging CSV', () => {

@@ -61,6 +61,11 @@ export interface Swap {
   readonly rows: number
   /** Changes committed since the copy's snapshot, applied to it after the swap, in order. */
   readonly changes: readonly StagedChanges[]
+  /**
+   * The copy holds one leaf partition's rows: they replace that partition's rows in the table
+   * (SCD2: its current versions are closed), and the table stays as it is otherwise.
+   */
+  readonly partition?: number | undefined
 }
 
 export interface BatchCommit {
@@ -149,8 +154,10 @@ export interface Destination {
   widenColumn(target: TableTarget, column: TargetColumn): Promise<void>
   /** Drops columns the source no longer has (`dropped_columns: drop`, found at start). */
   dropColumns(target: TableTarget, names: readonly string[]): Promise<void>
-  /** Where a new copy of `target` loads, beside it. */
-  copyBeside(target: TableTarget): TableTarget
+  /** Where a new copy of `target` (or of its leaf `partition` alone) loads, beside it. */
+  copyBeside(target: TableTarget, partition?: number): TableTarget
+  /** The leaf partitions (OIDs) whose rows a table with `partitionColumn` holds. */
+  partitions(target: TableTarget): Promise<Set<number>>
 
   // ---- snapshot ----------------------------------------------------------------------
   /** The engine may use every core for bulk loading until `endBulkLoad()`. */

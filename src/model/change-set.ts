@@ -32,11 +32,16 @@ export interface StageRow {
   readonly n: number
   /** No-key SCD2: closes of the same row values, in order. */
   readonly group: number
+  /** The leaf partition (OID) the row lives in, for tables that record it; else null. */
+  readonly part: number | null
 }
 
 /** Changes in order; each rows segment is laid out by the binding (`target`) it was built under. */
 export type Segment =
   | { readonly kind: 'rows'; readonly target: TableTarget; readonly rows: readonly StageRow[] }
-  | { readonly kind: 'truncate'; readonly commit: ChangeCommit }
+  /** TRUNCATE of the table, or with `partition` of one leaf partition (its rows only). */
+  | { readonly kind: 'truncate'; readonly commit: ChangeCommit; readonly partition?: number }
+  /** A leaf partition detached (or dropped): its rows leave the table (SCD2: are closed). */
+  | { readonly kind: 'partition-gone'; readonly commit: ChangeCommit; readonly partition: number }
   | { readonly kind: 'schema'; readonly change: SchemaChange }
   | { readonly kind: 'dropped' }

@@ -6,4 +6,6 @@ export interface SnapshotFile {
   readonly path: string
   /** Bytes of its longest row (a destination's reader sizes its buffer by it). */
   readonly longestLine: number
+  /** The leaf partition (OID) whose rows it holds. */
+  readonly partition: number
 }

@@ -51,4 +51,6 @@ export interface SourceTable {
   readonly replicaIdentity: ReplicaIdentity
   /** Where the rows live: the table itself, or every leaf partition. */
   readonly heaps: readonly HeapRelation[]
+  /** A partitioned table (its rows live in its leaf partitions). */
+  readonly partitioned?: boolean
 }

@@ -38,6 +38,12 @@ export interface TableTarget {
   readonly excluded: readonly string[]
   /** `schema.table` of the source, for messages. */
   readonly display: string
+  /**
+   * A partitioned table whose changes arrive under each leaf partition (publication without
+   * publish_via_partition_root): each row records its leaf's OID (PARTITION_COLUMN), so that a
+   * partition's TRUNCATE or DETACH removes exactly its rows.
+   */
+  readonly partitionColumn?: boolean
 }
 
 /** Names of the columns every destination table has besides the source's. */
@@ -45,4 +51,6 @@ export const LSN_COLUMN = '_inlet_lsn'
 export const SYNCED_COLUMN = '_inlet_synced_at'
 export const START_COLUMN = '__START_AT'
 export const END_COLUMN = '__END_AT'
-export const META_COLUMNS: ReadonlySet<string> = new Set([LSN_COLUMN, SYNCED_COLUMN, START_COLUMN, END_COLUMN])
+/** The leaf partition (OID) that holds the row, in tables with `partitionColumn`. */
+export const PARTITION_COLUMN = '_inlet_partition'
+export const META_COLUMNS: ReadonlySet<string> = new Set([LSN_COLUMN, SYNCED_COLUMN, START_COLUMN, END_COLUMN, PARTITION_COLUMN])

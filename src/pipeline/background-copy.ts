@@ -12,6 +12,7 @@
  */
 import type { ResolvedSource } from '../config/load.js'
 import type { Destination, StagedChanges } from '../destination/destination.js'
+import type { HeapRelation } from '../model/source-table.js'
 import type { TableTarget } from '../model/table-binding.js'
 import type { Logger } from '../observability/log.js'
 import { connect, type SqlClient } from '../postgres/connect.js'
@@ -50,11 +51,22 @@ export interface BackgroundCopyOptions {
   readonly previous?: Promise<void> | undefined
   /** Rows and bytes copied so far, against the planner's estimate (for status and metrics). */
   readonly onProgress?: (progress: { rowsCopied: number; bytesCopied: number; estimatedRows: number }) => void
+  /**
+   * Copy this leaf partition only (attached while streaming, or found missing at start): its rows
+   * replace the partition's in the table, which stays as it is otherwise.
+   */
+  readonly partition?: HeapRelation | undefined
   /** Test hook: the copy is loaded (into `copy`), the table not yet replaced. */
   readonly onLoaded?: ((table: TableTarget, copy: TableTarget) => Promise<void>) | undefined
 }
 
-type Held = { readonly lsn: Lsn } & ({ readonly commit: ChangeCommit; readonly event: RowEvent | 'truncate' } | { readonly relation: Relation })
+/** A TRUNCATE of the table, or of one leaf partition. */
+export interface TruncateEvent {
+  readonly kind: 'truncate'
+  readonly partition: number | undefined
+}
+
+type Held = { readonly lsn: Lsn } & ({ readonly commit: ChangeCommit; readonly event: RowEvent | TruncateEvent } | { readonly relation: Relation })
 
 export class BackgroundCopy {
   readonly base: TableTarget
@@ -84,9 +96,14 @@ export class BackgroundCopy {
     this.done = this.run()
   }
 
-  /** The copy's destination table, beside the table it replaces. */
+  /** The copy's destination table, beside the table it replaces (or a partition's copy, beside it too). */
   get into(): TableTarget {
-    return this.options.destination.copyBeside(this.final ?? this.base)
+    return this.options.destination.copyBeside(this.final ?? this.base, this.options.partition?.oid)
+  }
+
+  /** The leaf partition copied on its own, if that is what this copy is. */
+  get partition(): HeapRelation | undefined {
+    return this.options.partition
   }
 
   get cancelled(): boolean {
@@ -100,13 +117,13 @@ export class BackgroundCopy {
   }
 
   /** Takes a change of the table, committed in the transaction at `lsn`. */
-  add(event: RowEvent | 'truncate', lsn: Lsn, commit: ChangeCommit): void {
+  add(event: RowEvent | TruncateEvent, lsn: Lsn, commit: ChangeCommit): void {
     if (this.snapshotLsn === undefined || this.changes === undefined) {
       this.held.push({ lsn, commit, event })
       return
     }
     if (lsn < this.snapshotLsn || this.stale) return
-    if (event === 'truncate') this.changes.truncate(commit)
+    if (event.kind === 'truncate') this.changes.truncate(commit, event.partition)
     else {
       const binding = this.bind(event.relation)
       if (binding === undefined) this.stale = true
@@ -149,68 +166,38 @@ export class BackgroundCopy {
   }
 
   private async run(): Promise<void> {
-    const { base, source, destination, log } = this.options
+    const { base, source, destination } = this.options
     const signal = this.abort.signal
-    let replication: ReplicationConnection | undefined
-    let client: SqlClient | undefined
-    let loader: Destination | undefined
+    const session: CopySession = { replication: undefined, client: undefined, loader: undefined }
     const release = async () => {
-      await replication?.close()
-      replication = undefined
+      await session.replication?.close()
+      session.replication = undefined
     }
     // Cancelling ends the connections, which interrupts a slot creation waiting on transactions.
     const onAbort = () => {
       void release()
-      void client?.end().catch(() => undefined)
+      void session.client?.end().catch(() => undefined)
     }
     signal.addEventListener('abort', onAbort)
-    const check = () => {
-      if (signal.aborted) throw signal.reason
-    }
     try {
       await this.options.previous?.catch(() => undefined)
-      check()
-      replication = await ReplicationConnection.open(source.connection)
-      check()
-      client = await connect(source.connection, { pinValueSettings: true })
-      check()
-      const clock = await client.query<{ now: string }>('SELECT clock_timestamp()::text AS now')
-      const snapshotTime = clock.rows[0]?.now as string
-      const created = await replication.createSlot(temporarySlotName(), { snapshot: 'export', temporary: true })
-      check()
-      // The table's columns as of the snapshot: DDL after it reaches the stream after C.
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY')
-      await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(created.snapshotName as string)}`)
-      const plan = await planSource(client, source, this.options.defaultScd, destination.types)
-      await client.query('COMMIT')
-      const fresh = plan.targets.find((t) => t.table.oid === base.table.oid)
-      if (fresh === undefined) {
-        this.gone = true
-        return
-      }
-      this.final = { ...fresh, destSchema: base.destSchema, destName: base.destName }
-      this.changes = new TableChanges(this.final)
-      this.snapshotLsn = created.consistentPoint
-      const held = this.held
-      this.held = []
-      for (const h of held) {
-        if ('relation' in h) this.relation(h.relation, h.lsn)
-        else this.add(h.event, h.lsn, h.commit)
-      }
-      if (this.stale) return
-      log.info('refresh.start', `Copying ${base.display} again at ${formatLsn(created.consistentPoint)} while the other tables stream.`, { table: base.display, lsn: formatLsn(created.consistentPoint) })
-
-      loader = await destination.openWriter()
+      this.check()
+      const prepared = await this.prepare(session)
+      if (prepared === undefined) return
+      session.loader = await destination.openWriter()
       const into = this.into
-      await loader.createTable(into)
-      check()
+      await session.loader.createTable(into)
+      this.check()
+      const loader = session.loader
+      const scope = this.options.partition
       await runSnapshot({
         settings: source.connection,
-        snapshotName: created.snapshotName as string,
-        serverVersionNum: plan.serverVersionNum,
-        targets: [into],
+        snapshotName: prepared.snapshotName,
+        serverVersionNum: prepared.serverVersionNum,
+        // A leaf partition copied on its own: that heap only.
+        targets: [scope === undefined ? into : { ...into, table: { ...into.table, heaps: [scope] } }],
         workers: this.options.workers,
-        spoolDirectory: workDirectory(destination.localPath, 'copy', source.name, process.pid, base.table.oid),
+        spoolDirectory: workDirectory(destination.localPath, 'copy', source.name, process.pid, scope?.oid ?? base.table.oid),
         signal,
         onProgress: (progress) => {
           const p = progress[0]
@@ -218,14 +205,14 @@ export class BackgroundCopy {
         },
         onImported: release,
         loader: {
-          load: (target, files) => (loader as Destination).loadSnapshotFiles(target, files, created.consistentPoint, snapshotTime),
+          load: (target, files) => loader.loadSnapshotFiles(target, files, prepared.snapshotLsn, prepared.snapshotTime),
           tableDone: async (_target, rows) => {
             this.rows = rows
           },
         },
       })
       await this.options.onLoaded?.(base, into)
-      check()
+      this.check()
       this.loaded = true
     } catch (error) {
       if (signal.aborted) return
@@ -233,13 +220,65 @@ export class BackgroundCopy {
     } finally {
       signal.removeEventListener('abort', onAbort)
       await release()
-      await client?.end().catch(() => undefined)
+      await session.client?.end().catch(() => undefined)
       // A copy that will not be swapped in leaves nothing beside the table, nor held changes.
       if (!this.loaded) {
-        await loader?.dropTable(this.into).catch(() => undefined)
+        await session.loader?.dropTable(this.into).catch(() => undefined)
         await destination.discard(await this.staging.catch(() => [])).catch(() => undefined)
       }
-      await loader?.close()
+      await session.loader?.close()
     }
   }
+
+  private check(): void {
+    if (this.abort.signal.aborted) throw this.abort.signal.reason
+  }
+
+  /**
+   * Creates the temporary slot whose snapshot the copy is taken under and plans the table as of
+   * that snapshot (DDL after it reaches the stream after C); releases the changes held until C was
+   * known. Undefined when there is nothing to copy (gone) or the copy is already stale.
+   */
+  private async prepare(session: CopySession): Promise<{ snapshotName: string; snapshotLsn: Lsn; snapshotTime: string; serverVersionNum: number } | undefined> {
+    const { base, source, destination, log } = this.options
+    session.replication = await ReplicationConnection.open(source.connection)
+    this.check()
+    session.client = await connect(source.connection, { pinValueSettings: true })
+    const client = session.client
+    this.check()
+    const clock = await client.query<{ now: string }>('SELECT clock_timestamp()::text AS now')
+    const snapshotTime = clock.rows[0]?.now as string
+    const created = await session.replication.createSlot(temporarySlotName(), { snapshot: 'export', temporary: true })
+    this.check()
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY')
+    await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(created.snapshotName as string)}`)
+    const plan = await planSource(client, source, this.options.defaultScd, destination.types)
+    await client.query('COMMIT')
+    const fresh = plan.targets.find((t) => t.table.oid === base.table.oid)
+    const scope = this.options.partition
+    if (fresh === undefined || (scope !== undefined && !fresh.table.heaps.some((h) => h.oid === scope.oid))) {
+      this.gone = true
+      return undefined
+    }
+    this.final = { ...fresh, destSchema: base.destSchema, destName: base.destName }
+    this.changes = new TableChanges(this.final)
+    this.snapshotLsn = created.consistentPoint
+    const held = this.held
+    this.held = []
+    for (const h of held) {
+      if ('relation' in h) this.relation(h.relation, h.lsn)
+      else this.add(h.event, h.lsn, h.commit)
+    }
+    if (this.stale) return undefined
+    const what = scope === undefined ? base.display : `partition ${scope.schema}.${scope.name} of ${base.display}`
+    log.info('refresh.start', `Copying ${what} at ${formatLsn(created.consistentPoint)} while the other tables stream.`, { table: base.display, lsn: formatLsn(created.consistentPoint) })
+    return { snapshotName: created.snapshotName as string, snapshotLsn: created.consistentPoint, snapshotTime, serverVersionNum: plan.serverVersionNum }
+  }
+}
+
+/** The connections a copy holds while it runs. */
+interface CopySession {
+  replication: ReplicationConnection | undefined
+  client: SqlClient | undefined
+  loader: Destination | undefined
 }

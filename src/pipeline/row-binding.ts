@@ -39,7 +39,9 @@ export type RowEvent = Extract<StreamEvent, { kind: 'insert' | 'update' | 'delet
 
 /** Adds a row change to the table's changes through the binding. */
 export function addRowChange(changes: TableChanges, binding: Binding, event: RowEvent, commit: ChangeCommit): void {
-  if (event.kind === 'insert') changes.insert(cells(binding, event.newTuple), commit)
-  else if (event.kind === 'update') changes.update(event.oldTuple === undefined ? undefined : cells(binding, event.oldTuple), cells(binding, event.newTuple), commit, event.oldKind === 'old')
-  else changes.delete(cells(binding, event.oldTuple), commit)
+  // (A leaf partition's change names the leaf: its OID is where the row lives.)
+  const part = binding.target.partitionColumn === true ? event.relation.id : null
+  if (event.kind === 'insert') changes.insert(cells(binding, event.newTuple), commit, part)
+  else if (event.kind === 'update') changes.update(event.oldTuple === undefined ? undefined : cells(binding, event.oldTuple), cells(binding, event.newTuple), commit, event.oldKind === 'old', part)
+  else changes.delete(cells(binding, event.oldTuple), commit, part)
 }

@@ -9,7 +9,7 @@ import { InletError } from '../errors/inlet-error.js'
 import type { SqlClient } from '../postgres/connect.js'
 import { displayName, quoteIdent } from '../postgres/sql-text.js'
 import { readPublication, readTables, serverVersionNum } from '../source/catalog.js'
-import { publishedTopLevel, selectTables, key } from '../source/selection.js'
+import { key, partitionsOf, publishedTopLevel, selectTables } from '../source/selection.js'
 import { readSourceTables } from '../source/table-schema.js'
 import type { TableTarget, TypeMapping } from '../model/table-binding.js'
 import { bindTarget } from './table-target.js'
@@ -51,7 +51,10 @@ export async function planSource(client: SqlClient, source: ResolvedSource, defa
       fix: unreadable.map((t) => `GRANT SELECT ON ${quoteIdent(t.schema)}.${quoteIdent(t.name)} TO ${quoteIdent(source.connection.user)};`).join(' '),
     })
   }
-  const noIdentity = selection.tables.filter((t) => t.replicaIdentity === 'n' || (t.primaryKey.length === 0 && t.replicaIdentity === 'd'))
+  // A partitioned table holds no rows: its leaves' identities are what PostgreSQL sends.
+  const noIdentity = selection.tables
+    .flatMap((t) => (t.kind === 'p' ? partitionsOf(tables, t) : [t]))
+    .filter((t) => t.replicaIdentity === 'n' || (t.primaryKey.length === 0 && t.replicaIdentity === 'd'))
   if (noIdentity.length > 0 && publication.update) {
     throw new InletError('INLET-S004', `Tables without a primary key or replica identity cannot publish updates and deletes: ${noIdentity.map((t) => displayName(t.schema, t.name)).join(', ')}.`, {
       fix: noIdentity.map((t) => `ALTER TABLE ${quoteIdent(t.schema)}.${quoteIdent(t.name)} REPLICA IDENTITY FULL;`).join(' '),
@@ -60,7 +63,7 @@ export async function planSource(client: SqlClient, source: ResolvedSource, defa
   const sourceTables = await readSourceTables(client, selection.tables, tables, publication)
   const targets = sourceTables.map((table) => {
     const options = source.tableOptions.find((o) => matchesPattern(o.pattern, table.schema, table.name))
-    return bindTarget(source.name, table, { scd: options?.scd ?? defaultScd, destSchema: options?.destSchema, destName: options?.destName, excludeColumns: options?.excludeColumns, schemaPrefix: source.destinationSchema }, types)
+    return bindTarget(source.name, table, { scd: options?.scd ?? defaultScd, destSchema: options?.destSchema, destName: options?.destName, excludeColumns: options?.excludeColumns, schemaPrefix: source.destinationSchema, leafChanges: !publication.viaRoot }, types)
   })
   const destinations = new Map<string, TableTarget>()
   for (const t of targets) {

@@ -17,11 +17,15 @@ import type { Cell, ChangeCommit, Segment, StageRow } from '../model/change-set.
 import type { SchemaChange } from '../model/schema-change.js'
 import type { TableTarget } from '../model/table-binding.js'
 
+/** The leaf partition (OID) a change came from, in tables that record it (else null). */
+type Part = number | null
+
 interface Keyed {
   op: 'U' | 'D'
   values: Cell[]
   lookup: Cell[] | undefined
   lsn: string
+  part: Part
 }
 
 interface Version {
@@ -29,10 +33,12 @@ interface Version {
   values: Cell[]
   lookup: Cell[] | undefined
   commit: ChangeCommit
+  part: Part
 }
 
 interface Multiset {
   values: Cell[]
+  part: Part
   net: number
   open: Array<{ commit: ChangeCommit }>
   done: Array<{ commit: ChangeCommit; end: ChangeCommit }>
@@ -55,21 +61,22 @@ export class TableChanges {
     return this.changes === 0
   }
 
-  insert(values: Cell[], commit: ChangeCommit): void {
+  /** `part`: the leaf partition the change came from (tables with `partitionColumn`). */
+  insert(values: Cell[], commit: ChangeCommit, part: Part = null): void {
     this.count(values)
-    if (this.target.key.length === 0) return this.multisetAdd(values, commit)
-    if (this.target.scd === 1) this.keyed.set(this.keyOf(values), { op: 'U', values, lookup: undefined, lsn: commit.lsn })
-    else this.addVersion(this.keyOf(values), { op: 'V', values, lookup: undefined, commit })
+    if (this.target.key.length === 0) return this.multisetAdd(values, commit, part)
+    if (this.target.scd === 1) this.keyed.set(this.keyOf(values), { op: 'U', values, lookup: undefined, lsn: commit.lsn, part })
+    else this.addVersion(this.keyOf(values), { op: 'V', values, lookup: undefined, commit, part })
   }
 
   /** `old`: the old key ('K') or the whole old row ('O', REPLICA IDENTITY FULL); absent when the key did not change. */
-  update(old: Cell[] | undefined, values: Cell[], commit: ChangeCommit, oldIsFullRow: boolean): void {
+  update(old: Cell[] | undefined, values: Cell[], commit: ChangeCommit, oldIsFullRow: boolean, part: Part = null): void {
     this.count(values)
     if (old !== undefined && oldIsFullRow) fillFrom(values, old)
     if (this.target.key.length === 0) {
       if (old === undefined) throw new Error(`update without the old row on ${this.target.display}, which has no key`)
-      this.multisetRemove(old, commit)
-      this.multisetAdd(values, commit)
+      this.multisetRemove(old, commit, part)
+      this.multisetAdd(values, commit, part)
       return
     }
     const oldKey = this.keyOf(old ?? values)
@@ -84,8 +91,8 @@ export class TableChanges {
         } else lookup = this.keyValues(old ?? values)
         if (!values.includes(UNCHANGED_TOAST)) lookup = undefined
       }
-      if (oldKey !== newKey) this.keyed.set(oldKey, { op: 'D', values: this.keyOnly(old ?? values), lookup: undefined, lsn: commit.lsn })
-      this.keyed.set(newKey, { op: 'U', values, lookup, lsn: commit.lsn })
+      if (oldKey !== newKey) this.keyed.set(oldKey, { op: 'D', values: this.keyOnly(old ?? values), lookup: undefined, lsn: commit.lsn, part })
+      this.keyed.set(newKey, { op: 'U', values, lookup, lsn: commit.lsn, part })
       return
     }
     let lookup: Cell[] | undefined
@@ -97,22 +104,30 @@ export class TableChanges {
       } else lookup = this.keyValues(old ?? values)
       if (!values.includes(UNCHANGED_TOAST)) lookup = undefined
     }
-    if (oldKey !== newKey) this.addVersion(oldKey, { op: 'C', values: this.keyOnly(old ?? values), lookup: undefined, commit })
-    this.addVersion(newKey, { op: 'V', values, lookup, commit })
+    if (oldKey !== newKey) this.addVersion(oldKey, { op: 'C', values: this.keyOnly(old ?? values), lookup: undefined, commit, part })
+    this.addVersion(newKey, { op: 'V', values, lookup, commit, part })
   }
 
-  delete(old: Cell[], commit: ChangeCommit): void {
+  delete(old: Cell[], commit: ChangeCommit, part: Part = null): void {
     this.count(old)
-    if (this.target.key.length === 0) return this.multisetRemove(old, commit)
+    if (this.target.key.length === 0) return this.multisetRemove(old, commit, part)
     const key = this.keyOf(old)
-    if (this.target.scd === 1) this.keyed.set(key, { op: 'D', values: this.keyOnly(old), lookup: undefined, lsn: commit.lsn })
-    else this.addVersion(key, { op: 'C', values: this.keyOnly(old), lookup: undefined, commit })
+    if (this.target.scd === 1) this.keyed.set(key, { op: 'D', values: this.keyOnly(old), lookup: undefined, lsn: commit.lsn, part })
+    else this.addVersion(key, { op: 'C', values: this.keyOnly(old), lookup: undefined, commit, part })
   }
 
-  truncate(commit: ChangeCommit): void {
+  /** The whole table, or with `partition` the rows of that leaf partition only. */
+  truncate(commit: ChangeCommit, partition?: number): void {
     this.changes++
     this.closeSegment()
-    this.segments.push({ kind: 'truncate', commit })
+    this.segments.push(partition === undefined ? { kind: 'truncate', commit } : { kind: 'truncate', commit, partition })
+  }
+
+  /** A leaf partition left the table (detached, dropped): its rows go. */
+  partitionGone(commit: ChangeCommit, partition: number): void {
+    this.changes++
+    this.closeSegment()
+    this.segments.push({ kind: 'partition-gone', commit, partition })
   }
 
   /** The table's columns changed: changes so far keep the old layout, later ones take the new. */
@@ -142,25 +157,25 @@ export class TableChanges {
   private closeSegment(): void {
     const rows: StageRow[] = []
     for (const e of this.keyed.values()) {
-      rows.push(stageRow(e.op, e.values, e.lookup, e.lsn, null, null, false, 1, 0))
+      rows.push(stageRow(e.op, e.values, e.lookup, e.lsn, null, null, false, 1, 0, e.part))
     }
     for (const chain of this.chains.values()) {
       chain.forEach((v, i) => {
         if (v.op === 'C' && i > 0) return // closes the previous in-batch version: its `end`
         const next = chain[i + 1]
-        rows.push(stageRow(v.op, v.values, v.lookup, v.commit.lsn, v.commit.ts, next?.commit.ts ?? null, i === 0, 1, 0))
+        rows.push(stageRow(v.op, v.values, v.lookup, v.commit.lsn, v.commit.ts, next?.commit.ts ?? null, i === 0, 1, 0, v.part))
       })
     }
     let group = 0
     for (const m of this.multiset.values()) {
       group++
       if (this.target.scd === 1) {
-        if (m.net !== 0) rows.push(stageRow(m.net > 0 ? 'I' : 'X', m.values, undefined, null, null, null, false, Math.abs(m.net), group))
+        if (m.net !== 0) rows.push(stageRow(m.net > 0 ? 'I' : 'X', m.values, undefined, null, null, null, false, Math.abs(m.net), group, m.part))
         continue
       }
-      for (const c of m.closes) rows.push(stageRow('C', m.values, undefined, c.lsn, c.ts, null, true, 1, group))
-      for (const o of m.open) rows.push(stageRow('V', m.values, undefined, o.commit.lsn, o.commit.ts, null, false, 1, group))
-      for (const d of m.done) if (d.commit.lsn !== d.end.lsn) rows.push(stageRow('V', m.values, undefined, d.commit.lsn, d.commit.ts, d.end.ts, false, 1, group))
+      for (const c of m.closes) rows.push(stageRow('C', m.values, undefined, c.lsn, c.ts, null, true, 1, group, m.part))
+      for (const o of m.open) rows.push(stageRow('V', m.values, undefined, o.commit.lsn, o.commit.ts, null, false, 1, group, m.part))
+      for (const d of m.done) if (d.commit.lsn !== d.end.lsn) rows.push(stageRow('V', m.values, undefined, d.commit.lsn, d.commit.ts, d.end.ts, false, 1, group, m.part))
     }
     if (rows.length > 0) this.segments.push({ kind: 'rows', target: this.target, rows })
     this.keyed = new Map()
@@ -180,14 +195,14 @@ export class TableChanges {
     else chain.push(version)
   }
 
-  private multisetAdd(values: Cell[], commit: ChangeCommit): void {
-    const m = this.multisetEntry(values)
+  private multisetAdd(values: Cell[], commit: ChangeCommit, part: Part): void {
+    const m = this.multisetEntry(values, part)
     m.net++
     if (this.target.scd === 2) m.open.push({ commit })
   }
 
-  private multisetRemove(values: Cell[], commit: ChangeCommit): void {
-    const m = this.multisetEntry(values)
+  private multisetRemove(values: Cell[], commit: ChangeCommit, part: Part): void {
+    const m = this.multisetEntry(values, part)
     m.net--
     if (this.target.scd !== 2) return
     const opened = m.open.shift()
@@ -195,11 +210,12 @@ export class TableChanges {
     else m.closes.push(commit)
   }
 
-  private multisetEntry(values: Cell[]): Multiset {
-    const signature = JSON.stringify(values)
+  private multisetEntry(values: Cell[], part: Part): Multiset {
+    // (A row's partition is part of what identifies it: equal rows of two partitions are two rows.)
+    const signature = part === null ? JSON.stringify(values) : `${part}:${JSON.stringify(values)}`
     let m = this.multiset.get(signature)
     if (m === undefined) {
-      m = { values, net: 0, open: [], done: [], closes: [] }
+      m = { values, part, net: 0, open: [], done: [], closes: [] }
       this.multiset.set(signature, m)
     }
     return m
@@ -235,10 +251,10 @@ function fillFrom(values: Cell[], from: readonly Cell[]): void {
   for (let i = 0; i < values.length; i++) if (values[i] === UNCHANGED_TOAST) values[i] = from[i] as Cell
 }
 
-function stageRow(op: StageRow['op'], values: readonly Cell[], lookup: Cell[] | undefined, lsn: string | null, ts: string | null, end: string | null, first: boolean, n: number, group: number): StageRow {
-  if (!values.includes(UNCHANGED_TOAST)) return { op, values: values as readonly (string | null)[], toast: null, lookup: null, lsn, ts, end, first, n, group }
+function stageRow(op: StageRow['op'], values: readonly Cell[], lookup: Cell[] | undefined, lsn: string | null, ts: string | null, end: string | null, first: boolean, n: number, group: number, part: Part): StageRow {
+  if (!values.includes(UNCHANGED_TOAST)) return { op, values: values as readonly (string | null)[], toast: null, lookup: null, lsn, ts, end, first, n, group, part }
   const toast = values.map((v) => (v === UNCHANGED_TOAST ? '1' : '0')).join('')
   const plain = values.map((v) => (v === UNCHANGED_TOAST ? null : v))
   const key = lookup === undefined ? null : lookup.map((v) => (v === UNCHANGED_TOAST ? null : v))
-  return { op, values: plain, toast, lookup: key, lsn, ts, end, first, n, group }
+  return { op, values: plain, toast, lookup: key, lsn, ts, end, first, n, group, part }
 }

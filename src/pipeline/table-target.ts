@@ -16,6 +16,8 @@ export interface TableOptions {
   readonly excludeColumns?: readonly string[] | undefined
   /** The source's destination schema (config `destination_schema`), when it has one. */
   readonly schemaPrefix?: string | undefined
+  /** Changes arrive under each leaf partition (no publish_via_partition_root): rows record theirs. */
+  readonly leafChanges?: boolean | undefined
 }
 
 /** Where a source schema lands: itself, or under the source's destination schema (`public` → it, `s` → `<it>_s`). */
@@ -36,7 +38,8 @@ export function bindTarget(sourceName: string, table: SourceTable, options: Tabl
   const columns = table.columns.filter((c) => !excluded.has(c.name)).map((c) => ({ name: c.name, source: c, type: types.columnType(c) }))
   const key = table.key.map((k) => columns.findIndex((c) => c.name === k))
   if (key.some((i) => i < 0)) throw new InletError('INLET-S007', `The key of ${display} (${table.key.join(', ')}) is not among its published columns.`, { fix: 'Publish the key columns: ALTER PUBLICATION ... SET TABLE with a column list that includes them.' })
-  return { sourceName, table, destSchema: options.destSchema ?? destinationSchemaOf(table.schema, options.schemaPrefix), destName: options.destName ?? table.name, scd: options.scd, columns, key, excluded: [...excluded], display }
+  const partitionColumn = table.partitioned === true && options.leafChanges === true
+  return { sourceName, table, destSchema: options.destSchema ?? destinationSchemaOf(table.schema, options.schemaPrefix), destName: options.destName ?? table.name, scd: options.scd, columns, key, excluded: [...excluded], display, ...(partitionColumn ? { partitionColumn } : {}) }
 }
 
 /**

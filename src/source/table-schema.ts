@@ -56,7 +56,7 @@ export async function readSourceTables(client: SqlClient, tables: readonly Table
     // there is one (USING INDEX, even beside a primary key), else the primary key.
     const identityIndex = rows[0]?.identity_index_cols ?? []
     const key = table.replicaIdentity === 'i' && identityIndex.length > 0 ? identityIndex : table.primaryKey.length > 0 ? table.primaryKey : identityIndex
-    return { oid: table.oid, schema: table.schema, name: table.name, columns, key, replicaIdentity: table.replicaIdentity, heaps: heaps.get(table.oid) ?? [] }
+    return { oid: table.oid, schema: table.schema, name: table.name, columns, key, replicaIdentity: table.replicaIdentity, heaps: heaps.get(table.oid) ?? [], partitioned: table.kind === 'p' }
   })
 }
 

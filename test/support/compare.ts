@@ -49,7 +49,7 @@ export interface CompareOptions {
 /** Returns the differences, described (empty when equal). */
 export async function compareTable(duck: DuckDBConnection, options: CompareOptions): Promise<string[]> {
   const described = await duckRows(duck, `DESCRIBE ${options.destTable}`)
-  const meta = new Set(['_inlet_lsn', '_inlet_synced_at', '__START_AT', '__END_AT', ...(options.ignore ?? [])])
+  const meta = new Set(['_inlet_lsn', '_inlet_synced_at', '_inlet_partition', '__START_AT', '__END_AT', ...(options.ignore ?? [])])
   const columns = described.map((d) => ({ name: String(d.column_name), type: String(d.column_type) })).filter((c) => !meta.has(c.name))
   const render = columns.map(({ name, type }) => {
     const c = q(name)

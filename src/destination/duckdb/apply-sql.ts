@@ -5,15 +5,16 @@
  * what the segment supersedes, insert the new rows or versions.
  */
 import { quoteIdent } from '../../postgres/sql-text.js'
-import { END_COLUMN, LSN_COLUMN, START_COLUMN, SYNCED_COLUMN, type TableTarget, type TargetColumn } from '../../model/table-binding.js'
+import { END_COLUMN, LSN_COLUMN, PARTITION_COLUMN, START_COLUMN, SYNCED_COLUMN, type TableTarget, type TargetColumn } from '../../model/table-binding.js'
 import { sqlType } from './column-types.js'
 
 const START = quoteIdent(START_COLUMN)
 const END = quoteIdent(END_COLUMN)
+const PART = quoteIdent(PARTITION_COLUMN)
 
-/** Staging columns after the values c0..cN-1. */
+/** Staging columns after the values c0..cN-1 (`part`: the row's leaf partition, where recorded). */
 export function stageMetaColumns(target: TableTarget): string[] {
-  return ['op', 'toast', ...target.key.map((_, j) => `lk${j}`), 'lsn', 'ts', 'end_ts', 'first', 'n', 'grp']
+  return ['op', 'toast', ...target.key.map((_, j) => `lk${j}`), 'lsn', 'ts', 'end_ts', 'first', 'n', 'grp', ...(target.partitionColumn === true ? ['part'] : [])]
 }
 
 export function destinationTable(target: TableTarget): string {
@@ -33,7 +34,16 @@ export function insertColumns(target: TableTarget): string {
   const names = target.columns.map((c) => quoteIdent(c.name))
   if (target.scd === 2) names.push(START, END)
   names.push(quoteIdent(LSN_COLUMN), quoteIdent(SYNCED_COLUMN))
+  if (target.partitionColumn === true) names.push(PART)
   return names.join(', ')
+}
+
+/** Inlet's own values of a staged row `s`, in insertColumns() order after the source's. */
+function metaValues(target: TableTarget, s: string): string {
+  const values = target.scd === 2 ? [`CAST(${s}.ts AS TIMESTAMPTZ)`, `CAST(${s}.end_ts AS TIMESTAMPTZ)`] : []
+  values.push(`CAST(${s}.lsn AS UBIGINT)`, 'now()')
+  if (target.partitionColumn === true) values.push(`CAST(${s}.part AS UINTEGER)`)
+  return values.join(', ')
 }
 
 /**
@@ -58,7 +68,10 @@ function keyMatch(target: TableTarget, t: string, s: string, column: (j: number,
 }
 
 function rowMatch(target: TableTarget, t: string, s: string, at: StagedPositions): string {
-  return target.columns.map((c, i) => `${t}.${quoteIdent(c.name)} IS NOT DISTINCT FROM ${sqlType(c).convert(`${s}.c${at?.[i] ?? i}`)}`).join(' AND ')
+  const values = target.columns.map((c, i) => `${t}.${quoteIdent(c.name)} IS NOT DISTINCT FROM ${sqlType(c).convert(`${s}.c${at?.[i] ?? i}`)}`)
+  // Equal rows of two partitions are two rows.
+  if (target.partitionColumn === true) values.push(`${t}.${PART} IS NOT DISTINCT FROM CAST(${s}.part AS UINTEGER)`)
+  return values.join(' AND ')
 }
 
 /** Statements for one staged segment; `hasToast`: some staged row needs values from the destination. */
@@ -69,7 +82,7 @@ export function applySegmentSql(target: TableTarget, staged: Stage, hasToast: bo
   const table = destinationTable(target)
   const cols = insertColumns(target)
   const values = convertedValues(target, 's', at).join(', ')
-  const meta = (s: string) => (target.scd === 2 ? [`CAST(${s}.ts AS TIMESTAMPTZ)`, `CAST(${s}.end_ts AS TIMESTAMPTZ)`] : []).concat([`CAST(${s}.lsn AS UBIGINT)`, 'now()']).join(', ')
+  const meta = (s: string) => metaValues(target, s)
   const statements: string[] = []
 
   if (target.key.length === 0) {
@@ -97,7 +110,7 @@ export function applySegmentSql(target: TableTarget, staged: Stage, hasToast: bo
     const current = target.scd === 2 ? ` AND t.${END} IS NULL` : ''
     const resolved = target.columns.map((c, i) => `CASE WHEN substr(s.toast, ${p(i) + 1}, 1) = '1' THEN t.${quoteIdent(c.name)} ELSE ${sqlType(c).convert(`s.c${p(i)}`)} END AS c${i}`)
     statements.push(
-      `CREATE OR REPLACE TEMP TABLE ${resolvedTable} AS SELECT ${resolved.join(', ')}, s.lsn, s.ts, s.end_ts FROM ${stage} s ` +
+      `CREATE OR REPLACE TEMP TABLE ${resolvedTable} AS SELECT ${resolved.join(', ')}, s.lsn, s.ts, s.end_ts${target.partitionColumn === true ? ', s.part' : ''} FROM ${stage} s ` +
         `LEFT JOIN ${table} t ON ${keyMatch(target, 't', 's', (j) => `lk${j}`)}${current} WHERE s.op = '${upsertOp}' AND s.toast IS NOT NULL`,
     )
   }
@@ -119,7 +132,13 @@ export function applySegmentSql(target: TableTarget, staged: Stage, hasToast: bo
   return statements
 }
 
-export function truncateSql(target: TableTarget, commitTs: string): string {
+/**
+ * TRUNCATE (SCD2: every current version closed), of the whole table or, with `partition`, of the
+ * rows of that leaf partition; also what a detached partition's rows get.
+ */
+export function truncateSql(target: TableTarget, commitTs: string, partition?: number): string {
   const table = destinationTable(target)
-  return target.scd === 1 ? `DELETE FROM ${table}` : `UPDATE ${table} SET ${END} = CAST('${commitTs}' AS TIMESTAMPTZ) WHERE ${END} IS NULL`
+  const where = partition === undefined ? '' : `${PART} = ${partition}`
+  if (target.scd === 1) return `DELETE FROM ${table}${where === '' ? '' : ` WHERE ${where}`}`
+  return `UPDATE ${table} SET ${END} = CAST('${commitTs}' AS TIMESTAMPTZ) WHERE ${END} IS NULL${where === '' ? '' : ` AND ${where}`}`
 }

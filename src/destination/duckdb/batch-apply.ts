@@ -15,8 +15,8 @@ import { quoteIdent } from '../../postgres/sql-text.js'
 import type { ChangeCommit, Segment } from '../../model/change-set.js'
 import type { SchemaChange } from '../../model/schema-change.js'
 import type { BatchCommit, StagedChanges } from '../destination.js'
-import type { TableTarget } from '../../model/table-binding.js'
-import { applySegmentSql, destinationTable, stageMetaColumns, truncateSql, type Stage, type StagedPositions } from './apply-sql.js'
+import { END_COLUMN, PARTITION_COLUMN, START_COLUMN, type TableTarget } from '../../model/table-binding.js'
+import { applySegmentSql, destinationTable, insertColumns, stageMetaColumns, truncateSql, type Stage, type StagedPositions } from './apply-sql.js'
 import { csvSource, writeStageFile } from './stage-file.js'
 import type { SqlSession } from './sql-session.js'
 import { markDropped, readCheckpointLsn, writeCheckpoint, writeColumns, writeCommitTimes, writeTable } from './state-store.js'
@@ -24,9 +24,12 @@ import { alterSql, columnTypes, fillSql } from './table-ddl.js'
 
 type StagedPart =
   | { readonly kind: 'rows'; readonly target: TableTarget; readonly file: string; readonly keysFile: string | undefined; readonly hasToast: boolean; readonly longestLine: number }
-  | { readonly kind: 'truncate'; readonly commit: ChangeCommit }
+  | { readonly kind: 'truncate'; readonly commit: ChangeCommit; readonly partition?: number }
+  | { readonly kind: 'partition-gone'; readonly commit: ChangeCommit; readonly partition: number }
   | { readonly kind: 'schema'; readonly change: SchemaChange }
   | { readonly kind: 'dropped' }
+  /** A leaf partition's copy replaces the partition's rows (after the batch's earlier changes). */
+  | { readonly kind: 'partition-copy'; readonly copy: TableTarget; readonly partition: number }
 
 export interface DuckStaged extends StagedChanges {
   readonly parts: readonly StagedPart[]
@@ -92,6 +95,7 @@ export async function commitBatch(sql: SqlSession, batch: BatchCommit, options: 
         return entry.parts
       }
       for (const swap of batch.swaps) {
+        if (swap.partition !== undefined) continue
         // First of all: DuckDB commits no rename after a DELETE on the same table.
         await sql.run(`DROP TABLE IF EXISTS ${destinationTable(swap.table)}`)
         await sql.run(`ALTER TABLE ${destinationTable(swap.copy)} RENAME TO ${quoteIdent(swap.table.destName)}`)
@@ -99,6 +103,13 @@ export async function commitBatch(sql: SqlSession, batch: BatchCommit, options: 
         for (const s of swap.changes as readonly DuckStaged[]) partsOf(swap.table).push(...s.parts)
       }
       for (const s of batch.changes as readonly DuckStaged[]) partsOf(s.target).push(...s.parts)
+      // A partition's copy comes after the batch's changes of its table (those before the copy's
+      // snapshot, of that partition too, are in the copy), then the changes held for it.
+      for (const swap of batch.swaps) {
+        if (swap.partition === undefined) continue
+        partsOf(swap.table).push({ kind: 'partition-copy', copy: swap.copy, partition: swap.partition })
+        for (const s of swap.changes as readonly DuckStaged[]) partsOf(swap.table).push(...s.parts)
+      }
       for (const { target, parts } of byTable.values()) await applyParts(sql, target, parts, options)
       if (checkpoint !== undefined) {
         await writeCommitTimes(sql, checkpoint.source, checkpoint.tables)
@@ -111,6 +122,22 @@ export async function commitBatch(sql: SqlSession, batch: BatchCommit, options: 
   }
 }
 
+/**
+ * A leaf partition copied on its own replaces that partition's rows: they go (SCD2: the current
+ * versions close when the copy's open), the copy's rows come in, the copy goes.
+ */
+async function swapPartition(sql: SqlSession, copy: TableTarget, table: TableTarget, partition: number): Promise<void> {
+  const live = destinationTable(table)
+  const part = quoteIdent(PARTITION_COLUMN)
+  if (table.scd === 1) await sql.run(`DELETE FROM ${live} WHERE ${part} = ${partition}`)
+  else {
+    const end = quoteIdent(END_COLUMN)
+    await sql.run(`UPDATE ${live} SET ${end} = coalesce((SELECT min(${quoteIdent(START_COLUMN)}) FROM ${destinationTable(copy)}), now()) WHERE ${end} IS NULL AND ${part} = ${partition}`)
+  }
+  await sql.run(`INSERT INTO ${live} (${insertColumns(copy)}) SELECT ${insertColumns(copy)} FROM ${destinationTable(copy)}`)
+  await sql.run(`DROP TABLE ${destinationTable(copy)}`)
+}
+
 /** One table's parts: its DDL first, then truncates, fills and rows in order (see the file comment). */
 async function applyParts(sql: SqlSession, table: TableTarget, parts: readonly StagedPart[], options: CommitOptions): Promise<void> {
   const changes = parts.flatMap((p) => (p.kind === 'schema' ? [p.change] : []))
@@ -118,7 +145,8 @@ async function applyParts(sql: SqlSession, table: TableTarget, parts: readonly S
   let stage = 0
   for (const [index, part] of parts.entries()) {
     const later = parts.slice(index + 1).flatMap((p) => (p.kind === 'schema' ? [p.change] : []))
-    if (part.kind === 'truncate') await sql.run(truncateSql(table, part.commit.ts))
+    if (part.kind === 'truncate' || part.kind === 'partition-gone') await sql.run(truncateSql(table, part.commit.ts, part.partition))
+    else if (part.kind === 'partition-copy') await swapPartition(sql, part.copy, table, part.partition)
     else if (part.kind === 'dropped') await markDropped(sql, table)
     else if (part.kind === 'schema') {
       const { target } = laterLayout(part.change.target, later, options.dropColumns)

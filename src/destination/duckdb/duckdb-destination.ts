@@ -13,7 +13,7 @@ import { quoteIdent } from '../../postgres/sql-text.js'
 import type { Segment } from '../../model/change-set.js'
 import type { SnapshotFile } from '../../model/snapshot-file.js'
 import type { LastError, SourceState, TablePhase, TableState } from '../../model/state.js'
-import { END_COLUMN, type TableTarget, type TargetColumn } from '../../model/table-binding.js'
+import { END_COLUMN, PARTITION_COLUMN, type TableTarget, type TargetColumn } from '../../model/table-binding.js'
 import type { BatchCommit, Destination, DestinationCapabilities, DestinationOptions, QueryReader, StagedChanges } from '../destination.js'
 import { destinationTable } from './apply-sql.js'
 import { commitBatch, discardStaged, Stager } from './batch-apply.js'
@@ -219,8 +219,14 @@ export class DuckDbDestination implements Destination {
     return ddl.dropColumns(this.sql, target, names)
   }
 
-  copyBeside(target: TableTarget): TableTarget {
-    return { ...target, destName: `${target.destName}${BESIDE_SUFFIX}` }
+  copyBeside(target: TableTarget, partition?: number): TableTarget {
+    return { ...target, destName: `${target.destName}${BESIDE_SUFFIX}${partition === undefined ? '' : `_p${partition}`}` }
+  }
+
+  async partitions(target: TableTarget): Promise<Set<number>> {
+    if (target.partitionColumn !== true) return new Set()
+    const rows = await this.sql.rows<{ p: number | null }>(`SELECT DISTINCT ${quoteIdent(PARTITION_COLUMN)} AS p FROM ${destinationTable(target)}`)
+    return new Set(rows.flatMap((r) => (r.p === null ? [] : [Number(r.p)])))
   }
 
   // ---- snapshot ---------------------------------------------------------------------

@@ -27,13 +27,15 @@ function field(value: string | null): string {
 
 /**
  * One line per row: the values, then the meta columns of `stageMetaColumns` (op, toast, lookup
- * keys, lsn, ts, end_ts, first, n, grp); `first` is '1' or NULL. With `keysPath`, the key values
+ * keys, lsn, ts, end_ts, first, n, grp, and part where the table records partitions); `first` is
+ * '1' or NULL. With `keysPath`, the key values
  * of every row also go to a second file (columns named like the key's value columns), so that the
  * DELETE of a keyed upsert parses a few bytes a row instead of the whole row.
  */
 export function writeStageFile(path: string, target: TableTarget, rows: readonly StageRow[], keysPath?: string): { longestLine: number } {
   const bare = target.columns.map((c) => sqlType(c).bare)
   const keyCount = target.key.length
+  const partitioned = target.partitionColumn === true
   const fd = openSync(path, 'w')
   const keysFd = keysPath === undefined ? undefined : openSync(keysPath, 'w')
   try {
@@ -49,7 +51,7 @@ export function writeStageFile(path: string, target: TableTarget, rows: readonly
       }
       chunk += `${row.op},${field(row.toast)},`
       for (let j = 0; j < keyCount; j++) chunk += `${field(row.lookup?.[j] ?? null)},`
-      chunk += `${row.lsn ?? ''},${field(row.ts)},${field(row.end)},${row.first ? '1' : ''},${row.n},${row.group}\n`
+      chunk += `${row.lsn ?? ''},${field(row.ts)},${field(row.end)},${row.first ? '1' : ''},${row.n},${row.group}${partitioned ? `,${row.part ?? ''}` : ''}\n`
       if (chunk.length - start > longest) longest = chunk.length - start
       if (chunk.length > FLUSH_CHARS) {
         writeSync(fd, chunk)

@@ -5,7 +5,7 @@
  */
 import { quoteIdent } from '../../postgres/sql-text.js'
 import type { AddedColumn, SchemaChange } from '../../model/schema-change.js'
-import { END_COLUMN, LSN_COLUMN, START_COLUMN, SYNCED_COLUMN, type TableTarget, type TargetColumn } from '../../model/table-binding.js'
+import { END_COLUMN, LSN_COLUMN, PARTITION_COLUMN, START_COLUMN, SYNCED_COLUMN, type TableTarget, type TargetColumn } from '../../model/table-binding.js'
 import { sqlType } from './column-types.js'
 import { destinationTable } from './apply-sql.js'
 import { literal, type SqlSession } from './sql-session.js'
@@ -19,6 +19,7 @@ export function createTableSql(target: TableTarget): string {
   const columns = target.columns.map((c) => `${quoteIdent(c.name)} ${sqlType(c).name}`)
   if (target.scd === 2) columns.push(`${quoteIdent(START_COLUMN)} TIMESTAMPTZ`, `${quoteIdent(END_COLUMN)} TIMESTAMPTZ`)
   columns.push(`${quoteIdent(LSN_COLUMN)} UBIGINT`, `${quoteIdent(SYNCED_COLUMN)} TIMESTAMPTZ`)
+  if (target.partitionColumn === true) columns.push(`${quoteIdent(PARTITION_COLUMN)} UINTEGER`)
   return `CREATE TABLE ${destinationTable(target)} (${columns.join(', ')})`
 }
 

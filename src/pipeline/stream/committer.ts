@@ -38,6 +38,8 @@ export interface ReadySwap {
   /** Held changes staged while the copy ran, then those still in memory. */
   readonly staged: Promise<readonly StagedChanges[]>
   readonly segments: readonly Segment[]
+  /** A leaf partition's copy (its rows replace the partition's), not the whole table's. */
+  readonly partition?: number | undefined
 }
 
 export interface CommitterOptions {
@@ -96,9 +98,10 @@ export class Committer {
    */
   commit(swaps: readonly ReadySwap[]): Promise<void> {
     const { destination, batcher, pending } = this.options
-    const batch = batcher.take()
-    if (batch === undefined && swaps.length === 0) return this.chain
     const work = pending.drain()
+    const batch = batcher.take()
+    // (A batch without a transaction of its own still carries swaps, or changes found at start.)
+    if (batch === undefined && swaps.length === 0 && work.length === 0) return this.chain
     const spilled = this.staged
     this.staged = []
     return this.enqueue(async () => {
@@ -109,7 +112,7 @@ export class Committer {
       for (const s of swaps) {
         const held = [...(await s.staged)]
         if (s.segments.length > 0) held.push(await destination.stage(s.final, s.segments))
-        ready.push({ copy: s.copy, table: s.final, snapshotLsn: s.snapshotLsn, rows: s.rows, changes: held })
+        ready.push({ copy: s.copy, table: s.final, snapshotLsn: s.snapshotLsn, rows: s.rows, changes: held, partition: s.partition })
       }
       await destination.commit({ swaps: ready, changes, checkpoint: batch === undefined ? undefined : checkpointOf(this.options.source, batch) })
       if (swaps.length > 0) this.options.onSwapped?.(swaps)

@@ -4,12 +4,14 @@
  * stream until it is loaded and swapped in by a batch. Requests for a refresh arrive here too:
  * through the run's local API, or as a logical decoding message (`inlet refresh` without the API).
  */
-import type { ResolvedSource } from '../../config/load.js'
+import type { ResolvedConfig, ResolvedSource } from '../../config/load.js'
 import type { Destination } from '../../destination/destination.js'
 import type { Logger } from '../../observability/log.js'
 import type { SourceMonitor } from '../../observability/run-monitor.js'
 import type { Lsn } from '../../protocol/lsn.js'
+import type { HeapRelation } from '../../model/source-table.js'
 import type { TableTarget } from '../../model/table-binding.js'
+import { columnsDiffer } from '../schema-change.js'
 import { BackgroundCopy } from '../background-copy.js'
 import type { Committer, ReadySwap } from './committer.js'
 import type { PendingChanges } from './pending-changes.js'
@@ -17,6 +19,11 @@ import type { TableRouter } from './table-router.js'
 
 /** Prefix of the logical decoding message by which `inlet refresh` reaches a running `inlet run`. */
 export const REFRESH_MESSAGE_PREFIX = 'inlet.refresh'
+
+/** Whether a table that needs a new copy gets one by itself (`auto_refresh`), rather than stopping the run. */
+export function autoRefreshes(config: ResolvedConfig, t: TableTarget): boolean {
+  return config.autoRefresh === 'all' || (config.autoRefresh === 'scd1' && t.scd === 1)
+}
 
 /** Test hook: a copy is loaded beside its table, not yet swapped in; `query` reads the destination. */
 export type RefreshLoadedHook = (query: <T>(sql: string) => Promise<T[]>, table: string, copy: string) => Promise<void>
@@ -40,6 +47,8 @@ export interface CopiesOptions {
 
 export class CopiesInFlight {
   private readonly copies = new Map<TableTarget, BackgroundCopy>()
+  /** Leaf partitions copied on their own, by OID. */
+  private readonly partitions = new Map<number, BackgroundCopy>()
   /** Copies taken for a swap, until the batch that swaps them in has committed. */
   private readonly swapping = new Map<TableTarget, Promise<void>>()
   private failed: { error: unknown } | undefined
@@ -51,15 +60,55 @@ export class CopiesInFlight {
   }
 
   get size(): number {
-    return this.copies.size
+    return this.copies.size + this.partitions.size
   }
 
   get anyLoaded(): boolean {
-    return [...this.copies.values()].some((c) => c.loaded)
+    return this.all().some((c) => c.loaded)
   }
 
-  of(base: TableTarget): BackgroundCopy | undefined {
-    return this.copies.get(base)
+  /** The copy that takes the changes of `base` (of its leaf `relation`, when that is copied on its own). */
+  of(base: TableTarget, relation?: number): BackgroundCopy | undefined {
+    return this.copies.get(base) ?? (relation === undefined ? undefined : this.partitions.get(relation))
+  }
+
+  private all(): BackgroundCopy[] {
+    return [...this.copies.values(), ...this.partitions.values()]
+  }
+
+  /**
+   * Copies one leaf partition of `base` beside the stream (attached with rows while streaming, or
+   * missing from the destination at start); its rows replace the partition's when loaded.
+   */
+  startPartition(base: TableTarget, leaf: HeapRelation, why: string): void {
+    const { source, destination, log, live } = this.options
+    if (this.copies.has(base)) return // the whole table's copy holds it
+    const previous = this.partitions.get(leaf.oid)
+    previous?.cancel()
+    const copy = new BackgroundCopy({
+      base,
+      partition: leaf,
+      previous: previous?.done ?? this.swapping.get(base),
+      begunAfter: this.options.lastBegun(),
+      source,
+      defaultScd: this.options.defaultScd,
+      destination,
+      workers: this.options.workers,
+      log,
+      holdBytes: this.options.holdBytes,
+      onProgress: (p) => (live.table(base.display, `${base.destSchema}.${base.destName}`).copy = p),
+    })
+    this.partitions.set(leaf.oid, copy)
+    copy.done.catch((error: unknown) => {
+      if (this.partitions.get(leaf.oid) === copy) this.failed ??= { error }
+    })
+    log.info('partition.copy', `${why} Copying partition ${leaf.schema}.${leaf.name} of ${base.display} while the tables stream.`, { table: base.display, partition: `${leaf.schema}.${leaf.name}` })
+  }
+
+  /** A leaf partition left its table: a copy of it stops. */
+  cancelPartition(oid: number): void {
+    this.partitions.get(oid)?.cancel()
+    this.partitions.delete(oid)
   }
 
   /** Copies `base` again (a copy of it already running starts over). */
@@ -91,15 +140,23 @@ export class CopiesInFlight {
     else log.warn(event, `${why} Copying ${base.display} again while the other tables stream.`, { table: base.display })
   }
 
-  /** Abandons the copy of a table (dropped in the source while copied). */
+  /** Abandons the copy of a table (dropped in the source while copied), and of its partitions. */
   cancel(base: TableTarget): void {
     this.copies.get(base)?.cancel()
     this.copies.delete(base)
+    for (const [oid, copy] of this.partitions) if (copy.base === base) this.cancelPartition(oid)
   }
 
   /** Restarts stale copies; forgets those whose table left the source or the selection. */
   check(): void {
-    const { source, destination, log, committer } = this.options
+    const { source, destination, log, committer, pending } = this.options
+    for (const [oid, copy] of this.partitions) {
+      // The table changed under the partition's copy: it must have the table's columns now.
+      const current = pending.binding(copy.base)
+      const stale = copy.stale || (copy.final !== undefined && (columnsDiffer(current, copy.final.columns.map((c) => ({ name: c.name, typeOid: c.source.typeOid, typeModifier: c.source.typeModifier ?? -1 }))) || current.key.join() !== copy.final.key.join()))
+      if (copy.gone) this.partitions.delete(oid)
+      else if (stale) this.startPartition(copy.base, copy.partition as HeapRelation, `${copy.base.display} changed shape after the copy of a partition began.`)
+    }
     for (const copy of this.copies.values()) {
       if (copy.stale) this.start(copy.base, `${copy.base.display} changed shape after its copy began.`)
       else if (copy.gone) {
@@ -113,9 +170,18 @@ export class CopiesInFlight {
   /** Loaded copies leave the stream's hands: their held changes go with the swap, later ones to the new table. */
   takeLoaded(): ReadySwap[] {
     const { pending, router } = this.options
-    return [...this.copies.values()]
+    const partitions = [...this.partitions.entries()]
+      .filter(([, copy]) => copy.loaded && !copy.stale)
+      .map(([oid, copy]): ReadySwap => {
+        this.partitions.delete(oid)
+        // The partition's changes from the copy's snapshot on are held; later ones go to the table.
+        router.setPartitionLsn(oid, copy.snapshotLsn as Lsn)
+        const held = copy.takeChanges()
+        return { base: copy.base, copy: copy.into, final: pending.binding(copy.base), snapshotLsn: copy.snapshotLsn as Lsn, rows: copy.rows, staged: held.staged, segments: held.segments, partition: oid }
+      })
+    const tables = [...this.copies.values()]
       .filter((copy) => copy.loaded && !copy.stale)
-      .map((copy) => {
+      .map((copy): ReadySwap => {
         this.copies.delete(copy.base)
         // The table's changes still pending for the old table are in the copy (they precede C).
         pending.of(copy.base).drain()
@@ -125,6 +191,7 @@ export class CopiesInFlight {
         const held = copy.takeChanges()
         return { base: copy.base, copy: copy.into, final, snapshotLsn: copy.snapshotLsn as Lsn, rows: copy.rows, staged: held.staged, segments: held.segments }
       })
+    return [...tables, ...partitions]
   }
 
   /** The batch swapping these copies in is committing: a new copy of the same table waits for it. */
@@ -139,6 +206,10 @@ export class CopiesInFlight {
   /** The swaps committed: those tables stream on. */
   swapped(swaps: readonly ReadySwap[]): void {
     for (const s of swaps) {
+      if (s.partition !== undefined) {
+        this.options.log.info('partition.done', `Copied a partition of ${s.base.display} beside the stream: ${s.rows} rows, then the changes since.`, { table: s.base.display, rows: s.rows })
+        continue
+      }
       Object.assign(this.options.live.table(s.base.display, `${s.base.destSchema}.${s.base.destName}`), { phase: 'streaming', copy: undefined })
       this.options.log.info('refresh.done', `Copied ${s.base.display} beside the stream: ${s.rows} rows, then the changes since; it streams on.`, { table: s.base.display, rows: s.rows })
     }
@@ -168,8 +239,9 @@ export class CopiesInFlight {
 
   /** Stops every copy (their tables stay marked for the next run) and waits for them to let go. */
   async cancelAll(): Promise<void> {
-    for (const copy of this.copies.values()) copy.cancel()
-    await Promise.all([...this.copies.values()].map((c) => c.done.catch(() => undefined)))
+    const all = this.all()
+    for (const copy of all) copy.cancel()
+    await Promise.all(all.map((c) => c.done.catch(() => undefined)))
   }
 
   private loadedHook(): ((table: TableTarget, copy: TableTarget) => Promise<void>) | undefined {

@@ -10,6 +10,7 @@ import type { SqlClient } from '../../postgres/connect.js'
 import { planSource } from '../source-plan.js'
 import type { Committer } from './committer.js'
 import type { CopiesInFlight } from './copies.js'
+import type { PartitionWatch } from './partition-watch.js'
 import type { TableRouter } from './table-router.js'
 
 export interface NewTablesOptions {
@@ -20,6 +21,7 @@ export interface NewTablesOptions {
   readonly router: TableRouter
   readonly copies: CopiesInFlight
   readonly committer: Committer
+  readonly partitions: PartitionWatch
 }
 
 export class NewTables {
@@ -33,7 +35,11 @@ export class NewTables {
     const found = fresh.targets.find((t) => t.table.oid === oid || t.table.heaps.some((h) => h.oid === oid))
     if (found === undefined) return router.leaveOut(oid)
     const parent = router.find(found.table.oid)
-    if (parent !== undefined) return router.index(oid, parent, schema, name)
+    if (parent !== undefined) {
+      // A new leaf partition: attached with rows, it is copied (see PartitionWatch).
+      const leaf = found.table.heaps.find((h) => h.oid === oid)
+      return leaf === undefined ? router.index(oid, parent, schema, name) : this.options.partitions.arrived(parent, leaf)
+    }
     // (In the chain: the destination's connection is the batches'.)
     await committer.enqueue(() => destination.assertOwnable(found))
     router.add(found, 0n)

@@ -19,6 +19,7 @@ import { columnsDiffer, evolveTarget, keyChanged, relationColumns, type RefreshN
 import type { Batcher } from './batcher.js'
 import type { CopiesInFlight } from './copies.js'
 import type { NewTables } from './new-tables.js'
+import type { PartitionWatch } from './partition-watch.js'
 import type { PendingChanges } from './pending-changes.js'
 import type { TableRouter } from './table-router.js'
 
@@ -32,6 +33,7 @@ export interface SchemaEventsOptions {
   readonly batcher: Batcher
   readonly copies: CopiesInFlight
   readonly newTables: NewTables
+  readonly partitions: PartitionWatch
 }
 
 /** A table that needs a new copy, and why. */
@@ -66,6 +68,8 @@ export class SchemaEvents {
     const { router, copies, pending } = this.options
     const base = router.route(row.objectOid)
     if (base === undefined || !router.admits(base, finalLsn)) return undefined
+    // ATTACH or DETACH PARTITION shows as an ALTER of the partitioned table.
+    if (base.table.partitioned === true) this.options.partitions.soon()
     const copy = copies.of(base)
     const tableDropped = row.event === 'sql_drop' && row.objectType === 'table'
     if (copy !== undefined && !tableDropped) {

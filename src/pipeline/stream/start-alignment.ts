@@ -26,10 +26,14 @@ export async function alignWithDestination(options: AlignOptions): Promise<Map<T
   const names = await destination.tableNames()
   const destinations = new Set(targets.map((t) => destination.nameKey(t.destSchema, t.destName)))
   for (const t of targets) {
-    // Copies a stop or crash interrupted (those still needed start again); never a table Inlet streams.
+    // Copies a stop or crash interrupted (of the table, or of a partition: `..._p<oid>`; those
+    // still needed start again); never a table Inlet streams.
     const copy = destination.copyBeside(t)
-    const name = destination.nameKey(copy.destSchema, copy.destName)
-    if (names.has(name) && !destinations.has(name)) await destination.dropTable(copy)
+    const prefix = destination.nameKey(copy.destSchema, copy.destName)
+    for (const name of names) {
+      if (destinations.has(name) || !(name === prefix || (name.startsWith(`${prefix}_p`) && /^\d+$/.test(name.slice(prefix.length + 2))))) continue
+      await destination.dropTable({ ...copy, destName: `${copy.destName}${name.slice(prefix.length)}` })
+    }
   }
   const copyAtStart = new Map<TableTarget, string>()
   for (const t of targets) {

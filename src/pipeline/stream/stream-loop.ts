@@ -29,7 +29,7 @@ import type { SourcePlan } from '../source-plan.js'
 import { workDirectory } from '../work-directory.js'
 import { Batcher, DEFAULT_BATCH, type BatchLimits } from './batcher.js'
 import { Committer, microsToTimestamp, type BatchSummary } from './committer.js'
-import { CopiesInFlight, REFRESH_MESSAGE_PREFIX, type RefreshLoadedHook } from './copies.js'
+import { autoRefreshes, CopiesInFlight, REFRESH_MESSAGE_PREFIX, type RefreshLoadedHook } from './copies.js'
 import { NewTables } from './new-tables.js'
 import { PendingChanges } from './pending-changes.js'
 import { SchemaEvents, type SchemaVerdict } from './schema-events.js'
@@ -37,6 +37,7 @@ import { SourceChecks } from './source-checks.js'
 import { alignWithDestination } from './start-alignment.js'
 import { TableRouter } from './table-router.js'
 import { HeapGovernor } from '../heap-governor.js'
+import { PartitionWatch } from './partition-watch.js'
 
 /** How often an idle stream records (and then confirms) the server's position. */
 const IDLE_CHECKPOINT_MS = 1_000
@@ -100,6 +101,7 @@ class StreamLoop {
     private readonly copies: CopiesInFlight,
     private readonly schema: SchemaEvents,
     private readonly checks: SourceChecks,
+    private readonly partitions: PartitionWatch,
     private readonly stream: ReplicationStream,
   ) {
     this.lastBegin = checkpoint
@@ -120,11 +122,13 @@ class StreamLoop {
     const committer = new Committer({ source: source.name, destination, batcher, pending, live, log, confirm: (lsn) => stream?.confirm(lsn), onBatch: o.onBatch, onSwapped: (swaps) => copies?.swapped(swaps) }, checkpoint)
     let loop: StreamLoop | undefined
     copies = new CopiesInFlight({ source, defaultScd: o.config.scd, destination, workers: o.snapshotWorkers, log, live, committer, router, pending, lastBegun: () => loop?.lastBegin ?? checkpoint, onRefreshLoaded: o.onRefreshLoaded, holdBytes: batcher.limits.maxBytes / 2 })
-    const newTables = new NewTables({ client, source, defaultScd: o.config.scd, destination, router, copies, committer })
-    const schema = new SchemaEvents({ client, destination, log, live, router, pending, batcher, copies, newTables })
+    const partitions = new PartitionWatch({ client, config: o.config, destination, log, router, pending, batcher, copies })
+    const newTables = new NewTables({ client, source, defaultScd: o.config.scd, destination, router, copies, committer, partitions })
+    const schema = new SchemaEvents({ client, destination, log, live, router, pending, batcher, copies, newTables, partitions })
     const checks = new SourceChecks({ client, source, config: o.config, serverVersionNum: plan.serverVersionNum, live, log, newTables })
     for (const t of plan.targets) live.table(t.display, `${t.destSchema}.${t.destName}`).phase = 'streaming'
     const copyAtStart = await alignWithDestination({ destination, targets: plan.targets, stateOf, pending, dropColumns: o.config.droppedColumns === 'drop' })
+    await partitions.reconcile(plan.targets, checkpoint)
     // Tables marked for a refresh (by inlet refresh, or a copy a stop or crash interrupted), or
     // changed after the checkpoint in a way the destination cannot hold.
     for (const t of plan.targets) {
@@ -147,7 +151,7 @@ class StreamLoop {
     live.checkpoint = checkpoint
     live.lastCommitTime ??= state?.checkpointCommitTime == null ? undefined : parsePgTime(state.checkpointCommitTime) * 1000
     log.info('stream.start', `Streaming from ${source.slot} after ${formatLsn(checkpoint)}${target === undefined ? '' : ` until ${formatLsn(target)}`}.`, { slot: source.slot, checkpoint: formatLsn(checkpoint) })
-    loop = new StreamLoop(o, checkpoint, target, router, pending, batcher, committer, copies, schema, checks, stream)
+    loop = new StreamLoop(o, checkpoint, target, router, pending, batcher, committer, copies, schema, checks, partitions, stream)
     return loop
   }
 
@@ -182,6 +186,7 @@ class StreamLoop {
       if (failure !== undefined) throw failure.error
       if (this.stopping) return
       await this.checks.due()
+      if (this.txn === undefined) await this.partitions.due(this.lastBegin)
       this.copies.check()
       if (this.stream.serverLsn > live.serverLsn) live.serverLsn = this.stream.serverLsn
       // inlet refresh through the run's local API.
@@ -207,7 +212,8 @@ class StreamLoop {
     // Never in the middle of a transaction: its changes so far would commit under the previous checkpoint.
     if (this.txn !== undefined) return false
     const drained = this.stream.drainedLsn
-    if (this.batcher.hasCommit || this.copies.anyLoaded) await this.commit()
+    // (Changes outside any transaction: partitions found gone.)
+    if (this.batcher.hasCommit || this.copies.anyLoaded || this.batcher.changes > 0) await this.commit()
     else if (drained > this.committer.checkpoint && Date.now() - this.lastIdleCheckpoint >= IDLE_CHECKPOINT_MS) {
       this.lastIdleCheckpoint = Date.now()
       await this.committer.idleCheckpoint(drained, (lsn) => this.stream.confirmDrained(lsn))
@@ -261,8 +267,8 @@ class StreamLoop {
       case 'delete': {
         const txn = this.txn
         const base = this.router.route(event.relation.id)
-        if (base === undefined || txn === undefined || !this.router.admits(base, txn.finalLsn)) return
-        const copy = this.copies.of(base)
+        if (base === undefined || txn === undefined || !this.router.admits(base, txn.finalLsn, event.relation.id)) return
+        const copy = this.copies.of(base, event.relation.id)
         if (copy !== undefined) return copy.add(event, txn.finalLsn, txn.commit)
         const c = this.pending.of(base)
         const before = c.bytes
@@ -277,10 +283,12 @@ class StreamLoop {
         if (txn === undefined) return
         for (const relation of event.relations) {
           const base = this.router.route(relation.id)
-          if (base === undefined || !this.router.admits(base, txn.finalLsn)) continue
-          const copy = this.copies.of(base)
-          if (copy !== undefined) copy.add('truncate', txn.finalLsn, txn.commit)
-          else this.pending.of(base).truncate(txn.commit)
+          if (base === undefined || !this.router.admits(base, txn.finalLsn, relation.id)) continue
+          // A leaf partition's TRUNCATE empties that partition only (where rows record theirs).
+          const partition = base.partitionColumn === true && relation.id !== base.table.oid ? relation.id : undefined
+          const copy = this.copies.of(base, relation.id)
+          if (copy !== undefined) copy.add({ kind: 'truncate', partition }, txn.finalLsn, txn.commit)
+          else this.pending.of(base).truncate(txn.commit, partition)
           this.batcher.count(base, 'truncate', txn.time)
           this.batcher.changes++
         }
@@ -305,6 +313,3 @@ class StreamLoop {
   }
 }
 
-function autoRefreshes(config: ResolvedConfig, t: TableTarget): boolean {
-  return config.autoRefresh === 'all' || (config.autoRefresh === 'scd1' && t.scd === 1)
-}

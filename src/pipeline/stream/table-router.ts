@@ -18,6 +18,8 @@ export class TableRouter {
   private readonly byName = new Map<string, TableTarget>()
   private readonly nameOf = new Map<number, string>()
   private readonly snapshotLsn = new Map<TableTarget, Lsn>()
+  /** A leaf partition copied on its own (attached while streaming): its changes before this are in the copy. */
+  private readonly partitionLsn = new Map<number, Lsn>()
   /** Relations seen that the selection leaves out (so the catalog is not asked again). */
   private readonly unselected = new Set<number>()
   private readonly dropped = new Set<TableTarget>()
@@ -74,13 +76,34 @@ export class TableRouter {
     this.unselected.add(oid)
   }
 
-  /** A transaction committed at `finalLsn` has changes for the table (not already in its copy). */
-  admits(base: TableTarget, finalLsn: Lsn): boolean {
-    return finalLsn >= (this.snapshotLsn.get(base) ?? 0n)
+  /**
+   * A transaction committed at `finalLsn` has changes for the table (not already in its copy, or
+   * in the copy of the leaf partition `relation` when that was copied on its own).
+   */
+  admits(base: TableTarget, finalLsn: Lsn, relation?: number): boolean {
+    return finalLsn >= (this.snapshotLsn.get(base) ?? 0n) && (relation === undefined || finalLsn >= (this.partitionLsn.get(relation) ?? 0n))
   }
 
   setSnapshotLsn(base: TableTarget, lsn: Lsn): void {
     this.snapshotLsn.set(base, lsn)
+  }
+
+  setPartitionLsn(relation: number, lsn: Lsn): void {
+    this.partitionLsn.set(relation, lsn)
+  }
+
+  /** The leaf partitions routed to `base` (OIDs other than the table's own). */
+  leaves(base: TableTarget): number[] {
+    return [...this.byOid].filter(([oid, t]) => t === base && oid !== base.table.oid).map(([oid]) => oid)
+  }
+
+  /** A leaf partition detached or dropped: its changes no longer land in its table. */
+  unroute(oid: number): void {
+    const name = this.nameOf.get(oid)
+    if (name !== undefined && this.byName.get(name) === this.byOid.get(oid)) this.byName.delete(name)
+    this.byOid.delete(oid)
+    this.nameOf.delete(oid)
+    this.partitionLsn.delete(oid)
   }
 
   /** The source table was dropped: nothing more is routed to it, and its OIDs are never adopted. */

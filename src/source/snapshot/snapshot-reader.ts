@@ -120,7 +120,7 @@ export async function runSnapshot(options: SnapshotOptions): Promise<void> {
   mkdirSync(options.spoolDirectory, { recursive: true })
   const clients: SqlClient[] = []
   const copies = new Set<CopyOut>()
-  const files: Array<{ target: TableTarget; file: string; longest: number; last: boolean }> = []
+  const files: Array<{ target: TableTarget; file: string; longest: number; heap: number; last: boolean }> = []
   let failure: Error | undefined
   let wakeLoader: (() => void) | undefined
   let producersDone = false
@@ -148,11 +148,13 @@ export async function runSnapshot(options: SnapshotOptions): Promise<void> {
         continue
       }
       // The table's other files already waiting go into the same statement.
-      const batch: SnapshotFile[] = next.file === '' ? [] : [{ path: next.file, longestLine: next.longest }]
+      const batch: SnapshotFile[] = next.file === '' ? [] : [{ path: next.file, longestLine: next.longest, partition: next.heap }]
       let last = next.last
-      while (!last && batch.length > 0 && batch.length < FILES_PER_LOAD && files[0]?.target === next.target) {
-        const more = files.shift() as { target: TableTarget; file: string; longest: number; last: boolean }
-        if (more.file !== '') batch.push({ path: more.file, longestLine: more.longest })
+      // (Of one partition only, where the rows record theirs.)
+      const joins = (f: (typeof files)[number] | undefined) => f?.target === next.target && (next.target.partitionColumn !== true || f.heap === next.heap || f.file === '')
+      while (!last && batch.length > 0 && batch.length < FILES_PER_LOAD && joins(files[0])) {
+        const more = files.shift() as (typeof files)[number]
+        if (more.file !== '') batch.push({ path: more.file, longestLine: more.longest, partition: more.heap })
         last = more.last
       }
       if (files.length < MAX_PENDING_FILES) for (const c of copies) c.resume()
@@ -168,7 +170,7 @@ export async function runSnapshot(options: SnapshotOptions): Promise<void> {
       }
     }
   }
-  const enqueue = (entry: { target: TableTarget; file: string; longest: number; last: boolean }) => {
+  const enqueue = (entry: { target: TableTarget; file: string; longest: number; heap: number; last: boolean }) => {
     files.push(entry)
     wakeLoader?.()
     wakeLoader = undefined
@@ -206,7 +208,7 @@ export async function runSnapshot(options: SnapshotOptions): Promise<void> {
         if (fd !== undefined) {
           closeSync(fd)
           fd = undefined
-          enqueue({ target: chunk.target, file, longest, last: false })
+          enqueue({ target: chunk.target, file, longest, heap: chunk.heap.oid, last: false })
           fileBytes = 0
           longest = 0
           if (!final && files.length >= MAX_PENDING_FILES) copy.pause()
@@ -243,7 +245,7 @@ export async function runSnapshot(options: SnapshotOptions): Promise<void> {
       rotate(true)
       const left = (remaining.get(chunk.target) as number) - 1
       remaining.set(chunk.target, left)
-      if (left === 0) enqueue({ target: chunk.target, file: '', longest: 0, last: true })
+      if (left === 0) enqueue({ target: chunk.target, file: '', longest: 0, heap: 0, last: true })
     }
 
     const queue = [...chunks]
@@ -252,7 +254,7 @@ export async function runSnapshot(options: SnapshotOptions): Promise<void> {
       await client.query('COMMIT')
     }
     // Tables without any heap (an empty partitioned table) are done at once.
-    for (const [target, count] of remaining) if (count === 0) enqueue({ target, file: '', longest: 0, last: true })
+    for (const [target, count] of remaining) if (count === 0) enqueue({ target, file: '', longest: 0, heap: 0, last: true })
     const loader = loaderLoop().catch((error: Error) => {
       failure ??= error
       for (const c of copies) c.resume()
