@@ -19,8 +19,13 @@ import { createDatabase, runCliMeasured, sql, startServer, testMajors } from './
 /** Peak RSS allowed: the default memory_limit on this machine (256-384 MB; measured peaks 300-340). */
 const MAX_RSS_MB = Number(process.env.INLET_TEST_MAX_RSS_MB ?? defaultMemoryLimit() / 1024 / 1024)
 
-for (const major of testMajors()) {
-  describe(`big transactions through inlet run (PostgreSQL ${major})`, () => {
+const majors = testMajors()
+for (const major of majors) {
+  // The full 1 GB on the newest major; a quarter of it on the others (PostgreSQL 13 decodes it
+  // only at its commit, so the same shapes take twice as long), and all of it in test:matrix.
+  const rows = major === majors.at(-1) || process.env.INLET_TEST_BIG === 'full' ? 1_000_000 : 250_000
+  const r = (fraction: number) => Math.round(rows * fraction)
+  describe(`big transactions through inlet run (PostgreSQL ${major}, ${rows} rows of 1 kB)`, () => {
     let server: EmbeddedPostgres
     let dir: string
     let destination: string
@@ -47,26 +52,26 @@ for (const major of testMajors()) {
 
     test('a committed 1 GB transaction, then an aborted 300 MB one', { timeout: 1_200_000 }, async () => {
       // About 1,000 bytes a row of varied text: 1 GB of tuple data in one transaction.
-      await sql(server, 'shop', `insert into big select g, md5(g::text) || repeat(md5((g * 7)::text) || md5((g * 13)::text), 15) || lpad(g::text, 8, '0'), 0 from generate_series(1, 1000000) g`)
-      await sql(server, 'shop', `begin; insert into big select g, repeat(md5(g::text), 30), 0 from generate_series(2000001, 2300000) g; rollback`).catch(() => undefined)
+      await sql(server, 'shop', `insert into big select g, md5(g::text) || repeat(md5((g * 7)::text) || md5((g * 13)::text), 15) || lpad(g::text, 8, '0'), 0 from generate_series(1, ${rows}) g`)
+      await sql(server, 'shop', `begin; insert into big select g, repeat(md5(g::text), 30), 0 from generate_series(2000001, ${2_000_000 + r(0.3)}) g; rollback`).catch(() => undefined)
       const result = await run('1 GB transaction')
-      assert.match(result.stderr, /1000000 changes applied/)
+      assert.match(result.stderr, new RegExp(`${rows} changes applied`))
       await compare()
       assert.deepEqual(readdirSync(dir).filter((n) => n.includes('.inlet-') && !n.endsWith('.sock')), [], 'no scratch directory left')
     })
 
     test('savepoints rolled back inside a big transaction', { timeout: 600_000 }, async () => {
-      await sql(server, 'shop', `begin; update big set n = 1 where id <= 300000; savepoint s; delete from big where id <= 500000; rollback to s; delete from big where id > 900000; savepoint t; update big set n = 2 where id between 600000 and 700000; release t; savepoint u; insert into big select g, 'gone', 0 from generate_series(3000001, 3100000) g; rollback to u; commit`)
+      await sql(server, 'shop', `begin; update big set n = 1 where id <= ${r(0.3)}; savepoint s; delete from big where id <= ${r(0.5)}; rollback to s; delete from big where id > ${r(0.9)}; savepoint t; update big set n = 2 where id between ${r(0.6)} and ${r(0.7)}; release t; savepoint u; insert into big select g, 'gone', 0 from generate_series(3000001, ${3_000_000 + r(0.1)}) g; rollback to u; commit`)
       await run('savepoints')
       const [counts] = await sql<{ n: string; ones: string; twos: string }>(server, 'shop', `select count(*) as n, count(*) filter (where n = 1) as ones, count(*) filter (where n = 2) as twos from big`)
-      assert.deepEqual(counts, { n: '900000', ones: '300000', twos: '100001' })
+      assert.deepEqual(counts, { n: String(r(0.9)), ones: String(r(0.3)), twos: String(r(0.7) - r(0.6) + 1) })
       await compare()
     })
 
     test('ALTER TABLE on the same table after the first part of the transaction was staged', { timeout: 600_000 }, async () => {
       // (The type change first: a rewrite after ADD COLUMN ... DEFAULT would store the default in
       // every row without row events, which only the DDL tracking script lets Inlet see.)
-      await sql(server, 'shop', `begin; update big set n = n + 10 where id <= 400000; alter table big alter column n type bigint; update big set n = n * 1000000000 where id <= 1000; alter table big add column extra text default 'x'; update big set extra = md5(id::text) where id % 3 = 0 and id <= 300000; update big set pad = 'p' where id > 899000; commit`)
+      await sql(server, 'shop', `begin; update big set n = n + 10 where id <= ${r(0.4)}; alter table big alter column n type bigint; update big set n = n * 1000000000 where id <= 1000; alter table big add column extra text default 'x'; update big set extra = md5(id::text) where id % 3 = 0 and id <= ${r(0.3)}; update big set pad = 'p' where id > ${r(0.899)}; commit`)
       await run('ALTER after staging')
       await compare()
       // Restarting changes nothing (the transaction is not applied again).

@@ -36,7 +36,7 @@ function facts(over: { server?: Partial<SourceFacts['server']>; settings?: Recor
     },
     role: { name: 'inlet', exists: true, superuser: false, replication: true, bypassRls: false, canConnect: true, memberOf: [] },
     tls: { encrypted: true, certificateVerified: true, hostnameVerified: true, sslmode: 'verify-full', local: false },
-    publication: { name: 'inlet_pub', owner: 'admin', allTables: false, insert: true, update: true, delete: true, truncate: true, viaRoot: true, members: [{ schema: 'public', table: 'orders', columns: undefined, rowFilter: undefined }] },
+    publication: { name: 'inlet_pub', owner: 'admin', allTables: false, insert: true, update: true, delete: true, truncate: true, viaRoot: false, members: [{ schema: 'public', table: 'orders', columns: undefined, rowFilter: undefined }] },
     tables: [table()],
     slots: [slot()],
     ddlTracking: { installedVersion: undefined, auditTableExists: false, triggers: [], auditTableInPublication: false },

@@ -28,6 +28,8 @@ export interface MemoryBudget {
   readonly limitBytes: number
   /** The destination engine's own buffers (DuckDB's memory_limit). */
   readonly destinationBytes: number
+  /** What the destination's engine may grow to for one write of very large values (all but the baseline). */
+  readonly destinationCeilingBytes: number
   /** The JavaScript heap, live values and garbage not yet collected (see pipeline/heap-governor.ts). */
   readonly heapBytes: number
   /** Changes held for a batch (and for a table being copied) before they are staged. */
@@ -54,6 +56,7 @@ export function memoryBudget(limitBytes: number): MemoryBudget {
   return {
     limitBytes,
     destinationBytes: share(0.25, 24),
+    destinationCeilingBytes: limitBytes - BASELINE_BYTES,
     heapBytes: share(0.3, 32),
     batchBytes: share(0.15, 12),
     inboxBytes: share(0.1, 8),

@@ -100,6 +100,8 @@ export interface DestinationOptions {
   readonly droppedColumns?: 'keep' | 'drop'
   /** Bytes the destination's engine may use for its own buffers (its share of `memory_limit`). */
   readonly memoryBytes?: number
+  /** The most it may take for one write that needs more than `memoryBytes` (very large values). */
+  readonly memoryCeilingBytes?: number
 }
 
 export interface Destination {

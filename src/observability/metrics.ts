@@ -26,8 +26,8 @@ export function renderMetrics(monitor: RunMonitor): string {
   family('inlet_table_last_commit_timestamp_seconds', 'gauge', 'Source commit time of the last transaction applied to the table.')
   for (const s of sources) for (const t of s.tables.values()) if (t.lastCommitTime !== undefined) sample('inlet_table_last_commit_timestamp_seconds', { source: s.name, table: t.table }, t.lastCommitTime / 1e6)
 
-  family('inlet_table_phase', 'gauge', 'Table phase: 1 for the phase the table is in (snapshot, streaming, refreshing, dropped).')
-  for (const s of sources) for (const t of s.tables.values()) for (const phase of ['snapshot', 'streaming', 'refreshing', 'dropped']) sample('inlet_table_phase', { source: s.name, table: t.table, phase }, t.phase === phase ? 1 : 0)
+  family('inlet_table_phase', 'gauge', 'Table phase: 1 for the phase the table is in (snapshot, streaming, refreshing, dropped, skipped: cannot be followed, see inlet status).')
+  for (const s of sources) for (const t of s.tables.values()) for (const phase of ['snapshot', 'streaming', 'refreshing', 'dropped', 'skipped']) sample('inlet_table_phase', { source: s.name, table: t.table, phase }, t.phase === phase ? 1 : 0)
 
   family('inlet_snapshot_rows_copied', 'gauge', 'Rows copied so far by a table copy in progress (snapshot or refresh).')
   for (const s of sources) for (const t of s.tables.values()) if (t.copy !== undefined) sample('inlet_snapshot_rows_copied', { source: s.name, table: t.table }, t.copy.rowsCopied)

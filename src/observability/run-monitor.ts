@@ -8,7 +8,7 @@ import { InletError } from '../errors/inlet-error.js'
 import type { SlotFacts } from '../source/preflight/facts.js'
 
 export type SourcePhase = 'starting' | 'snapshot' | 'streaming' | 'reconnecting' | 'stopped' | 'failed'
-export type LiveTablePhase = 'snapshot' | 'streaming' | 'refreshing' | 'dropped'
+export type LiveTablePhase = 'snapshot' | 'streaming' | 'refreshing' | 'dropped' | 'skipped'
 export type ChangeKind = 'insert' | 'update' | 'delete' | 'truncate'
 
 export interface LiveTable {
@@ -20,6 +20,8 @@ export interface LiveTable {
   readonly applied: Record<ChangeKind, number>
   /** Commit time (µs since 1970) of the last transaction applied to it. */
   lastCommitTime: number | undefined
+  /** Why the table is skipped (phase `skipped`), and the fix. */
+  skipped?: { readonly reason: string; readonly fix?: string | undefined } | undefined
 }
 
 export interface ErrorRecord {

@@ -29,6 +29,8 @@ export interface TableStatus {
   readonly copy: { readonly rowsCopied: number; readonly estimatedRows: number; readonly bytesCopied: number } | null
   /** Changes applied by this run (null when no run holds the destination). */
   readonly applied: Readonly<Record<ChangeKind, number>> | null
+  /** Why the running run skips the table (it cannot be followed), and the fix. */
+  readonly skipped?: { readonly reason: string; readonly fix?: string | undefined } | undefined
 }
 
 export interface SlotStatus {
@@ -118,6 +120,11 @@ async function sourceStatus(source: ResolvedSource, destination: Destination | '
   const tables: TableStatus[] = []
   for (const t of (await destination.readTables(source.name)).sort((a, b) => key(a.sourceSchema, a.sourceTable).localeCompare(key(b.sourceSchema, b.sourceTable)))) {
     tables.push(await tableStatus(destination, t, live, currentError, lagBytes, lagSeconds))
+  }
+  // Tables the running run cannot follow, with why.
+  for (const t of live?.tables.values() ?? []) {
+    if (t.phase !== 'skipped' || tables.some((x) => x.table === t.table)) continue
+    tables.push({ table: t.table, destination: t.destination, phase: 'skipped', rows: null, refreshPending: false, lastCommitTime: null, lagBytes: null, lagSeconds: null, copy: null, applied: null, skipped: t.skipped })
   }
   return { ...empty, checkpointLsn: checkpoint === 0n ? null : formatLsn(checkpoint), lastCommitTime: commitTime, lagBytes, lagSeconds, lastError: live?.phase === 'streaming' ? null : currentError, tables }
 }

@@ -252,7 +252,7 @@ export class BackgroundCopy {
     this.check()
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY')
     await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(created.snapshotName as string)}`)
-    const plan = await planSource(client, source, this.options.defaultScd, destination.types)
+    const plan = await planSource(client, source, this.options.defaultScd, destination)
     await client.query('COMMIT')
     const fresh = plan.targets.find((t) => t.table.oid === base.table.oid)
     const scope = this.options.partition

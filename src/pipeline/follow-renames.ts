@@ -1,8 +1,8 @@
 /**
- * Tables renamed while no run streamed them, and tables gone from the source, at the start of a
- * session. A selected table whose name has no state but whose OID has one, under a name the
- * source no longer has, was renamed: it keeps its destination table and state instead of being
- * copied again. A table streamed before and gone now (dropped, or renamed out of the selection) is
+ * Tables renamed while no run streamed them (or while one did: its state keeps the old name until
+ * here), and tables gone from the source, at the start of a session. A selected table whose OID
+ * has a state under another name was renamed (two tables swapped by renames included): it keeps
+ * its destination table and state instead of being copied again. A table streamed before and gone now (dropped, or renamed out of the selection) is
  * bound from its record, so that the stream can apply its last changes and the drop.
  */
 import type { ResolvedSource } from '../config/load.js'
@@ -16,26 +16,27 @@ import { bindTarget } from './table-target.js'
 
 export async function followRenames(plan: SourcePlan, destination: Destination, source: ResolvedSource): Promise<SourcePlan> {
   const states = await destination.readTables(source.name)
-  const named = new Set(states.map((s) => key(s.sourceSchema, s.sourceTable)))
   const current = new Set(plan.targets.map((t) => key(t.table.schema, t.table.name)))
   let changed = false
   const targets: TableTarget[] = []
   for (const t of plan.targets) {
-    // Renamed before (its state already follows it): it keeps the destination it had, unless the
-    // config names one for it.
-    const followed = states.find((s) => s.sourceSchema === t.table.schema && s.sourceTable === t.table.name && s.sourceOid === t.table.oid)
-    const explicit = source.tableOptions.some((o) => matchesPattern(o.pattern, t.table.schema, t.table.name) && (o.destName !== undefined || o.destSchema !== undefined))
-    if (followed !== undefined && !explicit && (followed.destSchema !== t.destSchema || followed.destTable !== t.destName)) {
-      targets.push({ ...t, destSchema: followed.destSchema, destName: followed.destTable })
-      changed = true
-      continue
-    }
-    const state = named.has(key(t.table.schema, t.table.name)) ? undefined : states.find((s) => s.sourceOid === t.table.oid && !current.has(key(s.sourceSchema, s.sourceTable)))
-    if (state === undefined || state.phase !== 'streaming') {
+    // A table is its OID: the state recorded for this OID is this table's, under whatever name it
+    // had (renamed, or two tables swapped by renames), and its destination table goes on with it
+    // unless the config names one for it.
+    const state = states.find((s) => s.sourceOid === t.table.oid && s.phase === 'streaming')
+    if (state === undefined) {
       targets.push(t)
       continue
     }
-    await destination.followRename(state, t)
+    if (state.sourceSchema !== t.table.schema || state.sourceTable !== t.table.name) {
+      await destination.followRename(state, t)
+      changed = true
+    }
+    const explicit = source.tableOptions.some((o) => matchesPattern(o.pattern, t.table.schema, t.table.name) && (o.destName !== undefined || o.destSchema !== undefined))
+    if (explicit || (state.destSchema === t.destSchema && state.destTable === t.destName)) {
+      targets.push(t)
+      continue
+    }
     targets.push({ ...t, destSchema: state.destSchema, destName: state.destTable })
     changed = true
   }

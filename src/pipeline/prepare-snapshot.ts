@@ -105,11 +105,14 @@ export async function prepareSnapshot(options: PrepareOptions): Promise<Prepared
  * configured. (A table marked for a refresh is copied while the stream runs, see BackgroundCopy.)
  */
 async function tablesToCopy(destination: Destination, source: ResolvedSource, plan: SourcePlan, state: SourceState | undefined): Promise<TableTarget[]> {
-  const tableStates = new Map((await destination.readTables(source.name)).map((s) => [key(s.sourceSchema, s.sourceTable), s]))
+  const states = await destination.readTables(source.name)
+  const tableStates = new Map(states.map((s) => [key(s.sourceSchema, s.sourceTable), s]))
   const existing = await destination.tableNames()
   return plan.targets.filter((target) => {
-    const s = tableStates.get(key(target.table.schema, target.table.name))
-    return state === undefined || s === undefined || s.phase !== 'streaming' || !sameBinding(s, target) || !existing.has(destination.nameKey(target.destSchema, target.destName))
+    const s = states.find((s) => s.sourceOid === target.table.oid) ?? tableStates.get(key(target.table.schema, target.table.name))
+    // (A state of another OID under the name: that table was dropped and this one created since.)
+    const another = s?.sourceOid !== undefined && s.sourceOid !== target.table.oid
+    return state === undefined || s === undefined || another || s.phase !== 'streaming' || !sameBinding(s, target) || !existing.has(destination.nameKey(target.destSchema, target.destName))
   })
 }
 

@@ -73,7 +73,7 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
   const log = options.log ?? silentLogger
   const monitor = options.monitor ?? new RunMonitor()
   const wrap = options.wrapDestination ?? ((d: Destination) => d)
-  const destination = wrap(await openDestination(config.destination, { droppedColumns: config.droppedColumns, memoryBytes: config.memory.destinationBytes }))
+  const destination = wrap(await openDestination(config.destination, { droppedColumns: config.droppedColumns, memoryBytes: config.memory.destinationBytes, memoryCeilingBytes: config.memory.destinationCeilingBytes }))
   // The run holds the destination: scratch directories named after it are a dead run's.
   removeStaleWorkDirectories(destination.localPath)
   // One writer per source: their batches commit side by side (each writes its own tables and

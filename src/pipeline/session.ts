@@ -3,6 +3,8 @@
  * copy what needs a copy, then stream until stopped or the connection is lost.
  */
 import type { ResolvedConfig, ResolvedSource } from '../config/load.js'
+import { isExactPattern, matchesPattern } from '../config/table-pattern.js'
+import { displayName } from '../postgres/sql-text.js'
 import type { Destination } from '../destination/destination.js'
 import type { Logger } from '../observability/log.js'
 import type { SourceMonitor } from '../observability/run-monitor.js'
@@ -12,7 +14,8 @@ import { key } from '../source/selection.js'
 import { followRenames } from './follow-renames.js'
 import { copyTables } from './initial-copy.js'
 import { prepareSnapshot } from './prepare-snapshot.js'
-import { planSource } from './source-plan.js'
+import { reportSkipped } from './skipped-tables.js'
+import { planSource, unmatchedError, type SourcePlan } from './source-plan.js'
 import type { BatchLimits } from './stream/batcher.js'
 import type { BatchSummary } from './stream/committer.js'
 import type { RefreshLoadedHook } from './stream/copies.js'
@@ -50,7 +53,8 @@ export async function runSession(options: SessionOptions): Promise<SessionResult
   try {
     client = await connect(source.connection, { pinValueSettings: true })
     options.reached.source = true
-    const plan = await followRenames(await planSource(client, source, config.scd, destination.types), destination, source)
+    const plan = await followRenames(await planWithRenames(client, source, config.scd, destination, log), destination, source)
+    reportSkipped(plan.skipped, live, log)
     const snapshot = await prepareSnapshot({ client, destination, source, plan, log, resync: options.resync, takeover: options.takeover })
     let snapshotRows = 0
     try {
@@ -76,4 +80,26 @@ export async function runSession(options: SessionOptions): Promise<SessionResult
   } finally {
     await client?.end().catch(() => undefined)
   }
+}
+
+/**
+ * The plan; a table the selection names by a name it no longer has, but that streamed under it
+ * (its OID recorded), was renamed while no run streamed: it is followed, and the run says what to
+ * change in the config. Any other pattern that matches nothing is INLET-C004.
+ */
+async function planWithRenames(client: SqlClient, source: ResolvedSource, scd: 1 | 2, destination: Destination, log: Logger): Promise<SourcePlan> {
+  const plan = await planSource(client, source, scd, destination)
+  if (plan.unmatched.length === 0) return plan
+  const states = await destination.readTables(source.name)
+  const named = (p: (typeof plan.unmatched)[number]) => states.find((s) => s.phase === 'streaming' && s.sourceOid !== undefined && matchesPattern(p, s.sourceSchema, s.sourceTable))
+  const renamed = plan.unmatched.flatMap((p) => (isExactPattern(p) && named(p) !== undefined ? [named(p)?.sourceOid as number] : []))
+  const followed = renamed.length === 0 ? plan : await planSource(client, source, scd, destination, renamed)
+  const still = followed.unmatched.filter((p) => !(isExactPattern(p) && renamed.includes(named(p)?.sourceOid ?? -1) && followed.targets.some((t) => t.table.oid === named(p)?.sourceOid)))
+  if (still.length > 0) throw unmatchedError(still, source.connection.database)
+  for (const oid of renamed) {
+    const t = followed.targets.find((x) => x.table.oid === oid)
+    const was = states.find((s) => s.sourceOid === oid)
+    if (t !== undefined && was !== undefined) log.warn('table.renamed', `${displayName(was.sourceSchema, was.sourceTable)}, selected by that name, is now ${t.display}; it keeps streaming into ${was.destSchema}.${was.destTable}. Name it ${t.display} in tables: (or --tables) from now on.`, { table: t.display })
+  }
+  return followed
 }

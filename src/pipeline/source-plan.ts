@@ -1,10 +1,12 @@
 /**
  * Reads what a run needs from a source before it moves any data: the selected tables (checked to
  * be in the publication, so that their changes reach the slot), their columns and types, and the
- * destination binding of each.
+ * destination binding of each. A table that cannot be followed exactly (no SELECT, no replica
+ * identity, a deferrable key without FULL, a name the destination cannot tell from another's) is
+ * skipped with its reason and fix; the others go on.
  */
 import type { ResolvedSource } from '../config/load.js'
-import { matchesPattern } from '../config/table-pattern.js'
+import { isExactPattern, matchesPattern, type TablePattern } from '../config/table-pattern.js'
 import { InletError } from '../errors/inlet-error.js'
 import type { SqlClient } from '../postgres/connect.js'
 import { displayName, quoteIdent } from '../postgres/sql-text.js'
@@ -12,14 +14,35 @@ import { readPublication, readTables, serverVersionNum } from '../source/catalog
 import { key, partitionsOf, publishedTopLevel, selectTables } from '../source/selection.js'
 import { readSourceTables } from '../source/table-schema.js'
 import type { TableTarget, TypeMapping } from '../model/table-binding.js'
+import type { TableFacts } from '../source/preflight/facts.js'
 import { bindTarget } from './table-target.js'
+
+/** A selected table the run cannot follow: skipped (the others stream), reported in status and metrics. */
+export interface SkippedTable {
+  readonly oid: number
+  readonly schema: string
+  readonly name: string
+  readonly display: string
+  readonly reason: string
+  readonly fix?: string | undefined
+}
 
 export interface SourcePlan {
   readonly serverVersionNum: number
   readonly targets: readonly TableTarget[]
+  readonly skipped: readonly SkippedTable[]
+  /** Patterns of the selection that match no table now (a table renamed since, or a typo). */
+  readonly unmatched: readonly TablePattern[]
 }
 
-export async function planSource(client: SqlClient, source: ResolvedSource, defaultScd: 1 | 2, types: TypeMapping): Promise<SourcePlan> {
+/** What planning needs of the destination: its types, and how it compares names. */
+export interface PlanDestination {
+  readonly types: TypeMapping
+  nameKey(schema: string, table: string): string
+}
+
+/** `followed`: OIDs of tables selected under a name they no longer have (renamed since), taken in as well. */
+export async function planSource(client: SqlClient, source: ResolvedSource, defaultScd: 1 | 2, destination: PlanDestination, followed: readonly number[] = []): Promise<SourcePlan> {
   const versionNum = await serverVersionNum(client)
   const tables = await readTables(client, source.connection.user)
   const publication = await readPublication(client, source.publication, versionNum)
@@ -28,11 +51,10 @@ export async function planSource(client: SqlClient, source: ResolvedSource, defa
       fix: `Create it with inlet setup --apply (or: CREATE PUBLICATION ${quoteIdent(source.publication)} FOR TABLE ...;), then run inlet doctor.`,
     })
   }
-  const selection = selectTables(tables, source.tables, publication)
-  for (const pattern of selection.unmatched) {
-    throw new InletError('INLET-C004', `The table pattern "${pattern.text}" matches no table in ${source.connection.database}.`, { fix: 'Check the name in --tables or tables: (inlet doctor lists the tables it sees).' })
-  }
-  if (selection.tables.length === 0) {
+  const chosen = selectTables(tables, source.tables, publication)
+  const extra = tables.filter((t) => followed.includes(t.oid) && !chosen.tables.includes(t))
+  const selection = { ...chosen, tables: [...chosen.tables, ...extra] }
+  if (selection.tables.length === 0 && selection.unmatched.length === 0) {
     throw new InletError('INLET-S004', `No table to replicate: the publication "${source.publication}" has no tables and no --tables were given.`, {
       fix: `ALTER PUBLICATION ${quoteIdent(source.publication)} ADD TABLE schema.table;  (or inlet setup --apply --tables ...)`,
     })
@@ -45,32 +67,76 @@ export async function planSource(client: SqlClient, source: ResolvedSource, defa
       fix: `ALTER PUBLICATION ${quoteIdent(source.publication)} ADD TABLE ${missing.map((t) => `${quoteIdent(t.schema)}.${quoteIdent(t.name)}`).join(', ')};`,
     })
   }
-  const unreadable = selection.tables.filter((t) => t.canSelect === false)
-  if (unreadable.length > 0) {
-    throw new InletError('INLET-S004', `The user ${source.connection.user} cannot read ${unreadable.map((t) => displayName(t.schema, t.name)).join(', ')}.`, {
-      fix: unreadable.map((t) => `GRANT SELECT ON ${quoteIdent(t.schema)}.${quoteIdent(t.name)} TO ${quoteIdent(source.connection.user)};`).join(' '),
-    })
-  }
-  // A partitioned table holds no rows: its leaves' identities are what PostgreSQL sends.
-  const noIdentity = selection.tables
-    .flatMap((t) => (t.kind === 'p' ? partitionsOf(tables, t) : [t]))
-    .filter((t) => t.replicaIdentity === 'n' || (t.primaryKey.length === 0 && t.replicaIdentity === 'd'))
-  if (noIdentity.length > 0 && publication.update) {
-    throw new InletError('INLET-S004', `Tables without a primary key or replica identity cannot publish updates and deletes: ${noIdentity.map((t) => displayName(t.schema, t.name)).join(', ')}.`, {
-      fix: noIdentity.map((t) => `ALTER TABLE ${quoteIdent(t.schema)}.${quoteIdent(t.name)} REPLICA IDENTITY FULL;`).join(' '),
-    })
-  }
-  const sourceTables = await readSourceTables(client, selection.tables, tables, publication)
-  const targets = sourceTables.map((table) => {
-    const options = source.tableOptions.find((o) => matchesPattern(o.pattern, table.schema, table.name))
-    return bindTarget(source.name, table, { scd: options?.scd ?? defaultScd, destSchema: options?.destSchema, destName: options?.destName, excludeColumns: options?.excludeColumns, schemaPrefix: source.destinationSchema, leafChanges: !publication.viaRoot }, types)
+  const skipped: SkippedTable[] = []
+  const followable = selection.tables.filter((t) => {
+    const problem = unfollowable(t, tables, publication.update, source.connection.user)
+    if (problem !== undefined) skipped.push({ oid: t.oid, schema: t.schema, name: t.name, display: displayName(t.schema, t.name), ...problem })
+    return problem === undefined
   })
-  const destinations = new Map<string, TableTarget>()
-  for (const t of targets) {
-    const name = `${t.destSchema}.${t.destName}`
-    const other = destinations.get(name)
-    if (other !== undefined) throw new InletError('INLET-C007', `${other.display} and ${t.display} would both land in ${name}.`, { fix: 'Give one of them another name with as: in inlet.yaml.' })
-    destinations.set(name, t)
+  const sourceTables = await readSourceTables(client, followable, tables, publication)
+  const bound = sourceTables.map((table) => {
+    const options = source.tableOptions.find((o) => matchesPattern(o.pattern, table.schema, table.name))
+    return bindTarget(source.name, table, { scd: options?.scd ?? defaultScd, destSchema: options?.destSchema, destName: options?.destName, excludeColumns: options?.excludeColumns, schemaPrefix: source.destinationSchema, leafChanges: !publication.viaRoot }, destination.types)
+  })
+  const targets = landable(bound, destination, skipped)
+  if (targets.length === 0 && skipped.length > 0 && selection.unmatched.length === 0) {
+    const first = skipped[0] as SkippedTable
+    throw new InletError('INLET-S004', `No selected table can be followed: ${skipped.map((t) => `${t.display} (${t.reason})`).join('; ')}.`, first.fix === undefined ? {} : { fix: first.fix })
   }
-  return { serverVersionNum: versionNum, targets }
+  return { serverVersionNum: versionNum, targets, skipped, unmatched: selection.unmatched }
+}
+
+/** INLET-C004 for selection patterns that match no table. */
+export function unmatchedError(patterns: readonly TablePattern[], database: string): InletError {
+  return new InletError('INLET-C004', `The table pattern${patterns.length > 1 ? 's' : ''} ${patterns.map((p) => `"${p.text}"`).join(', ')} match${patterns.length > 1 ? '' : 'es'} no table in ${database}.`, { fix: 'Check the name in --tables or tables: (inlet doctor lists the tables it sees).' })
+}
+
+/** What keeps a table from being followed exactly, with its fix; undefined when nothing does. */
+function unfollowable(t: TableFacts, tables: readonly TableFacts[], publishesUpdates: boolean, user: string): { reason: string; fix?: string } | undefined {
+  const name = `${quoteIdent(t.schema)}.${quoteIdent(t.name)}`
+  if (t.canSelect === false) return { reason: `the user ${user} cannot read it`, fix: `GRANT SELECT ON ${name} TO ${quoteIdent(user)};` }
+  // A partitioned table holds no rows: its leaves' identities are what PostgreSQL sends.
+  const heaps = t.kind === 'p' ? partitionsOf(tables, t) : [t]
+  const noIdentity = heaps.filter((h) => h.replicaIdentity === 'n' || (h.primaryKey.length === 0 && h.replicaIdentity === 'd'))
+  if (noIdentity.length > 0 && publishesUpdates) {
+    return { reason: 'no primary key or replica identity, so PostgreSQL cannot publish its updates and deletes', fix: noIdentity.map((h) => `ALTER TABLE ${quoteIdent(h.schema)}.${quoteIdent(h.name)} REPLICA IDENTITY FULL;`).join(' ') }
+  }
+  // A DEFERRABLE key may be held by two rows inside a transaction (UPDATE t SET id = id + 1): the
+  // old key alone does not say which row an update or delete meant, the whole old row does.
+  if (t.keyDeferrable === true && heaps.some((h) => h.replicaIdentity !== 'f')) {
+    return { reason: 'its key is DEFERRABLE, and with REPLICA IDENTITY DEFAULT or USING INDEX an update that moves keys onto keys it vacates cannot be told apart', fix: heaps.map((h) => `ALTER TABLE ${quoteIdent(h.schema)}.${quoteIdent(h.name)} REPLICA IDENTITY FULL;`).join(' ') }
+  }
+  return undefined
+}
+
+/**
+ * The tables that can land: two tables (or two columns of one) whose names the destination does
+ * not tell apart (DuckDB ignores case) cannot; the first in name order lands, the others are
+ * skipped with the way out (`as:`, `exclude_columns:`).
+ */
+function landable(targets: readonly TableTarget[], destination: PlanDestination, skipped: SkippedTable[]): TableTarget[] {
+  const landing = new Map<string, TableTarget>()
+  const out: TableTarget[] = []
+  for (const t of [...targets].sort((a, b) => (a.display < b.display ? -1 : a.display > b.display ? 1 : 0))) {
+    const skip = (reason: string, fix: string) => skipped.push({ oid: t.table.oid, schema: t.table.schema, name: t.table.name, display: t.display, reason, fix })
+    const other = landing.get(destination.nameKey(t.destSchema, t.destName))
+    if (other !== undefined) {
+      skip(`it would land in ${other.destSchema}.${other.destName}, where ${other.display} lands (the destination does not tell the names apart)`, `Map one of them elsewhere with as: in inlet.yaml, e.g. - table: ${t.display}\n    as: ${t.destSchema}.${t.destName}_2`)
+      continue
+    }
+    const seen = new Map<string, string>()
+    const clash = t.columns.find((c) => {
+      const k = destination.nameKey('', c.name)
+      const before = seen.get(k)
+      seen.set(k, c.name)
+      return before !== undefined
+    })
+    if (clash !== undefined) {
+      skip(`its columns ${seen.get(destination.nameKey('', clash.name)) === clash.name ? '' : `"${clash.name}" and another `}differ only in case, which the destination does not tell apart`, `Leave one out with exclude_columns: [${JSON.stringify(clash.name)}] for ${t.display} in inlet.yaml, or rename it in the source.`)
+      continue
+    }
+    landing.set(destination.nameKey(t.destSchema, t.destName), t)
+    out.push(t)
+  }
+  return out
 }

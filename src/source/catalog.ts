@@ -63,7 +63,9 @@ export async function readTables(client: SqlClient, role: string | null): Promis
     replident: 'd' | 'n' | 'f' | 'i'
     pk: string[]
     identity_index: string | null
+    key_deferrable: boolean
     toastable: string[]
+    generated: string[]
     row_security: boolean
     publishable: number
     owner: string
@@ -78,9 +80,13 @@ export async function readTables(client: SqlClient, role: string | null): Promis
                    where i.indrelid = c.oid and i.indisprimary), '{}') as pk,
          (select ic.relname::text from pg_index i join pg_class ic on ic.oid = i.indexrelid
            where i.indrelid = c.oid and i.indisreplident) as identity_index,
+         exists (select 1 from pg_index i where i.indrelid = c.oid and not i.indimmediate
+                   and (i.indisreplident or (i.indisprimary and c.relreplident <> 'i'))) as key_deferrable,
          coalesce((select array_agg(a.attname::text order by a.attnum) from pg_attribute a
                    where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
                      and a.attlen = -1 and a.attstorage <> 'p'), '{}') as toastable,
+         coalesce((select array_agg(a.attname::text order by a.attnum) from pg_attribute a
+                   where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped and a.attgenerated <> ''), '{}') as generated,
          c.relrowsecurity as row_security,
          (select count(*)::int from pg_attribute a where a.attrelid = c.oid and a.attnum > 0
             and not a.attisdropped and a.attgenerated = '') as publishable,
@@ -106,7 +112,9 @@ export async function readTables(client: SqlClient, role: string | null): Promis
     replicaIdentity: r.replident,
     primaryKey: r.pk,
     identityIndex: r.identity_index ?? undefined,
+    keyDeferrable: r.key_deferrable,
     toastableColumns: r.toastable,
+    generatedColumns: r.generated,
     rowSecurity: r.row_security,
     publishableColumns: r.publishable,
     owner: r.owner,
@@ -124,8 +132,10 @@ export async function readPublication(client: SqlClient, name: string, versionNu
     pubdelete: boolean
     pubtruncate: boolean
     pubviaroot: boolean
+    pubgencols: string | null
   }>(
-    /* sql */ `select pg_get_userbyid(pubowner)::text as owner, puballtables, pubinsert, pubupdate, pubdelete, pubtruncate, pubviaroot
+    /* sql */ `select pg_get_userbyid(pubowner)::text as owner, puballtables, pubinsert, pubupdate, pubdelete, pubtruncate, pubviaroot,
+         ${versionNum >= 180000 ? 'pubgencols::text' : 'null::text'} as pubgencols
        from pg_publication where pubname = $1`,
     [name],
   )
@@ -145,6 +155,7 @@ export async function readPublication(client: SqlClient, name: string, versionNu
     delete: row.pubdelete,
     truncate: row.pubtruncate,
     viaRoot: row.pubviaroot,
+    generatedColumns: row.pubgencols === 's',
     members: members.rows.map(
       (m): PublicationMember => ({
         schema: m.schemaname,

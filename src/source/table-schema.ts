@@ -8,6 +8,7 @@ import { InletError } from '../errors/inlet-error.js'
 import type { SqlClient } from '../postgres/connect.js'
 import type { PgType, SourceColumn, SourceTable, HeapRelation } from '../model/source-table.js'
 import type { PublicationFacts, TableFacts } from './preflight/facts.js'
+import { partitionsOf } from './selection.js'
 
 interface TypeRow {
   oid: number
@@ -30,9 +31,11 @@ export async function readSourceTables(client: SqlClient, tables: readonly Table
             from pg_index i join pg_attribute ia on ia.attrelid = i.indrelid and ia.attnum = any(i.indkey)
            where i.indrelid = a.attrelid and i.indisreplident) as identity_index_cols
        from pg_attribute a
-       where a.attrelid = any($1::oid[]) and a.attnum > 0 and not a.attisdropped and a.attgenerated = ''
+       where a.attrelid = any($1::oid[]) and a.attnum > 0 and not a.attisdropped
+         and (a.attgenerated = '' or ($2 and a.attgenerated = 's'))
        order by a.attrelid, a.attnum`,
-    [oids],
+    // Stored generated columns are in the stream only when the publication publishes them (18+).
+    [oids, publication?.generatedColumns === true],
   )
   const types = await resolveTypes(client, [...new Set(columnRows.map((r) => Number(r.type_oid)))])
   const heaps = await readHeaps(client, tables, allTables)
@@ -55,7 +58,10 @@ export async function readSourceTables(client: SqlClient, tables: readonly Table
     // Rows are identified by what PostgreSQL sends as the old key: the replica identity index when
     // there is one (USING INDEX, even beside a primary key), else the primary key.
     const identityIndex = rows[0]?.identity_index_cols ?? []
-    const key = table.replicaIdentity === 'i' && identityIndex.length > 0 ? identityIndex : table.primaryKey.length > 0 ? table.primaryKey : identityIndex
+    // A DEFERRABLE key under REPLICA IDENTITY FULL: rows are told apart by all their values (a
+    // statement may hold a key twice for a moment; the whole old row says which one it changed).
+    const full = table.kind === 'p' ? partitionsOf(allTables, table).every((p) => p.replicaIdentity === 'f') : table.replicaIdentity === 'f'
+    const key = table.keyDeferrable === true && full ? [] : table.replicaIdentity === 'i' && identityIndex.length > 0 ? identityIndex : table.primaryKey.length > 0 ? table.primaryKey : identityIndex
     return { oid: table.oid, schema: table.schema, name: table.name, columns, key, replicaIdentity: table.replicaIdentity, heaps: heaps.get(table.oid) ?? [], partitioned: table.kind === 'p' }
   })
 }

@@ -53,6 +53,10 @@ export async function statusCommand(args: readonly string[]): Promise<number> {
     for (const t of s.tables) {
       const copy = t.copy === null ? '' : `, copied ${t.copy.rowsCopied}${t.copy.estimatedRows > 0 ? ` of ~${t.copy.estimatedRows}` : ''} rows`
       const applied = t.applied === null ? '' : `, applied ${t.applied.insert}/${t.applied.update}/${t.applied.delete} ins/upd/del`
+      if (t.skipped !== undefined) {
+        out(`  ${t.table}  ${dim(`skipped: ${t.skipped.reason}`)}${t.skipped.fix === undefined ? '' : `\n    fix: ${t.skipped.fix}`}`)
+        continue
+      }
       out(`  ${t.table} → ${t.destination}  ${dim(`${t.phase}${t.refreshPending && t.phase !== 'refresh pending' ? ', refresh pending' : ''}, ${t.rows ?? '?'} rows${copy}${applied}${t.lastCommitTime === null ? '' : `, last commit ${t.lastCommitTime}`}`)}`)
     }
   }

@@ -77,49 +77,48 @@ export interface CommitOptions {
   readonly dropColumns: boolean
 }
 
-/** Applies the batch in one transaction; a batch whose checkpoint is not past the stored one is a replay and changes nothing. */
+/**
+ * Applies the batch in one transaction; a batch whose checkpoint is not past the stored one is a
+ * replay and changes nothing. The staged files stay (the caller discards them), so that a commit
+ * rolled back can run again.
+ */
 export async function commitBatch(sql: SqlSession, batch: BatchCommit, options: CommitOptions): Promise<void> {
   const checkpoint = batch.checkpoint
-  try {
-    await sql.atomically(async () => {
-      if (checkpoint !== undefined) {
-        const stored = await readCheckpointLsn(sql, checkpoint.source)
-        if (stored !== undefined && checkpoint.lsn <= stored) return
-      }
-      // Per destination table, every part in stream order: a swapped-in copy's held changes, then the batch's.
-      const byTable = new Map<string, { target: TableTarget; parts: StagedPart[] }>()
-      const partsOf = (target: TableTarget) => {
-        const name = destinationTable(target)
-        let entry = byTable.get(name)
-        if (entry === undefined) byTable.set(name, (entry = { target, parts: [] }))
-        return entry.parts
-      }
-      for (const swap of batch.swaps) {
-        if (swap.partition !== undefined) continue
-        // First of all: DuckDB commits no rename after a DELETE on the same table.
-        await sql.run(`DROP TABLE IF EXISTS ${destinationTable(swap.table)}`)
-        await sql.run(`ALTER TABLE ${destinationTable(swap.copy)} RENAME TO ${quoteIdent(swap.table.destName)}`)
-        await writeTable(sql, swap.table, 'streaming', swap.snapshotLsn, BigInt(swap.rows))
-        for (const s of swap.changes as readonly DuckStaged[]) partsOf(swap.table).push(...s.parts)
-      }
-      for (const s of batch.changes as readonly DuckStaged[]) partsOf(s.target).push(...s.parts)
-      // A partition's copy comes after the batch's changes of its table (those before the copy's
-      // snapshot, of that partition too, are in the copy), then the changes held for it.
-      for (const swap of batch.swaps) {
-        if (swap.partition === undefined) continue
-        partsOf(swap.table).push({ kind: 'partition-copy', copy: swap.copy, partition: swap.partition })
-        for (const s of swap.changes as readonly DuckStaged[]) partsOf(swap.table).push(...s.parts)
-      }
-      for (const { target, parts } of byTable.values()) await applyParts(sql, target, parts, options)
-      if (checkpoint !== undefined) {
-        await writeCommitTimes(sql, checkpoint.source, checkpoint.tables)
-        await writeCheckpoint(sql, checkpoint.source, checkpoint.lsn, checkpoint.commitTime)
-      }
-    })
-  } finally {
-    discardStaged(batch.changes)
-    for (const swap of batch.swaps) discardStaged(swap.changes)
-  }
+  await sql.atomically(async () => {
+    if (checkpoint !== undefined) {
+      const stored = await readCheckpointLsn(sql, checkpoint.source)
+      if (stored !== undefined && checkpoint.lsn <= stored) return
+    }
+    // Per destination table, every part in stream order: a swapped-in copy's held changes, then the batch's.
+    const byTable = new Map<string, { target: TableTarget; parts: StagedPart[] }>()
+    const partsOf = (target: TableTarget) => {
+      const name = destinationTable(target)
+      let entry = byTable.get(name)
+      if (entry === undefined) byTable.set(name, (entry = { target, parts: [] }))
+      return entry.parts
+    }
+    for (const swap of batch.swaps) {
+      if (swap.partition !== undefined) continue
+      // First of all: DuckDB commits no rename after a DELETE on the same table.
+      await sql.run(`DROP TABLE IF EXISTS ${destinationTable(swap.table)}`)
+      await sql.run(`ALTER TABLE ${destinationTable(swap.copy)} RENAME TO ${quoteIdent(swap.table.destName)}`)
+      await writeTable(sql, swap.table, 'streaming', swap.snapshotLsn, BigInt(swap.rows))
+      for (const s of swap.changes as readonly DuckStaged[]) partsOf(swap.table).push(...s.parts)
+    }
+    for (const s of batch.changes as readonly DuckStaged[]) partsOf(s.target).push(...s.parts)
+    // A partition's copy comes after the batch's changes of its table (those before the copy's
+    // snapshot, of that partition too, are in the copy), then the changes held for it.
+    for (const swap of batch.swaps) {
+      if (swap.partition === undefined) continue
+      partsOf(swap.table).push({ kind: 'partition-copy', copy: swap.copy, partition: swap.partition })
+      for (const s of swap.changes as readonly DuckStaged[]) partsOf(swap.table).push(...s.parts)
+    }
+    for (const { target, parts } of byTable.values()) await applyParts(sql, target, parts, options)
+    if (checkpoint !== undefined) {
+      await writeCommitTimes(sql, checkpoint.source, checkpoint.tables)
+      await writeCheckpoint(sql, checkpoint.source, checkpoint.lsn, checkpoint.commitTime)
+    }
+  })
 }
 
 /**

@@ -20,6 +20,7 @@ import { commitBatch, discardStaged, Stager } from './batch-apply.js'
 import { DUCKDB_TYPES } from './column-types.js'
 import { writeFailure } from './duckdb-errors.js'
 import { readOnlyQuery } from './read-only-query.js'
+import { MemoryPool } from './memory-pool.js'
 import { loadSnapshotFiles } from './snapshot-load.js'
 import { literal, SqlSession } from './sql-session.js'
 import * as state from './state-store.js'
@@ -53,6 +54,8 @@ export class DuckDbDestination implements Destination {
     connection: DuckDBConnection,
     readonly localPath: string,
     private readonly options: DestinationOptions,
+    /** Shared by the writers of one database (DuckDB's memory_limit is the database's). */
+    private readonly pool: MemoryPool | undefined,
     /** A writer opened from another shares its database and closes only itself. */
     private readonly sibling = false,
   ) {
@@ -93,7 +96,7 @@ export class DuckDbDestination implements Destination {
         details: { held: lock !== null },
       })
     }
-    const destination = new DuckDbDestination(instance, connection, full, options)
+    const destination = new DuckDbDestination(instance, connection, full, options, options.readOnly === true ? undefined : MemoryPool.of(options.memoryBytes, options.memoryCeilingBytes))
     if (options.readOnly === true) return destination
     await state.createStateSchema(destination.sql)
     await destination.useThreads(false)
@@ -101,14 +104,14 @@ export class DuckDbDestination implements Destination {
     // a million rows each checkpoint rewrites the touched row groups (300-900 ms measured). At
     // 256 MB there are ~15x fewer, for a WAL that replays in seconds after a crash.
     await destination.sql.run(`SET checkpoint_threshold = '256MB'`)
-    if (options.memoryBytes !== undefined) await destination.sql.run(`SET memory_limit = '${Math.max(32, Math.floor(options.memoryBytes / 1024 / 1024))}MB'`)
+    await destination.pool?.apply(destination.sql)
     return destination
   }
 
   async openWriter(): Promise<DuckDbDestination> {
     const connection = await this.instance.connect()
     if (this.options.readOnly !== true) await connection.run(`USE ${quoteIdent(catalogName(this.localPath))}`)
-    return new DuckDbDestination(this.instance, connection, this.localPath, this.options, true)
+    return new DuckDbDestination(this.instance, connection, this.localPath, this.options, this.pool, true)
   }
 
   async close(): Promise<void> {
@@ -122,6 +125,10 @@ export class DuckDbDestination implements Destination {
    * core stays with the JavaScript thread, which decodes the next batch while DuckDB applies the
    * previous one: on two cores that measured 7% faster end to end, with 15% less CPU.
    */
+  private withRoom<T>(work: () => Promise<T>): Promise<T> {
+    return this.pool === undefined ? work() : this.pool.withRoom(this.sql, work)
+  }
+
   private async useThreads(all: boolean): Promise<void> {
     const cores = availableParallelism()
     await this.sql.run(`SET threads = ${all ? cores : Math.max(1, cores - 1)}`)
@@ -245,7 +252,7 @@ export class DuckDbDestination implements Destination {
   }
 
   loadSnapshotFiles(target: TableTarget, files: readonly SnapshotFile[], snapshotLsn: bigint, snapshotTime: string): Promise<number> {
-    return loadSnapshotFiles(this.sql, target, files, snapshotLsn, snapshotTime)
+    return this.withRoom(() => loadSnapshotFiles(this.sql, target, files, snapshotLsn, snapshotTime))
   }
 
   async finishTable(target: TableTarget, snapshotLsn: bigint, rows: number): Promise<void> {
@@ -272,9 +279,11 @@ export class DuckDbDestination implements Destination {
 
   async commit(batch: BatchCommit): Promise<void> {
     try {
-      await commitBatch(this.sql, batch, { dropColumns: this.options.droppedColumns === 'drop' })
+      await this.withRoom(() => commitBatch(this.sql, batch, { dropColumns: this.options.droppedColumns === 'drop' }))
     } catch (cause) {
       throw writeFailure(cause)
+    } finally {
+      discardStaged([...batch.changes, ...batch.swaps.flatMap((s) => s.changes)])
     }
   }
 

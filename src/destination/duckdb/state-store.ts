@@ -105,8 +105,10 @@ export async function readTables(sql: SqlSession, source: string): Promise<Table
   }))
 }
 
+/** The table's state row: by OID (a table dropped and created again under its name is another), by name in files without OIDs. */
 export function tableWhere(target: TableTarget): string {
-  return `source = ${literal(target.sourceName)} AND source_schema = ${literal(target.table.schema)} AND source_table = ${literal(target.table.name)}`
+  const byName = `source_schema = ${literal(target.table.schema)} AND source_table = ${literal(target.table.name)}`
+  return `source = ${literal(target.sourceName)} AND (source_oid = ${target.table.oid} OR (source_oid IS NULL AND ${byName}))`
 }
 
 function columnsJson(target: TableTarget): string {
@@ -144,6 +146,7 @@ export async function markRefresh(sql: SqlSession, source: string, schema: strin
 export async function followRename(sql: SqlSession, state: TableState, target: TableTarget): Promise<void> {
   await sql.run(
     `UPDATE ${STATE_SCHEMA}.tables SET source_schema = ${literal(target.table.schema)}, source_table = ${literal(target.table.name)}, updated_at = now() ` +
-      `WHERE source = ${literal(target.sourceName)} AND source_schema = ${literal(state.sourceSchema)} AND source_table = ${literal(state.sourceTable)}`,
+      `WHERE source = ${literal(target.sourceName)} AND ` +
+      (state.sourceOid !== undefined ? `source_oid = ${state.sourceOid}` : `source_schema = ${literal(state.sourceSchema)} AND source_table = ${literal(state.sourceTable)}`),
   )
 }

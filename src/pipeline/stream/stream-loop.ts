@@ -123,7 +123,7 @@ class StreamLoop {
     let loop: StreamLoop | undefined
     copies = new CopiesInFlight({ source, defaultScd: o.config.scd, destination, workers: o.snapshotWorkers, log, live, committer, router, pending, lastBegun: () => loop?.lastBegin ?? checkpoint, onRefreshLoaded: o.onRefreshLoaded, holdBytes: batcher.limits.maxBytes / 2 })
     const partitions = new PartitionWatch({ client, config: o.config, destination, log, router, pending, batcher, copies })
-    const newTables = new NewTables({ client, source, defaultScd: o.config.scd, destination, router, copies, committer, partitions })
+    const newTables = new NewTables({ client, source, defaultScd: o.config.scd, destination, router, copies, committer, partitions, live, log })
     const schema = new SchemaEvents({ client, destination, log, live, router, pending, batcher, copies, newTables, partitions })
     const checks = new SourceChecks({ client, source, config: o.config, serverVersionNum: plan.serverVersionNum, live, log, newTables })
     for (const t of plan.targets) live.table(t.display, `${t.destSchema}.${t.destName}`).phase = 'streaming'

@@ -11,6 +11,7 @@ import { capacityCheck, versionCheck, walLevelCheck } from './checks/server.js'
 import { slotCheck } from './checks/slot.js'
 import { tlsCheck } from './checks/tls.js'
 import { failoverCheck } from './checks/failover.js'
+import { generatedColumnsCheck } from './checks/columns.js'
 import type { Finding } from './finding.js'
 
 /** In the order of the source-setup document. */
@@ -20,6 +21,7 @@ export const CHECKS: readonly Check[] = [
   roleCheck,
   replicaIdentityCheck,
   publicationCheck,
+  generatedColumnsCheck,
   capacityCheck,
   slotCheck,
   failoverCheck,

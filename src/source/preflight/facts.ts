@@ -42,8 +42,12 @@ export interface TableFacts {
   readonly replicaIdentity: 'd' | 'n' | 'f' | 'i'
   readonly primaryKey: readonly string[]
   readonly identityIndex: string | undefined
+  /** The key that identifies rows (primary key, or the identity index) is DEFERRABLE. */
+  readonly keyDeferrable?: boolean
   /** Columns whose values can be stored out of line (TOAST), from attlen = -1 and attstorage <> 'p'. */
   readonly toastableColumns: readonly string[]
+  /** Generated columns (GENERATED ALWAYS AS ... STORED, or VIRTUAL on 18+). */
+  readonly generatedColumns?: readonly string[]
   readonly rowSecurity: boolean
   /** Columns a publication without a column list sends (not dropped, not generated). */
   readonly publishableColumns: number
@@ -71,6 +75,8 @@ export interface PublicationFacts {
   readonly delete: boolean
   readonly truncate: boolean
   readonly viaRoot: boolean
+  /** PostgreSQL 18+: publish_generated_columns = stored (their values are sent). */
+  readonly generatedColumns?: boolean
   readonly members: readonly PublicationMember[]
 }
 

@@ -7,6 +7,7 @@ export type FindingLevel = 'ok' | 'info' | 'warn' | 'fail'
 
 export type CheckName =
   | 'version'
+  | 'columns'
   | 'wal_level'
   | 'role'
   | 'publication'
@@ -55,7 +56,9 @@ export const FINDING_CODES = {
   REPLICA_IDENTITY_OK: 'Tables whose replica identity lets every change be applied exactly.',
   REPLICA_IDENTITY_TOAST: 'Tables with a primary key and TOAST-able columns under REPLICA IDENTITY DEFAULT. Inlet keeps unchanged TOAST values itself, so FULL is not needed.',
   REPLICA_IDENTITY_FULL_UNNEEDED: 'Tables with a primary key under REPLICA IDENTITY FULL: correct, but every update and delete writes the whole old row to WAL.',
-  REPLICA_IDENTITY_MISSING: 'Tables without a usable replica identity (no primary key under DEFAULT, or NOTHING): PostgreSQL rejects their UPDATE and DELETE while they are published.',
+  REPLICA_IDENTITY_MISSING: 'Tables without a usable replica identity (no primary key under DEFAULT, or NOTHING): PostgreSQL rejects their UPDATE and DELETE while they are published. Also tables with a DEFERRABLE key under DEFAULT or USING INDEX: a statement may move keys onto keys it vacates, which only the whole old row (FULL) tells apart.',
+  GENERATED_COLUMNS_NOT_PUBLISHED: 'Selected tables have generated columns whose values the stream does not carry: before PostgreSQL 18 never, on 18 unless the publication has publish_generated_columns = stored. They are absent from the destination.',
+  GENERATED_COLUMNS_PUBLISHED: 'Stored generated columns of selected tables are published (PostgreSQL 18, publish_generated_columns = stored) and land in the destination.',
   SLOT_OK: 'The slot exists, is logical, uses pgoutput, belongs to this database and is healthy.',
   SLOT_MISSING: 'The replication slot does not exist yet.',
   SLOT_WRONG_PLUGIN: 'A slot of that name uses another output plugin (or is physical).',

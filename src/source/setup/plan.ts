@@ -165,13 +165,18 @@ function publicationSteps(facts: SourceFacts, tables: readonly TableFacts[], sou
     const target = options.allTables ? 'FOR ALL TABLES' : `FOR TABLE ${tables.map((t) => qualifiedName(t.schema, t.name)).join(', ')}`
     // publish_via_partition_root stays off: then PostgreSQL publishes a single partition's TRUNCATE,
     // and each change names its partition, so that Inlet can follow partitions exactly.
-    return [{ title, state: 'todo', statements: [`CREATE PUBLICATION ${p} ${target};`] }]
+    // PostgreSQL 18 publishes stored generated columns when asked to.
+    const generated = facts.server.versionNum >= 180000 ? ' WITH (publish_generated_columns = stored)' : ''
+    return [{ title, state: 'todo', statements: [`CREATE PUBLICATION ${p} ${target}${generated};`] }]
   }
   const statements: string[] = []
   if (!(publication.insert && publication.update && publication.delete && publication.truncate)) {
     statements.push(`ALTER PUBLICATION ${p} SET (publish = 'insert, update, delete, truncate');`)
   }
   if (publication.viaRoot && tables.some((t) => t.kind === 'p')) statements.push(`ALTER PUBLICATION ${p} SET (publish_via_partition_root = false);`)
+  if (facts.server.versionNum >= 180000 && publication.generatedColumns !== true && tables.some((t) => (t.generatedColumns ?? []).length > 0)) {
+    statements.push(`ALTER PUBLICATION ${p} SET (publish_generated_columns = stored);`)
+  }
   if (!publication.allTables) {
     const covered = publishedTopLevel(facts.tables, publication)
     const missing = tables.filter((t) => !covered.has(key(t.schema, t.name)))

@@ -14,6 +14,9 @@ type Verdict = 'ok' | 'toast' | 'full-unneeded' | 'missing'
 
 export function identityVerdict(t: TableFacts): { verdict: Verdict; why: string } {
   const hasPk = t.primaryKey.length > 0
+  // A DEFERRABLE key may be held by two rows for a moment (UPDATE t SET id = id + 1): only the
+  // whole old row tells which one a change meant.
+  if (t.keyDeferrable === true) return t.replicaIdentity === 'f' ? { verdict: 'ok', why: 'FULL, DEFERRABLE key (required)' } : { verdict: 'missing', why: 'DEFERRABLE key, which needs FULL' }
   switch (t.replicaIdentity) {
     case 'n':
       return { verdict: 'missing', why: 'REPLICA IDENTITY NOTHING' }
