@@ -21,9 +21,10 @@ const MAX_RSS_MB = Number(process.env.INLET_TEST_MAX_RSS_MB ?? defaultMemoryLimi
 
 const majors = testMajors()
 for (const major of majors) {
-  // The full 1 GB on the newest major; a quarter of it on the others (PostgreSQL 13 decodes it
-  // only at its commit, so the same shapes take twice as long), and all of it in test:matrix.
-  const rows = major === majors.at(-1) || process.env.INLET_TEST_BIG === 'full' ? 1_000_000 : 250_000
+  // A quarter of the issue's 1 GB in npm test (250 MB, still far past memory_limit and
+  // logical_decoding_work_mem, so it spills all the same; 6 min for the full size on PostgreSQL 18
+  // alone is a fifth of CI's budget); all of it in npm run test:big and test:matrix.
+  const rows = process.env.INLET_TEST_BIG === 'full' ? 1_000_000 : 250_000
   const r = (fraction: number) => Math.round(rows * fraction)
   describe(`big transactions through inlet run (PostgreSQL ${major}, ${rows} rows of 1 kB)`, () => {
     let server: EmbeddedPostgres

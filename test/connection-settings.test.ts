@@ -47,4 +47,14 @@ describe('libpq connection strings', () => {
   it('redacts passwords in URLs and keyword strings', () => {
     assert.equal(redactSecrets('see postgres://u:secret@h/d and password=hunter2 or password = \'a b\''), "see postgres://u:***@h/d and password=*** or password = ***")
   })
+
+  it('redacts a password holding unencoded @ whole, as the parser reads it (up to the last @ of the authority)', () => {
+    const url = 'postgres://u:p@ss@w0rd@db.example.com:5432/app?sslmode=require'
+    assert.equal(parseConnectionString(url, {}).password, 'p@ss@w0rd')
+    const shown = redactSecrets(`connecting to ${url} failed`)
+    assert.equal(shown, 'connecting to postgres://u:***@db.example.com:5432/app?sslmode=require failed')
+    for (const part of ['p@ss', 'ss@w0rd', 'w0rd']) assert.ok(!shown.includes(part), shown)
+    // Two URLs on a line stay two.
+    assert.equal(redactSecrets('postgres://a:x@y@h1/d postgres://b:z@h2/e'), 'postgres://a:***@h1/d postgres://b:***@h2/e')
+  })
 })

@@ -41,6 +41,11 @@ export interface DestinationCapabilities {
   readonly concurrentWriters: boolean
   /** Serves read-only SQL over its tables (`inlet query`, the run's local API). */
   readonly readOnlyQueries: boolean
+  /**
+   * A column that received a value its type cannot hold is widened to text (`onWidened`): a
+   * text column then takes every value of its source column, whatever the type mapping says.
+   */
+  readonly widensToText?: boolean
 }
 
 /** Changes of one table written to the destination's scratch space by `stage()`, applied by `commit()`. */
@@ -102,6 +107,11 @@ export interface DestinationOptions {
   readonly memoryBytes?: number
   /** The most it may take for one write that needs more than `memoryBytes` (very large values). */
   readonly memoryCeilingBytes?: number
+  /**
+   * A column widened to hold a value its type could not (DuckDB: NaN in DECIMAL, an infinite
+   * interval, an array with explicit bounds, as PostgreSQL's text): a schema change to log.
+   */
+  readonly onWidened?: (widened: { readonly table: string; readonly column: string; readonly from: string }) => void
 }
 
 export interface Destination {

@@ -73,7 +73,11 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
   const log = options.log ?? silentLogger
   const monitor = options.monitor ?? new RunMonitor()
   const wrap = options.wrapDestination ?? ((d: Destination) => d)
-  const destination = wrap(await openDestination(config.destination, { droppedColumns: config.droppedColumns, memoryBytes: config.memory.destinationBytes, memoryCeilingBytes: config.memory.destinationCeilingBytes }))
+  const onWidened = (w: { table: string; column: string; from: string }) =>
+    log.warn('schema.widen', `${w.table}.${w.column} received a value its type ${w.from} cannot hold (NaN in a numeric(p,s), an infinite interval, an array with explicit bounds): it holds PostgreSQL's text form of every value (VARCHAR) from now on.`, { table: w.table, column: w.column, from: w.from })
+  const destination = wrap(
+    await openDestination(config.destination, { droppedColumns: config.droppedColumns, memoryBytes: config.memory.destinationBytes, memoryCeilingBytes: config.memory.destinationCeilingBytes, onWidened }),
+  )
   // The run holds the destination: scratch directories named after it are a dead run's.
   removeStaleWorkDirectories(destination.localPath)
   // One writer per source: their batches commit side by side (each writes its own tables and

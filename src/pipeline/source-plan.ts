@@ -6,7 +6,7 @@
  * skipped with its reason and fix; the others go on.
  */
 import type { ResolvedSource } from '../config/load.js'
-import { isExactPattern, matchesPattern, type TablePattern } from '../config/table-pattern.js'
+import { matchesPattern, type TablePattern } from '../config/table-pattern.js'
 import { InletError } from '../errors/inlet-error.js'
 import type { SqlClient } from '../postgres/connect.js'
 import { displayName, quoteIdent } from '../postgres/sql-text.js'

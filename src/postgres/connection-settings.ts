@@ -67,7 +67,8 @@ export function toSafeUrl(s: ConnectionSettings): string {
 /** Removes passwords from any text that might contain a connection string. */
 export function redactSecrets(text: string): string {
   return text
-    .replace(/(postgres(?:ql)?:\/\/[^:/@\s]*:)[^@\s]*@/gi, '$1***@')
+    // The password runs to the last @ of the authority, as parseUrl reads it: an unencoded @ in it stays hidden.
+    .replace(/(postgres(?:ql)?:\/\/[^:/@\s]*:)[^/?#\s]*@/gi, '$1***@')
     .replace(/(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)/gi, '$1***')
 }
 

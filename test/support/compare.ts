@@ -124,7 +124,7 @@ export async function assertEqualTables(destination: string, tables: ReadonlyArr
   try {
     const problems: string[] = []
     for (const t of tables) problems.push(...(await compareTable(duck, t)))
-    if (problems.length > 0) throw new Error(`destination differs from source:\n${problems.slice(0, 20).join('\n')}`)
+    if (problems.length > 0) throw new Error(`destination differs from source:\n${problems.slice(0, 12).concat(problems.filter((p) => p.includes("destination has")).slice(0, 8)).join('\n')}`)
   } finally {
     close()
   }

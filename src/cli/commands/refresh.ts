@@ -2,13 +2,9 @@ import { loadConfig, type ResolvedConfig, type ResolvedSource } from '../../conf
 import type { Destination } from '../../destination/destination.js'
 import { destinationHeld, openDestination } from '../../destination/registry.js'
 import type { TableState } from '../../model/state.js'
-import { askRun } from '../../observability/run-api.js'
+import { askRun, controlSocketPath } from '../../observability/run-api.js'
 import type { StatusReport } from '../../observability/status-report.js'
 import { InletError } from '../../errors/inlet-error.js'
-import { connect } from '../../postgres/connect.js'
-import { quoteIdent } from '../../postgres/sql-text.js'
-import { serverVersionNum } from '../../source/catalog.js'
-import { REFRESH_MESSAGE_PREFIX } from '../../pipeline/stream/copies.js'
 import { COMMON_HELP, CONFIG_OPTIONS, configFlags, parseCommandArgs } from '../args.js'
 import { out } from '../terminal.js'
 
@@ -22,10 +18,9 @@ or to repair a table edited by hand. For SCD type 2 tables the history is replac
 rows.
 
 With no inlet run holding the destination, the tables are marked and the next run copies them.
-While one runs, the request goes to it on its local socket and the copy starts at once (a run
-without that socket is asked through the WAL, as a logical decoding message with the prefix
-${REFRESH_MESSAGE_PREFIX}, PostgreSQL 14+). With several sources, name a table that more than one
-has as SOURCE:schema.table.
+While one runs, the request goes to it on its local socket and the copy starts at once (only
+there: nothing written to the source can ask for a refresh). With several sources, name a table
+that more than one has as SOURCE:schema.table.
 ${COMMON_HELP}`
 
 interface Wanted {
@@ -109,33 +104,8 @@ async function refreshRunning(config: ResolvedConfig, path: string, names: reado
     out(`Asked the running inlet run to refresh ${names.length} table(s); its log shows refresh.begin and refresh.done for each, and inlet status shows them refreshing.`)
     return 0
   }
-  // A run without the local API: the request reaches it through the WAL it reads (PG 14+).
-  const wanted: Wanted[] = []
-  for (const source of config.sources) {
-    const client = await connect(source.connection)
-    try {
-      const version = await serverVersionNum(client)
-      const found = new Set<string>()
-      for (const name of names) {
-        const { sourceName, schema, table } = splitName(config, name)
-        if (sourceName !== undefined && sourceName !== source.name) continue
-        if ((await client.query('SELECT to_regclass($1) AS r', [`${quoteIdent(schema)}.${quoteIdent(table)}`])).rows[0]?.r == null) continue
-        if (version < 140000) {
-          throw new InletError('INLET-C004', `The destination is held by a running inlet run, and PostgreSQL ${Math.floor(version / 10000)} cannot pass it the request (logical decoding messages need 14+).`, { fix: 'Stop the run (Ctrl-C or SIGTERM), run inlet refresh again, then start the run.' })
-        }
-        found.add(name)
-        wanted.push({ name, source, schema, table })
-      }
-      if (found.size > 0) {
-        const message = JSON.stringify({ slot: source.slot, refresh: wanted.filter((w) => w.source === source).map((w) => [w.schema, w.table]) })
-        await client.query('SELECT pg_logical_emit_message(false, $1, $2)', [REFRESH_MESSAGE_PREFIX, message])
-      }
-    } finally {
-      await client.end()
-    }
-  }
-  const missing = names.filter((n) => !wanted.some((w) => w.name === n))
-  if (missing.length > 0) throw new InletError('INLET-C004', `No table ${missing.join(', ')} in the source database${config.sources.length > 1 ? 's' : ''}.`, { fix: 'Name tables as schema.table, as the source has them.' })
-  out(`Asked the running inlet run to refresh ${names.length} table(s) through the WAL; its log shows refresh.begin and refresh.done for each.`)
-  return 0
+  // Never through the source: any role that can log in there could ask as well.
+  throw new InletError('INLET-C004', `The destination is held by a running inlet run, and its local socket (${controlSocketPath(path)}) does not answer.`, {
+    fix: 'Run inlet refresh on the machine and as the user of that run, or stop the run (Ctrl-C or SIGTERM), run inlet refresh, then start the run again.',
+  })
 }

@@ -19,7 +19,9 @@ import { END_COLUMN, PARTITION_COLUMN, START_COLUMN, type TableTarget } from '..
 import { applySegmentSql, destinationTable, insertColumns, stageMetaColumns, truncateSql, type Stage, type StagedPositions } from './apply-sql.js'
 import { csvSource, writeStageFile } from './stage-file.js'
 import type { SqlSession } from './sql-session.js'
+import type { StagedValues } from './widen-to-text.js'
 import { markDropped, readCheckpointLsn, writeCheckpoint, writeColumns, writeCommitTimes, writeTable } from './state-store.js'
+import { asHeld } from './column-types.js'
 import { alterSql, columnTypes, fillSql } from './table-ddl.js'
 
 type StagedPart =
@@ -61,6 +63,14 @@ export class Stager {
     }
     return { target, changes, parts }
   }
+}
+
+/** The batch's staged rows, as widen-to-text.ts reads them. */
+export function stagedValues(batch: BatchCommit): StagedValues[] {
+  const all = [...batch.changes, ...batch.swaps.flatMap((s) => s.changes)] as unknown as readonly DuckStaged[]
+  return all.flatMap((s) =>
+    s.parts.flatMap((p) => (p.kind === 'rows' ? [{ target: p.target, files: [p.file], names: [...p.target.columns.map((_, i) => `c${i}`), ...stageMetaColumns(p.target)], longestLine: p.longestLine }] : [])),
+  )
 }
 
 export function discardStaged(staged: readonly StagedChanges[]): void {
@@ -141,6 +151,7 @@ async function swapPartition(sql: SqlSession, copy: TableTarget, table: TableTar
 async function applyParts(sql: SqlSession, table: TableTarget, parts: readonly StagedPart[], options: CommitOptions): Promise<void> {
   const changes = parts.flatMap((p) => (p.kind === 'schema' ? [p.change] : []))
   const reset = changes.length === 0 ? new Set<string>() : await applyDdl(sql, table, changes, options)
+  const held = await columnTypes(sql, table.destSchema, table.destName)
   let stage = 0
   for (const [index, part] of parts.entries()) {
     const later = parts.slice(index + 1).flatMap((p) => (p.kind === 'schema' ? [p.change] : []))
@@ -151,7 +162,8 @@ async function applyParts(sql: SqlSession, table: TableTarget, parts: readonly S
       const { target } = laterLayout(part.change.target, later, options.dropColumns)
       for (const statement of fillSql(target, part.change.added, reset)) await sql.run(statement)
     } else {
-      const { target, at } = laterLayout(part.target, later, options.dropColumns)
+      const { target: laid, at } = laterLayout(part.target, later, options.dropColumns)
+      const target = asHeld(laid, held)
       const staged = await readStage(sql, part, stage++)
       for (const statement of applySegmentSql(target, staged, part.hasToast, at)) await sql.run(statement)
     }
@@ -179,7 +191,7 @@ async function applyDdl(sql: SqlSession, table: TableTarget, changes: readonly S
       if (table.scd === 1) await sql.run(`ALTER TABLE ${name} DROP COLUMN ${quoteIdent(a.column.name)}`)
       else await sql.run(`ALTER TABLE ${name} RENAME COLUMN ${quoteIdent(a.column.name)} TO ${quoteIdent(asideName(present, a.column.name))}`)
     }
-    for (const statement of alterSql(change)) await sql.run(statement)
+    for (const statement of alterSql(change, present)) await sql.run(statement)
     if (options.dropColumns) for (const dropped of change.dropped) await sql.run(`ALTER TABLE ${name} DROP COLUMN IF EXISTS ${quoteIdent(dropped)}`)
   }
   return reset

@@ -10,7 +10,7 @@
  * the column keeps PostgreSQL's text form (VARCHAR): nothing is rounded, clamped or dropped.
  */
 import type { PgType, SourceColumn } from '../../model/source-table.js'
-import type { ColumnType, TargetColumn, TypeMapping } from '../../model/table-binding.js'
+import type { ColumnType, TableTarget, TargetColumn, TypeMapping } from '../../model/table-binding.js'
 
 export interface DuckColumnType extends ColumnType {
   /** DuckDB column type, e.g. `DECIMAL(12,2)`, `INTEGER[][]`. */
@@ -64,9 +64,19 @@ export function duckColumnType(column: SourceColumn): DuckColumnType {
   return type
 }
 
-/** The DuckDB type and conversion of a bound column, derived from its source column. */
+/** The DuckDB type and conversion of a bound column: the one it carries, else derived from its source column. */
 export function sqlType(column: TargetColumn): DuckColumnType {
-  return duckColumnType(column.source)
+  const type = column.type as Partial<DuckColumnType>
+  return typeof type.convert === 'function' ? (type as DuckColumnType) : duckColumnType(column.source)
+}
+
+/**
+ * The target as the destination table holds it: a column widened to text (widen-to-text.ts),
+ * where the type mapping says otherwise, takes values as text.
+ */
+export function asHeld(target: TableTarget, held: ReadonlyMap<string, string>): TableTarget {
+  if (!target.columns.some((c) => held.get(c.name) === 'VARCHAR' && sqlType(c).name !== 'VARCHAR')) return target
+  return { ...target, columns: target.columns.map((c) => (held.get(c.name) === 'VARCHAR' && sqlType(c).name !== 'VARCHAR' ? { ...c, type: TEXT } : c)) }
 }
 
 /** DuckDB's type mapping, as the pipeline sees it. */
@@ -127,7 +137,8 @@ function numericType(typmod: number): DuckColumnType {
  * PostgreSQL array text (`{1,NULL,"a b"}`, `{{1,2},{3,4}}`) → DuckDB list: tokenised by a
  * regular expression, re-spelt as JSON (quoted elements unescaped, bare NULL → null), cast to
  * nested VARCHAR lists, and each element converted like a scalar of the element type. Arrays
- * with explicit bounds (`[0:2]={...}`) have no list equivalent and stop the batch with an error.
+ * with explicit bounds (`[0:2]={...}`) have no list equivalent: they fail the conversion, and the
+ * column is widened to text (widen-to-text.ts).
  */
 function arrayType(element: DuckColumnType, dimensions: number): DuckColumnType {
   const nested = (depth: number, x: string): string => {
@@ -141,7 +152,9 @@ function arrayType(element: DuckColumnType, dimensions: number): DuckColumnType 
       `array_to_string(list_transform(regexp_extract_all(${x}, '"(?:[^"\\\\]|\\\\.)*"|[{},]|[^{},"]+'), lambda t: ` +
       `CASE WHEN t = '{' THEN '[' WHEN t = '}' THEN ']' WHEN t = ',' THEN ',' WHEN t = 'NULL' THEN 'null' ` +
       `WHEN t[1] = '"' THEN CAST(to_json(regexp_replace(t[2:-2], '\\\\(.)', '\\1', 'g')) AS VARCHAR) ELSE CAST(to_json(t) AS VARCHAR) END), '')`
-    const list = `CAST(CAST(CASE WHEN starts_with(${x}, '[') THEN error('array with explicit bounds: ' || ${x}) ELSE ${json} END AS JSON) AS VARCHAR${lists})`
+    // (A cast that fails rather than error(): TRY() in widen-to-text.ts cannot wrap a volatile function.)
+    const bounded = `CAST(CAST(concat('explicit array bounds ', ${x}) AS UTINYINT) AS VARCHAR)`
+    const list = `CAST(CAST(CASE WHEN starts_with(${x}, '[') THEN ${bounded} ELSE ${json} END AS JSON) AS VARCHAR${lists})`
     return element.convert === identity ? list : nested(dimensions, list)
   }
   return { name: `${element.name}${lists}`, convert, bare: false }

@@ -16,11 +16,14 @@ import type { LastError, SourceState, TablePhase, TableState } from '../../model
 import { END_COLUMN, PARTITION_COLUMN, type TableTarget, type TargetColumn } from '../../model/table-binding.js'
 import type { BatchCommit, Destination, DestinationCapabilities, DestinationOptions, QueryReader, StagedChanges } from '../destination.js'
 import { destinationTable } from './apply-sql.js'
-import { commitBatch, discardStaged, Stager } from './batch-apply.js'
-import { DUCKDB_TYPES } from './column-types.js'
-import { writeFailure } from './duckdb-errors.js'
+import { commitBatch, discardStaged, stagedValues, Stager } from './batch-apply.js'
+import { asHeld, DUCKDB_TYPES } from './column-types.js'
+import { isValueError, writeFailure } from './duckdb-errors.js'
 import { readOnlyQuery } from './read-only-query.js'
+import { scratchRoot } from '../scratch.js'
+import { confineReader, confineWriter, temporaryDirectory } from './external-access.js'
 import { MemoryPool } from './memory-pool.js'
+import { unfitColumns, widenToText, type StagedValues } from './widen-to-text.js'
 import { loadSnapshotFiles } from './snapshot-load.js'
 import { literal, SqlSession } from './sql-session.js'
 import * as state from './state-store.js'
@@ -29,7 +32,7 @@ import * as ddl from './table-ddl.js'
 /** Destination name suffix of a copy loading beside its table. */
 export const BESIDE_SUFFIX = '__inlet_refresh'
 
-const CAPABILITIES: DestinationCapabilities = { swapBeside: true, concurrentWriters: true, readOnlyQueries: true }
+const CAPABILITIES: DestinationCapabilities = { swapBeside: true, concurrentWriters: true, readOnlyQueries: true, widensToText: true }
 
 /** Rows per row group of tables written by Inlet (see open()). */
 const ROW_GROUP_SIZE = 16_384
@@ -60,7 +63,7 @@ export class DuckDbDestination implements Destination {
     private readonly sibling = false,
   ) {
     this.sql = new SqlSession(connection)
-    this.stageDirectory = join(dirname(localPath), `.${basename(localPath)}.inlet-stage-${process.pid}-${writers++}`)
+    this.stageDirectory = join(scratchRoot(localPath), `stage-${process.pid}-${writers++}`)
     this.stager = new Stager(this.stageDirectory)
   }
 
@@ -79,7 +82,7 @@ export class DuckDbDestination implements Destination {
         instance = await DuckDBInstance.create(full, { access_mode: 'READ_ONLY' })
         connection = await instance.connect()
       } else {
-        instance = await DuckDBInstance.create(':memory:', { temp_directory: `${full}.tmp` })
+        instance = await DuckDBInstance.create(':memory:', { temp_directory: temporaryDirectory(full) })
         connection = await instance.connect()
         // Row groups of 16,384 rows rather than DuckDB's 122,880: DuckDB analyses a row group's
         // strings for compression in memory outside its buffer pool, so with 1 kB values the
@@ -97,7 +100,11 @@ export class DuckDbDestination implements Destination {
       })
     }
     const destination = new DuckDbDestination(instance, connection, full, options, options.readOnly === true ? undefined : MemoryPool.of(options.memoryBytes, options.memoryCeilingBytes))
-    if (options.readOnly === true) return destination
+    if (options.readOnly === true) {
+      await confineReader(destination.sql)
+      return destination
+    }
+    await confineWriter(destination.sql, full)
     await state.createStateSchema(destination.sql)
     await destination.useThreads(false)
     // DuckDB checkpoints when its WAL passes 16 MB by default: every few batches, and on a table of
@@ -125,6 +132,28 @@ export class DuckDbDestination implements Destination {
    * core stays with the JavaScript thread, which decodes the next batch while DuckDB applies the
    * previous one: on two cores that measured 7% faster end to end, with 15% less CPU.
    */
+  /**
+   * Runs an atomic write; when it fails on a value a column's type cannot hold, the columns with
+   * such values are widened to text (widen-to-text.ts) and it runs again.
+   */
+  private async widening<T>(values: readonly StagedValues[], work: () => Promise<T>): Promise<T> {
+    for (;;) {
+      try {
+        return await work()
+      } catch (error) {
+        if (!isValueError(error) || this.sql.transactionOpen) throw error
+        let progress = false
+        for (const [target, columns] of await unfitColumns(this.sql, values)) {
+          for (const w of await widenToText(this.sql, target, columns)) {
+            progress = true
+            this.options.onWidened?.(w)
+          }
+        }
+        if (!progress) throw error
+      }
+    }
+  }
+
   private withRoom<T>(work: () => Promise<T>): Promise<T> {
     return this.pool === undefined ? work() : this.pool.withRoom(this.sql, work)
   }
@@ -252,7 +281,11 @@ export class DuckDbDestination implements Destination {
   }
 
   loadSnapshotFiles(target: TableTarget, files: readonly SnapshotFile[], snapshotLsn: bigint, snapshotTime: string): Promise<number> {
-    return this.withRoom(() => loadSnapshotFiles(this.sql, target, files, snapshotLsn, snapshotTime))
+    const values: StagedValues[] = [{ target, files: files.map((f) => f.path), names: target.columns.map((_, i) => `c${i}`), longestLine: Math.max(0, ...files.map((f) => f.longestLine)) }]
+    return this.widening(values, async () => {
+      const held = await ddl.columnTypes(this.sql, target.destSchema, target.destName)
+      return this.withRoom(() => loadSnapshotFiles(this.sql, asHeld(target, held), files, snapshotLsn, snapshotTime))
+    })
   }
 
   async finishTable(target: TableTarget, snapshotLsn: bigint, rows: number): Promise<void> {
@@ -279,7 +312,7 @@ export class DuckDbDestination implements Destination {
 
   async commit(batch: BatchCommit): Promise<void> {
     try {
-      await this.withRoom(() => commitBatch(this.sql, batch, { dropColumns: this.options.droppedColumns === 'drop' }))
+      await this.widening(stagedValues(batch), () => this.withRoom(() => commitBatch(this.sql, batch, { dropColumns: this.options.droppedColumns === 'drop' })))
     } catch (cause) {
       throw writeFailure(cause)
     } finally {

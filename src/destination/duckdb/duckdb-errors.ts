@@ -22,7 +22,25 @@ export function writeFailure(cause: unknown, target?: TableTarget): InletError {
   return new InletError('INLET-D002', `Writing ${what} failed${full ? ' because its disk is full' : ''}: ${message}`, { cause: new Error(message), fix: full ? FREE_SPACE : NOTHING_LOST })
 }
 
-/** DuckDB quotes the values it could not convert ('Could not convert string 'abc' to INT32'): they go. */
+/** DuckDB's classes of error whose messages carry the value they refused, quoted or not. */
+const VALUE_ERRORS = /^(Conversion|Invalid Input|Constraint|Out of Range) Error\b/
+
+/** A write refused a value (DuckDB's own message, or one writeFailure made of it). */
+export function isValueError(error: unknown): boolean {
+  return /(^|: )(Conversion|Invalid Input|Out of Range) Error\b/.test((error as Error)?.message ?? '')
+}
+
+/**
+ * A DuckDB message without row values: an error about a value keeps its class and the type it
+ * was converted to ('Could not convert string "NaN" to DECIMAL(10,2)', 'Type INT32 with value
+ * 99999 can't be cast ... INT16', 'Malformed JSON ... Input: "…"'); any other keeps its words,
+ * with quoted strings longer than an identifier dropped.
+ */
 export function withoutValues(message: string): string {
+  const valueError = VALUE_ERRORS.exec(message)
+  if (valueError !== null) {
+    const type = /\bto (?:type )?([A-Z][A-Z0-9_]*(?:\(\d+(?:,\s*\d+)?\))?(?:\[\])*)\s*(?:failed\b.*)?$/.exec(message)?.[1] ?? /destination type ([A-Z][A-Z0-9_]*)/.exec(message)?.[1]
+    return `${valueError[0]}: ${type === undefined ? 'a value was refused' : `a value could not be converted to ${type}`} (row values are left out of messages)`
+  }
   return message.replace(/'(?:[^']|'')*'/g, '…').replace(/"(?:[^"]|"")*"/g, (m) => (m.length > 66 ? '"…"' : m))
 }

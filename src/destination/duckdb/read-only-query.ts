@@ -1,11 +1,14 @@
 /**
  * Read-only SQL on the destination (`inlet query`, and the running run's local API): one
  * SELECT-like statement (SELECT, FROM, WITH, DESCRIBE, SHOW, SUMMARIZE, PRAGMA table_info,
- * EXPLAIN), refused otherwise before it runs, read up to a row limit. Inside a running run it
- * reads on a connection of its own, in a snapshot that sees committed batches only.
+ * EXPLAIN of a SELECT), refused otherwise before it runs, read up to a row limit, in a read-only
+ * transaction, by a DuckDB that reaches no file outside the destination (external-access.ts).
+ * Inside a running run it reads on a connection of its own, in a snapshot that sees committed
+ * batches only.
  */
 import { StatementType, type DuckDBConnection } from '@duckdb/node-api'
 import { InletError } from '../../errors/inlet-error.js'
+import { literal } from './sql-session.js'
 
 export interface QueryResult {
   readonly columns: ReadonlyArray<{ readonly name: string; readonly type: string }>
@@ -34,6 +37,9 @@ export async function readOnlyQuery(connection: DuckDBConnection, sql: string, l
   if (!READ_ONLY.has(prepared.statementType)) {
     throw queryError(`inlet query only reads (SELECT, WITH, FROM, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN); this is a ${StatementType[prepared.statementType] ?? 'other'} statement.`)
   }
+  // EXPLAIN ANALYZE runs the statement it explains: only a reading one.
+  const read = prepared.statementType === StatementType.EXPLAIN ? await explained(connection, sql) : sql
+  await assertOnlyReads(connection, read)
   // A read-only transaction as well: EXPLAIN ANALYZE runs its statement, and table functions may
   // act. It ends with the read, so no snapshot is held open between queries.
   await connection.run('BEGIN TRANSACTION READ ONLY')
@@ -50,6 +56,45 @@ export async function readOnlyQuery(connection: DuckDBConnection, sql: string, l
     clearTimeout(timer)
     await connection.run('ROLLBACK').catch(() => undefined)
   }
+}
+
+/** The SELECT an EXPLAIN [ANALYZE] explains (anything else is refused). */
+async function explained(connection: DuckDBConnection, sql: string): Promise<string> {
+  const inner = /^\s*EXPLAIN\s+(?:ANALY[SZ]E\s+|\([^)]*\)\s*)?([\s\S]*)$/i.exec(sql)?.[1]
+  let type: StatementType | undefined
+  try {
+    type = inner === undefined ? undefined : (await (await connection.extractStatements(inner)).prepare(0)).statementType
+  } catch {
+    type = undefined
+  }
+  if (type !== StatementType.SELECT || inner === undefined) throw queryError('inlet query explains SELECT statements only (EXPLAIN [ANALYZE] SELECT ...).')
+  return inner
+}
+
+/**
+ * Table functions a query may call: catalogue and settings views, generators, JSON and list
+ * helpers. Others act (checkpoint, enable_logging), run SQL of their own (query,
+ * json_execute_serialized_sql), read memory or files (arrow_scan, read_csv) or secrets: refused,
+ * and so is any DuckDB adds later until it is known.
+ */
+const READING_TABLE_FUNCTION = /^(duckdb_(?!secrets$|external_file_cache$).*|pragma_.*|range|generate_series|unnest|repeat|repeat_row|json_each|json_tree|summary|seq_scan|pg_timezone_names|icu_calendar_names|test_all_types|test_vector_types)$/
+
+async function assertOnlyReads(connection: DuckDBConnection, sql: string): Promise<void> {
+  const reader = await connection.runAndReadAll(`SELECT json_serialize_sql(CAST(${literal(sql)} AS VARCHAR))`)
+  const tree = JSON.parse(String(reader.getRowsJS()[0]?.[0] ?? '{}')) as { error?: boolean }
+  // DESCRIBE, SHOW and SUMMARIZE are SELECTs DuckDB does not serialize: they call no function.
+  if (tree.error === true) return
+  const called: string[] = []
+  const walk = (node: unknown): void => {
+    if (Array.isArray(node)) return node.forEach(walk)
+    if (node === null || typeof node !== 'object') return
+    const o = node as { type?: unknown; function?: { function_name?: unknown } }
+    if (o.type === 'TABLE_FUNCTION' && typeof o.function?.function_name === 'string') called.push(o.function.function_name)
+    Object.values(node).forEach(walk)
+  }
+  walk(tree)
+  const refused = called.filter((name) => !READING_TABLE_FUNCTION.test(name.toLowerCase()))
+  if (refused.length > 0) throw queryError(`inlet query reads the destination's tables; the table function ${refused[0]}() is not allowed.`)
 }
 
 function queryError(message: string, cause?: unknown): InletError {

@@ -24,12 +24,13 @@ export function createTableSql(target: TableTarget): string {
 }
 
 /** DDL for a schema change: renames, new columns (idempotent), widened types. */
-export function alterSql(change: SchemaChange): string[] {
+export function alterSql(change: SchemaChange, held: ReadonlyMap<string, string> = new Map()): string[] {
   const table = destinationTable(change.target)
   return [
     ...change.renamed.map((r) => `ALTER TABLE ${table} RENAME COLUMN ${quoteIdent(r.from)} TO ${quoteIdent(r.to)}`),
     ...change.added.map((a) => `ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS ${quoteIdent(a.column.name)} ${sqlType(a.column).name}`),
-    ...change.retyped.filter((r) => r.widen).map((r) => `ALTER TABLE ${table} ALTER COLUMN ${quoteIdent(r.column.name)} TYPE ${sqlType(r.column).name}`),
+    // (A column widened to text already holds any value of the new type.)
+    ...change.retyped.filter((r) => r.widen && held.get(r.column.name) !== 'VARCHAR').map((r) => `ALTER TABLE ${table} ALTER COLUMN ${quoteIdent(r.column.name)} TYPE ${sqlType(r.column).name}`),
   ]
 }
 

@@ -17,7 +17,7 @@ import type { Committer, ReadySwap } from './committer.js'
 import type { PendingChanges } from './pending-changes.js'
 import type { TableRouter } from './table-router.js'
 
-/** Prefix of the logical decoding message by which `inlet refresh` reaches a running `inlet run`. */
+/** Prefix of logical decoding messages that earlier versions obeyed as refresh requests (now ignored, see ignoreMessage). */
 export const REFRESH_MESSAGE_PREFIX = 'inlet.refresh'
 
 /** Whether a table that needs a new copy gets one by itself (`auto_refresh`), rather than stopping the run. */
@@ -215,19 +215,14 @@ export class CopiesInFlight {
     }
   }
 
-  /** `inlet refresh` while this run holds the destination, through the WAL (a logical decoding message). */
-  onMessage(content: Buffer): void {
-    let request: { slot?: unknown; refresh?: unknown } | undefined
-    try {
-      request = JSON.parse(content.toString('utf8')) as { slot?: unknown; refresh?: unknown }
-    } catch {
-      request = undefined
-    }
-    // Every slot of the database sees the message: it is for the run reading this one.
-    if (request?.slot !== this.options.source.slot && request !== undefined) return
-    const names = request?.refresh
-    if (!Array.isArray(names)) return this.options.log.warn('refresh.message', `Ignored a malformed ${REFRESH_MESSAGE_PREFIX} message.`)
-    for (const name of names) this.request(name)
+  /**
+   * A logical decoding message with the prefix an earlier Inlet used to pass refresh requests
+   * through the WAL. Any role that can log in to the source can write one, so none is obeyed: a
+   * refresh (which replaces SCD2 history and costs a full copy) is asked only on the run's local
+   * socket, by whoever can reach the destination's machine.
+   */
+  ignoreMessage(): void {
+    this.options.log.warn('refresh.message', `Ignored a ${REFRESH_MESSAGE_PREFIX} message in the WAL: any role of the source can write one, so refreshes are asked only through the run's local socket (inlet refresh on this machine).`)
   }
 
   /** A refresh asked for by `[schema, table]`. */

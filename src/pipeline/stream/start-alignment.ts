@@ -60,6 +60,8 @@ async function alignTypes(destination: Destination, t: TableTarget, have: Readon
   for (const c of t.columns) {
     const now = have.get(c.name)
     if (now === undefined || now === c.type.name) continue
+    // Widened to text for a value its type could not hold: it takes every value as text.
+    if (now === 'VARCHAR' && destination.capabilities.widensToText === true) continue
     if (destination.types.widens(now, c.type.name)) await destination.widenColumn(t, c)
     else if (!destination.types.widens(c.type.name, now)) reason = `${t.display}.${c.name} changed type in the source (now ${c.type.name}), which the destination's ${now} cannot hold in place.`
     // else a narrower source type is written into the wider column

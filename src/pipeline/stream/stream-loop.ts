@@ -245,7 +245,7 @@ class StreamLoop {
       if (!autoRefreshes(this.o.config, verdict.base)) throw refreshNeededError(verdict.base, verdict.refresh)
       this.copies.start(verdict.base, verdict.refresh)
     }
-    if (event.kind === 'message' && event.prefix === REFRESH_MESSAGE_PREFIX) this.copies.onMessage(event.content)
+    if (event.kind === 'message' && event.prefix === REFRESH_MESSAGE_PREFIX) this.copies.ignoreMessage()
     this.take(event)
     if (event.kind === 'commit') {
       if (this.batcher.full()) {

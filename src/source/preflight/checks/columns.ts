@@ -5,7 +5,6 @@
  */
 import { displayName, quoteIdent } from '../../../postgres/sql-text.js'
 import type { Check } from '../check-context.js'
-import type { Finding } from '../finding.js'
 
 export const generatedColumnsCheck: Check = ({ facts, selection, publication: name }) => {
   const withGenerated = selection.tables.filter((t) => (t.generatedColumns ?? []).length > 0)
