@@ -6,12 +6,13 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { sampleData, SAMPLE_SCHEMA } from '../src/demo/sample-schema.js'
 import { runWorkload } from '../src/demo/workload.js'
 import type { EmbeddedPostgres } from '../src/embedded/postgres-server.js'
+import { scratchRoot } from '../src/destination/scratch.js'
 import { compareTable, openDuck } from './support/compare.js'
 import { createDatabase, runAndKill, runCli, sql, startServer, testMajors } from './support/servers.js'
 
@@ -59,8 +60,16 @@ describe(`crash safety (PostgreSQL ${major})`, () => {
     }
     assert.ok(outcomes.includes('snapshot'), `some kills hit the snapshot: ${outcomes.join(' ')}`)
     assert.ok(outcomes.includes('streaming'), `some kills hit streaming: ${outcomes.join(' ')}`)
+    // What SIGKILLs leave: scratch directories of dead runs (and one named as versions before the scratch root did).
+    const root = scratchRoot(destination)
+    const legacy = join(dir, '.lake.duckdb.inlet-snapshot-default-99999')
+    mkdirSync(join(root, 'snapshot-default-99999'), { recursive: true })
+    mkdirSync(legacy, { recursive: true })
+    writeFileSync(join(root, 'snapshot-default-99999', 'chunk-1.csv'), 'x\n')
     const final = await runCli(['run', '--config', config, '--once', '--json'])
     assert.equal(final.code, 0, final.stderr)
+    assert.deepEqual(readdirSync(root), [], 'the next run removes the scratch directories of dead runs, and its own when done')
+    assert.ok(!existsSync(legacy))
 
     const { duck, close } = await openDuck(destination)
     try {

@@ -18,6 +18,7 @@ import { runPipeline } from '../src/pipeline/run-pipeline.js'
 import type { StatusReport } from '../src/observability/status-report.js'
 import { assertEqualTables, openDuck } from './support/compare.js'
 import { captureLog, createDatabase, runCli, sql, startServer, testMajors } from './support/servers.js'
+import { startTcpProxy } from './support/tcp-proxy.js'
 
 const major = testMajors().at(-1) as number
 
@@ -162,6 +163,36 @@ describe(`faults on the source (PostgreSQL ${major})`, () => {
     await sql(server, 'shop', `update items set qty = -1 where id = 1`)
     await runPipeline({ config, once: true, takeover: true })
     await holder.end().catch(() => undefined)
+    await compare(destination)
+  })
+
+  test('a lost connection whose walsender still holds the slot: the run waits with backoff until it is free, resumes, equal', { timeout: 120_000 }, async () => {
+    const proxy = await startTcpProxy(Number(new URL(server.url('shop')).port))
+    const destination = join(dir, 'lost.duckdb')
+    const through = new URL(server.url('shop'))
+    through.port = String(proxy.port)
+    const config = resolveConfig({}, { source: [through.toString()], destination: `duckdb:${destination}`, slot: 'inlet_lost' }, {})
+    const { log, lines } = captureLog()
+    const stop = new AbortController()
+    const running = runPipeline({ config, signal: stop.signal, log, batch: { maxLatencyMs: 100 } })
+    try {
+      const starts = () => lines.filter((l) => l.includes('"stream.start"')).length
+      while (starts() < 1) await new Promise((r) => setTimeout(r, 50))
+      await sql(server, 'shop', `update items set qty = qty + 1 where id <= 100`)
+      await new Promise((r) => setTimeout(r, 500))
+      // The client side goes; the walsender keeps the slot until wal_sender_timeout (10 s here).
+      proxy.cut()
+      await sql(server, 'shop', `update items set qty = qty + 10 where id between 50 and 150; delete from items where id = 999`)
+      for (let i = 0; i < 600 && starts() < 2; i++) await new Promise((r) => setTimeout(r, 100))
+      assert.equal(starts(), 2, lines.join(''))
+      assert.ok(lines.some((l) => l.includes('"source.reconnect"') && /in use|INLET-S002|active/i.test(l)), 'it waited for the slot, not gave up')
+      await sql(server, 'shop', `update items set qty = -5 where id = 7`)
+      await new Promise((r) => setTimeout(r, 1500))
+    } finally {
+      stop.abort()
+      await running
+      await proxy.close()
+    }
     await compare(destination)
   })
 

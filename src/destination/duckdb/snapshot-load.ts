@@ -10,7 +10,11 @@ import { csvSource } from './stage-file.js'
 import { literal, type SqlSession } from './sql-session.js'
 
 export async function loadSnapshotFiles(sql: SqlSession, target: TableTarget, files: readonly SnapshotFile[], snapshotLsn: bigint, snapshotTime: string): Promise<number> {
-  const meta = (target.scd === 2 ? [`CAST(${literal(snapshotTime)} AS TIMESTAMPTZ)`, 'NULL'] : []).concat([`CAST(${snapshotLsn} AS UBIGINT)`, 'now()'])
+  // The rows were read before the consistent point: their LSN is just below it. A transaction
+  // may commit at the consistent point itself, and SCD2 takes a version of the same LSN for one
+  // of the same transaction (replaced, not closed): the snapshot's must differ.
+  const rowsLsn = snapshotLsn > 0n ? snapshotLsn - 1n : 0n
+  const meta = (target.scd === 2 ? [`CAST(${literal(snapshotTime)} AS TIMESTAMPTZ)`, 'NULL'] : []).concat([`CAST(${rowsLsn} AS UBIGINT)`, 'now()'])
   // (The loader hands over files of one partition at a time where rows record theirs.)
   if (target.partitionColumn === true) meta.push(`CAST(${files[0]?.partition ?? 0} AS UINTEGER)`)
   const source = csvSource(files.map((f) => f.path), target.columns.map((_, i) => `c${i}`), Math.max(0, ...files.map((f) => f.longestLine)))
