@@ -7,13 +7,15 @@
  *   "missing value" (ADD COLUMN ... DEFAULT constant fills them without any row event), read from
  *   pg_attribute; NULL without a default.
  * - a column gone: kept in the destination, NULL in rows written from then on.
- * - a renamed column (the DDL tracking script's audit rows carry attnums): renamed in place.
+ * - a renamed column: renamed in place. Its attnum comes from the DDL tracking script's audit
+ *   row, or from the catalog when the new name is still there (see renamedAttnums).
  * - a new type: the destination column is widened in place when its type can hold every old and
  *   new value (int2 → int4 → int8, float4 → float8, wider DECIMAL); a narrower type is written
  *   into the wider column as it is; anything else needs the table copied again.
  *
  * What Relation messages cannot show (documented in the README): a change to a table no row of
- * which changes afterwards is seen only at its next row; a rename looks like a drop plus an add;
+ * which changes afterwards is seen only at its next row; a rename renamed again before its next
+ * row looks like a drop plus an add;
  * a rewrite that changes values (ALTER TYPE ... USING, ADD COLUMN with a volatile default) sends
  * no row events. The DDL tracking script covers these.
  */
@@ -58,7 +60,9 @@ export async function evolveTarget(client: SqlClient, target: TableTarget, relat
   const retyped: RetypedColumn[] = []
   const renamed: Array<{ from: string; to: string }> = []
   const columns: TargetColumn[] = []
-  for (const c of published) {
+  const catalog = await renamedAttnums(client, target, relationId, published)
+  for (const given of published) {
+    const c = given.attnum === undefined && catalog.has(given.name) ? { ...given, attnum: catalog.get(given.name) } : given
     // The same column: by attnum when the audit row gives it (a rename keeps it), else by name.
     const old = c.attnum !== undefined ? (target.columns.find((t) => t.source.attnum === c.attnum) ?? target.columns.find((t) => t.name === c.name && t.source.attnum <= 0)) : target.columns.find((t) => t.name === c.name)
     if (old !== undefined && old.name !== c.name) renamed.push({ from: old.name, to: c.name })
@@ -89,6 +93,21 @@ export async function evolveTarget(client: SqlClient, target: TableTarget, relat
   const key = keyNames.map((n) => columns.findIndex((c) => c.name === n))
   if (key.some((i) => i < 0)) return { refresh: `A key column of ${target.display} (${keyNames.join(', ')}) was dropped.` }
   return { target: { ...target, columns, key }, added, dropped, retyped, renamed }
+}
+
+/**
+ * A Relation message names columns without attnums, so a rename looks like a column gone and one
+ * added. When both show, the catalog tells: a new name whose attnum is a gone column's is that
+ * column renamed (attnums are never reused). It reads the catalog as it is now, so a column
+ * renamed again since is not found and stays a drop plus an add, as before.
+ */
+async function renamedAttnums(client: SqlClient, target: TableTarget, relationId: number, published: readonly ColumnState[]): Promise<Map<string, number>> {
+  const added = published.filter((c) => c.attnum === undefined && !target.columns.some((t) => t.name === c.name)).map((c) => c.name)
+  const gone = target.columns.filter((t) => t.source.attnum > 0 && !published.some((c) => c.name === t.name))
+  // (Attnums of a leaf partition may differ from the table's.)
+  if (added.length === 0 || gone.length === 0 || relationId !== target.table.oid) return new Map()
+  const { rows } = await client.query<{ name: string; attnum: number }>(`select attname as name, attnum from pg_attribute where attrelid = $1 and attname = any($2::text[]) and attnum > 0 and not attisdropped`, [relationId, added])
+  return new Map(rows.filter((r) => gone.some((g) => g.source.attnum === Number(r.attnum))).map((r) => [r.name, Number(r.attnum)]))
 }
 
 /** The column's atttypmod as the stream reports it (older records: the base type's). */

@@ -54,7 +54,7 @@ export async function compareTable(duck: DuckDBConnection, options: CompareOptio
   const render = columns.map(({ name, type }) => {
     const c = q(name)
     if (type === 'BLOB') return `'\\x' || lower(hex(${c}))`
-    if (type === 'BOOLEAN') return `CASE WHEN ${c} THEN 't' ELSE 'f' END`
+    if (type === 'BOOLEAN') return `CASE WHEN ${c} IS NULL THEN NULL WHEN ${c} THEN 'true' ELSE 'false' END` // as boolean::text prints it
     if (type.endsWith(']')) return `CAST(to_json(${c}) AS VARCHAR)`
     return `CAST(${c} AS VARCHAR)`
   })

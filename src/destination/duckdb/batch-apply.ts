@@ -19,7 +19,7 @@ import { END_COLUMN, PARTITION_COLUMN, START_COLUMN, type TableTarget } from '..
 import { applySegmentSql, destinationTable, insertColumns, stageMetaColumns, truncateSql, type Stage, type StagedPositions } from './apply-sql.js'
 import { csvSource, writeStageFile } from './stage-file.js'
 import type { SqlSession } from './sql-session.js'
-import type { StagedValues } from './widen-to-text.js'
+import { widenToText, type StagedValues, type WidenedColumn } from './widen-to-text.js'
 import { markDropped, readCheckpointLsn, writeCheckpoint, writeColumns, writeCommitTimes, writeTable } from './state-store.js'
 import { asHeld } from './column-types.js'
 import { alterSql, columnTypes, fillSql } from './table-ddl.js'
@@ -85,6 +85,10 @@ export function discardStaged(staged: readonly StagedChanges[]): void {
 
 export interface CommitOptions {
   readonly dropColumns: boolean
+  /** Per destination table, the attnums of columns to widen to text after the table's DDL (widen-to-text.ts). */
+  readonly asText?: ReadonlyMap<string, ReadonlySet<number>>
+  /** Filled with the columns widened. */
+  readonly widened?: WidenedColumn[]
 }
 
 /**
@@ -151,6 +155,10 @@ async function swapPartition(sql: SqlSession, copy: TableTarget, table: TableTar
 async function applyParts(sql: SqlSession, table: TableTarget, parts: readonly StagedPart[], options: CommitOptions): Promise<void> {
   const changes = parts.flatMap((p) => (p.kind === 'schema' ? [p.change] : []))
   const reset = changes.length === 0 ? new Set<string>() : await applyDdl(sql, table, changes, options)
+  // Still before any row: columns whose values need text, as the batch's DDL left them.
+  const layout = changes.at(-1)?.target ?? table
+  const asText = layout.columns.filter((c) => options.asText?.get(destinationTable(table))?.has(c.source.attnum) === true).map((c) => c.name)
+  if (asText.length > 0) options.widened?.push(...(await widenToText(sql, layout, new Set(asText))))
   const held = await columnTypes(sql, table.destSchema, table.destName)
   let stage = 0
   for (const [index, part] of parts.entries()) {
@@ -160,7 +168,7 @@ async function applyParts(sql: SqlSession, table: TableTarget, parts: readonly S
     else if (part.kind === 'dropped') await markDropped(sql, table)
     else if (part.kind === 'schema') {
       const { target } = laterLayout(part.change.target, later, options.dropColumns)
-      for (const statement of fillSql(target, part.change.added, reset)) await sql.run(statement)
+      for (const statement of fillSql(asHeld(target, held), part.change.added, reset)) await sql.run(statement)
     } else {
       const { target: laid, at } = laterLayout(part.target, later, options.dropColumns)
       const target = asHeld(laid, held)

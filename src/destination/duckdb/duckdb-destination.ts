@@ -23,7 +23,7 @@ import { readOnlyQuery } from './read-only-query.js'
 import { scratchRoot } from '../scratch.js'
 import { confineReader, confineWriter, temporaryDirectory } from './external-access.js'
 import { MemoryPool } from './memory-pool.js'
-import { unfitColumns, widenToText, type StagedValues } from './widen-to-text.js'
+import { unfitColumns, widenToText, type StagedValues, type WidenedColumn } from './widen-to-text.js'
 import { loadSnapshotFiles } from './snapshot-load.js'
 import { literal, SqlSession } from './sql-session.js'
 import * as state from './state-store.js'
@@ -136,20 +136,13 @@ export class DuckDbDestination implements Destination {
    * Runs an atomic write; when it fails on a value a column's type cannot hold, the columns with
    * such values are widened to text (widen-to-text.ts) and it runs again.
    */
-  private async widening<T>(values: readonly StagedValues[], work: () => Promise<T>): Promise<T> {
+  private async widening<T>(values: readonly StagedValues[], work: () => Promise<T>, widen: (unfit: Map<TableTarget, Set<string>>) => Promise<boolean>): Promise<T> {
     for (;;) {
       try {
         return await work()
       } catch (error) {
         if (!isValueError(error) || this.sql.transactionOpen) throw error
-        let progress = false
-        for (const [target, columns] of await unfitColumns(this.sql, values)) {
-          for (const w of await widenToText(this.sql, target, columns)) {
-            progress = true
-            this.options.onWidened?.(w)
-          }
-        }
-        if (!progress) throw error
+        if (!(await widen(await unfitColumns(this.sql, values)))) throw error
       }
     }
   }
@@ -282,9 +275,20 @@ export class DuckDbDestination implements Destination {
 
   loadSnapshotFiles(target: TableTarget, files: readonly SnapshotFile[], snapshotLsn: bigint, snapshotTime: string): Promise<number> {
     const values: StagedValues[] = [{ target, files: files.map((f) => f.path), names: target.columns.map((_, i) => `c${i}`), longestLine: Math.max(0, ...files.map((f) => f.longestLine)) }]
-    return this.widening(values, async () => {
+    const load = async () => {
       const held = await ddl.columnTypes(this.sql, target.destSchema, target.destName)
       return this.withRoom(() => loadSnapshotFiles(this.sql, asHeld(target, held), files, snapshotLsn, snapshotTime))
+    }
+    // The table exists before its load: its columns are widened there and then.
+    return this.widening(values, load, async (unfit) => {
+      let progress = false
+      for (const [t, columns] of unfit) {
+        for (const w of await widenToText(this.sql, t, columns)) {
+          progress = true
+          this.options.onWidened?.(w)
+        }
+      }
+      return progress
     })
   }
 
@@ -312,7 +316,24 @@ export class DuckDbDestination implements Destination {
 
   async commit(batch: BatchCommit): Promise<void> {
     try {
-      await this.widening(stagedValues(batch), () => this.withRoom(() => commitBatch(this.sql, batch, { dropColumns: this.options.droppedColumns === 'drop' })))
+      // Columns to widen are named by attnum: a batch may add or rename them before its rows, so
+      // they are widened inside it, after its DDL (see batch-apply.ts).
+      const asText = new Map<string, Set<number>>()
+      let widened: WidenedColumn[] = []
+      const apply = () => {
+        widened = []
+        return this.withRoom(() => commitBatch(this.sql, batch, { dropColumns: this.options.droppedColumns === 'drop', asText, widened }))
+      }
+      await this.widening(stagedValues(batch), apply, async (unfit) => {
+        let progress = false
+        for (const [t, columns] of unfit) {
+          const set = asText.get(destinationTable(t)) ?? new Set<number>()
+          asText.set(destinationTable(t), set)
+          for (const c of t.columns) if (columns.has(c.name) && !set.has(c.source.attnum)) progress = Boolean(set.add(c.source.attnum))
+        }
+        return progress
+      })
+      for (const w of widened) this.options.onWidened?.(w)
     } catch (cause) {
       throw writeFailure(cause)
     } finally {

@@ -43,7 +43,7 @@ export function fillSql(target: TableTarget, added: readonly AddedColumn[], rese
     .filter((a) => a.fill !== null || reset.has(a.column.name))
     .map((a) => {
       const column = target.columns.find((c) => c.source === a.column.source) ?? a.column
-      const value = a.fill === null ? 'NULL' : sqlType(a.column).convert(literal(a.fill))
+      const value = a.fill === null ? 'NULL' : sqlType(column).convert(literal(a.fill))
       return `UPDATE ${table} SET ${quoteIdent(column.name)} = ${value}${current}`
     })
 }
