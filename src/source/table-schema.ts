@@ -39,6 +39,7 @@ export async function readSourceTables(client: SqlClient, tables: readonly Table
   )
   const types = await resolveTypes(client, [...new Set(columnRows.map((r) => Number(r.type_oid)))])
   const heaps = await readHeaps(client, tables, allTables)
+  const leafIndexes = await leafIdentityIndexes(client, tables, heaps)
   return tables.map((table) => {
     const member = publication?.members.find((m) => m.schema === table.schema && m.table === table.name)
     const published = member?.columns === undefined ? undefined : new Set(member.columns)
@@ -57,13 +58,43 @@ export async function readSourceTables(client: SqlClient, tables: readonly Table
       }))
     // Rows are identified by what PostgreSQL sends as the old key: the replica identity index when
     // there is one (USING INDEX, even beside a primary key), else the primary key.
-    const identityIndex = rows[0]?.identity_index_cols ?? []
+    // (A partitioned table's changes are its leaves': their identity indexes, when all agree.)
+    const identityIndex = (table.kind === 'p' ? leafIndexes.get(table.oid) : rows[0]?.identity_index_cols) ?? []
     // A DEFERRABLE key under REPLICA IDENTITY FULL: rows are told apart by all their values (a
     // statement may hold a key twice for a moment; the whole old row says which one it changed).
     const full = table.kind === 'p' ? partitionsOf(allTables, table).every((p) => p.replicaIdentity === 'f') : table.replicaIdentity === 'f'
-    const key = table.keyDeferrable === true && full ? [] : table.replicaIdentity === 'i' && identityIndex.length > 0 ? identityIndex : table.primaryKey.length > 0 ? table.primaryKey : identityIndex
+    const usingIndex = table.kind === 'p' ? identityIndex.length > 0 : table.replicaIdentity === 'i'
+    const key = table.keyDeferrable === true && full ? [] : usingIndex && identityIndex.length > 0 ? identityIndex : table.primaryKey.length > 0 ? table.primaryKey : identityIndex
     return { oid: table.oid, schema: table.schema, name: table.name, columns, key, replicaIdentity: table.replicaIdentity, heaps: heaps.get(table.oid) ?? [], partitioned: table.kind === 'p' }
   })
+}
+
+/**
+ * Per partitioned table whose leaf partitions all have REPLICA IDENTITY USING INDEX on the same
+ * columns: those columns (what the leaves' Relation messages flag as the key).
+ */
+async function leafIdentityIndexes(client: SqlClient, tables: readonly TableFacts[], heaps: ReadonlyMap<number, readonly HeapRelation[]>): Promise<Map<number, string[]>> {
+  const partitioned = tables.filter((t) => t.kind === 'p' && (heaps.get(t.oid)?.length ?? 0) > 0)
+  if (partitioned.length === 0) return new Map()
+  const leaves = partitioned.flatMap((t) => (heaps.get(t.oid) ?? []).map((h) => h.oid))
+  const { rows } = await client.query<{ relid: string; cols: string[] | null }>(
+    `select c.oid::int8 as relid,
+            (select array_agg(a.attname::text order by array_position(i.indkey::int2[], a.attnum))
+               from pg_index i join pg_attribute a on a.attrelid = i.indrelid and a.attnum = any(i.indkey)
+              where i.indrelid = c.oid and i.indisreplident) as cols
+       from pg_class c where c.oid = any($1::oid[]) and c.relreplident = 'i'`,
+    [leaves],
+  )
+  const byLeaf = new Map(rows.map((r) => [Number(r.relid), r.cols ?? []]))
+  const result = new Map<number, string[]>()
+  for (const t of partitioned) {
+    const sets = (heaps.get(t.oid) ?? []).map((h) => byLeaf.get(h.oid))
+    const first = sets[0]
+    if (first === undefined || first.length === 0) continue
+    const same = (cols: string[] | undefined) => cols !== undefined && cols.length === first.length && cols.every((c) => first.includes(c))
+    if (sets.every(same)) result.set(t.oid, first)
+  }
+  return result
 }
 
 /** The table itself, or its leaf partitions, with their current size. */

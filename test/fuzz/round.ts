@@ -62,12 +62,16 @@ export async function runRound(server: EmbeddedPostgres, round: Round, directory
   } catch (error) {
     problems.push(`round failed: ${(error as Error).stack ?? String(error)}`)
   } finally {
-    // Slots and databases do not pile up over hundreds of rounds.
-    await sql(server, 'postgres', `select pg_drop_replication_slot(slot_name) from pg_replication_slots where database = '${name}' and not active`).catch(() => undefined)
-    await sql(server, 'postgres', `drop database if exists "${name}" with (force)`).catch(() => undefined)
-    for (const suffix of ['', '.wal']) rmSync(`${destination}${suffix}`, { force: true })
+    // Slots and databases do not pile up over hundreds of rounds (INLET_FUZZ_KEEP=1 keeps them to look at).
+    if (process.env.INLET_FUZZ_KEEP !== '1') await cleanUp(server, name, destination)
   }
   return { problems, log: lines }
+}
+
+async function cleanUp(server: EmbeddedPostgres, name: string, destination: string): Promise<void> {
+  await sql(server, 'postgres', `select pg_drop_replication_slot(slot_name) from pg_replication_slots where database = '${name}' and not active`).catch(() => undefined)
+  await sql(server, 'postgres', `drop database if exists "${name}" with (force)`).catch(() => undefined)
+  for (const suffix of ['', '.wal']) rmSync(`${destination}${suffix}`, { force: true })
 }
 
 async function runStep(step: Step, model: SchemaModel, a: pg.Client, b: pg.Client, sync: (killAfterMs?: number) => Promise<void>): Promise<void> {
@@ -76,7 +80,9 @@ async function runStep(step: Step, model: SchemaModel, a: pg.Client, b: pg.Clien
     case 'sync':
       return sync(step.killAfterMs)
     case 'txn': {
+      const restore = model.save()
       const body = statements(step.ops)
+      if (step.rollback) restore()
       if (body.length === 0) return
       await a.query(`begin; ${body.join('; ')}; ${step.rollback ? 'rollback' : 'commit'}`)
       return

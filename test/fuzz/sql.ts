@@ -118,6 +118,14 @@ export class SchemaModel {
     }
   }
 
+  /** The schema as it is, to go back to after a transaction that rolls back. */
+  save(): () => void {
+    const saved = [...this.tables.values()].map((t) => ({ t, columns: t.columns.map((c) => ({ ...c })), partitions: new Set(t.partitions) }))
+    return () => {
+      for (const s of saved) Object.assign(s.t, { columns: s.columns, partitions: s.partitions })
+    }
+  }
+
   /** Source and destination table names to compare. */
   names(): string[] {
     return [...this.tables.keys()]

@@ -16,10 +16,10 @@ import type { ChangeCommit, Segment } from '../../model/change-set.js'
 import type { SchemaChange } from '../../model/schema-change.js'
 import type { BatchCommit, StagedChanges } from '../destination.js'
 import { END_COLUMN, PARTITION_COLUMN, START_COLUMN, type TableTarget } from '../../model/table-binding.js'
-import { applySegmentSql, destinationTable, insertColumns, stageMetaColumns, truncateSql, type Stage, type StagedPositions } from './apply-sql.js'
+import { applySegmentSql, destinationTable, stageMetaColumns, truncateSql, type Stage, type StagedPositions } from './apply-sql.js'
 import { csvSource, writeStageFile } from './stage-file.js'
 import type { SqlSession } from './sql-session.js'
-import { widenToText, type StagedValues, type WidenedColumn } from './widen-to-text.js'
+import { pgText, widenToText, type StagedValues, type WidenedColumn } from './widen-to-text.js'
 import { markDropped, readCheckpointLsn, writeCheckpoint, writeColumns, writeCommitTimes, writeTable } from './state-store.js'
 import { asHeld } from './column-types.js'
 import { alterSql, columnTypes, fillSql } from './table-ddl.js'
@@ -147,7 +147,13 @@ async function swapPartition(sql: SqlSession, copy: TableTarget, table: TableTar
     const end = quoteIdent(END_COLUMN)
     await sql.run(`UPDATE ${live} SET ${end} = coalesce((SELECT min(${quoteIdent(START_COLUMN)}) FROM ${destinationTable(copy)}), now()) WHERE ${end} IS NULL AND ${part} = ${partition}`)
   }
-  await sql.run(`INSERT INTO ${live} (${insertColumns(copy)}) SELECT ${insertColumns(copy)} FROM ${destinationTable(copy)}`)
+  // A column of the table widened to text since the copy began takes the copy's values as text.
+  const [liveTypes, copyTypes] = [await columnTypes(sql, table.destSchema, table.destName), await columnTypes(sql, copy.destSchema, copy.destName)]
+  const values = [...copyTypes.keys()].map((name) => {
+    const from = copyTypes.get(name) as string
+    return liveTypes.get(name) === 'VARCHAR' && from !== 'VARCHAR' ? pgText(from, quoteIdent(name)) : quoteIdent(name)
+  })
+  await sql.run(`INSERT INTO ${live} (${[...copyTypes.keys()].map(quoteIdent).join(', ')}) SELECT ${values.join(', ')} FROM ${destinationTable(copy)}`)
   await sql.run(`DROP TABLE ${destinationTable(copy)}`)
 }
 
