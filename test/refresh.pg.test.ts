@@ -223,7 +223,7 @@ for (const major of testMajors()) {
           assert.ok(lines.some((l) => l.includes('"refresh.message"')), 'the message is reported as ignored')
         }
         const asked = await runCli(['refresh', ...flags, 'public.items'])
-        assert.equal(asked.code, 1, asked.stderr)
+        assert.equal(asked.code, 2, asked.stderr)
         assert.match(asked.stderr, /held by a running inlet run[\s\S]*Run inlet refresh on the machine/)
         await new Promise((r) => setTimeout(r, 1500))
       } finally {
