@@ -79,7 +79,9 @@ export async function evolveTarget(client: SqlClient, target: TableTarget, relat
     }
     const column: TargetColumn = { name: c.name, source, type: types.columnType(source) }
     columns.push(column)
-    if (old === undefined) added.push({ column, fill: c.missing !== undefined ? c.missing : await missingValue(client, target, relationId, c.name) })
+    // (A partitioned table stores no rows, so its own catalog row has no missing value: its leaves' do.)
+    const fromAudit = c.missing === null && target.table.partitioned === true ? undefined : c.missing
+    if (old === undefined) added.push({ column, fill: fromAudit !== undefined ? fromAudit : await missingValue(client, target, relationId, c.name) })
     else if (old.source.typeOid !== c.typeOid || typmodOf(old.source) !== c.typeModifier) {
       if (old.type.name === column.type.name) continue
       if (types.widens(old.type.name, column.type.name)) retyped.push({ column, from: old.type, widen: true })

@@ -198,7 +198,7 @@ function value(kind: ColumnKind, g: string): string {
     case 'mood':
       return `(array['sad', 'happy', 'ok'])[(${g}) % 3 + 1]::mood`
     case 'price':
-      return `(((${g}) % 1000 + 1) * 1.25)::price`
+      return `((abs(${g}) % 1000 + 1) * 1.25)::price`
     case 'bytea':
       return `decode(md5((${g})::text), 'hex')`
     case 'uuid':
