@@ -60,7 +60,7 @@ export async function evolveTarget(client: SqlClient, target: TableTarget, relat
   const retyped: RetypedColumn[] = []
   const renamed: Array<{ from: string; to: string }> = []
   const columns: TargetColumn[] = []
-  const catalog = await renamedAttnums(client, target, relationId, published)
+  const catalog = await renamedAttnums(client, target, published)
   for (const given of published) {
     const c = given.attnum === undefined && catalog.has(given.name) ? { ...given, attnum: catalog.get(given.name) } : given
     // The same column: by attnum when the audit row gives it (a rename keeps it), else by name.
@@ -103,12 +103,12 @@ export async function evolveTarget(client: SqlClient, target: TableTarget, relat
  * column renamed (attnums are never reused). It reads the catalog as it is now, so a column
  * renamed again since is not found and stays a drop plus an add, as before.
  */
-async function renamedAttnums(client: SqlClient, target: TableTarget, relationId: number, published: readonly ColumnState[]): Promise<Map<string, number>> {
+async function renamedAttnums(client: SqlClient, target: TableTarget, published: readonly ColumnState[]): Promise<Map<string, number>> {
   const added = published.filter((c) => c.attnum === undefined && !target.columns.some((t) => t.name === c.name)).map((c) => c.name)
   const gone = target.columns.filter((t) => t.source.attnum > 0 && !published.some((c) => c.name === t.name))
-  // (Attnums of a leaf partition may differ from the table's.)
-  if (added.length === 0 || gone.length === 0 || relationId !== target.table.oid) return new Map()
-  const { rows } = await client.query<{ name: string; attnum: number }>(`select attname as name, attnum from pg_attribute where attrelid = $1 and attname = any($2::text[]) and attnum > 0 and not attisdropped`, [relationId, added])
+  if (added.length === 0 || gone.length === 0) return new Map()
+  // The bound table's own attnums (a leaf partition's, whose Relation this may be, can differ).
+  const { rows } = await client.query<{ name: string; attnum: number }>(`select attname as name, attnum from pg_attribute where attrelid = $1 and attname = any($2::text[]) and attnum > 0 and not attisdropped`, [target.table.oid, added])
   return new Map(rows.filter((r) => gone.some((g) => g.source.attnum === Number(r.attnum))).map((r) => [r.name, Number(r.attnum)]))
 }
 
