@@ -8,20 +8,12 @@ import { PgoutputDecoder } from '../src/protocol/pgoutput/decode.js'
 import { ProtocolError } from '../src/protocol/protocol-error.js'
 import { decodeServerCopyData } from '../src/protocol/replication/copy-data.js'
 import { pgoutput as m } from './support/pgoutput-builder.js'
+import { random } from './fuzz/generate.js'
 
 const T = 1_764_000_000_000_000
 
-/** A small deterministic PRNG so failures reproduce. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** A small deterministic PRNG so failures reproduce (the differential fuzzer's). */
+const prng = random
 
 const VALID: Array<[string, Buffer, boolean]> = [
   ['begin', m.begin(1n, T, 1), false],

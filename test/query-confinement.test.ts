@@ -49,10 +49,15 @@ describe('query confinement', () => {
     `SELECT * FROM checkpoint()`,
     `DELETE FROM orders`,
     `SELECT 1; DELETE FROM orders`,
+    // The scratch root is readable by the writer: not by a query, even through a replacement scan.
+    `SELECT * FROM '${join(dir, '.lake.duckdb.inlet', 'stage-test', 'x.csv')}'`,
+    `SELECT * FROM read_csv('${join(dir, '.lake.duckdb.inlet', 'stage-test', 'x.csv')}')`,
   ]
 
   async function assertConfined(reader: QueryReader, label: string): Promise<void> {
     const out = join(dir, `${label}-out.csv`)
+    mkdirSync(join(dir, '.lake.duckdb.inlet', 'stage-test'), { recursive: true })
+    writeFileSync(join(dir, '.lake.duckdb.inlet', 'stage-test', 'x.csv'), 'hunter2\n')
     for (const sql of attacks(out)) {
       const result = await reader.query(sql, 100).then(
         (r) => r,
@@ -68,6 +73,8 @@ describe('query confinement', () => {
     assert.equal((await reader.query('EXPLAIN ANALYZE SELECT * FROM orders', 10)).rows.length > 0, true)
     assert.equal((await reader.query('DESCRIBE orders', 10)).rows.length, 2)
     assert.equal((await reader.query('SUMMARIZE orders', 10)).rows.length, 2)
+    assert.equal((await reader.query(`PRAGMA table_info('orders')`, 10)).rows.length, 2)
+    assert.ok((await reader.query('SHOW TABLES', 10)).rows.length >= 1)
   }
 
   test('inlet query on the file (read-only open)', async () => {

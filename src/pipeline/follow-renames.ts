@@ -43,6 +43,8 @@ export async function followRenames(plan: SourcePlan, destination: Destination, 
   const targetOids = new Set(targets.map((t) => t.table.oid))
   for (const state of states) {
     if (state.phase !== 'streaming' || state.sourceOid === undefined || targetOids.has(state.sourceOid) || current.has(key(state.sourceSchema, state.sourceTable))) continue
+    // A table skipped now (it cannot be followed) is not streamed from its record either.
+    if (plan.skipped.some((s) => s.oid === state.sourceOid)) continue
     if (!state.columns.every((c) => c.source !== undefined)) continue // recorded before columns carried their source
     const columns = state.columns.map((c) => c.source as SourceColumn)
     const table: SourceTable = { oid: state.sourceOid, schema: state.sourceSchema, name: state.sourceTable, columns, key: state.columns.filter((c) => c.key === true).map((c) => c.name), replicaIdentity: 'd', heaps: [] }

@@ -111,13 +111,14 @@ function unfollowable(t: TableFacts, tables: readonly TableFacts[], publishesUpd
 
 /**
  * The tables that can land: two tables (or two columns of one) whose names the destination does
- * not tell apart (DuckDB ignores case) cannot; the first in name order lands, the others are
- * skipped with the way out (`as:`, `exclude_columns:`).
+ * not tell apart (DuckDB ignores case) cannot; the oldest lands, the others are skipped with the
+ * way out (`as:`, `exclude_columns:`).
  */
 function landable(targets: readonly TableTarget[], destination: PlanDestination, skipped: SkippedTable[]): TableTarget[] {
   const landing = new Map<string, TableTarget>()
   const out: TableTarget[] = []
-  for (const t of [...targets].sort((a, b) => (a.display < b.display ? -1 : a.display > b.display ? 1 : 0))) {
+  // The older table (lower OID) lands: the one streamed there already, not one created since.
+  for (const t of [...targets].sort((a, b) => a.table.oid - b.table.oid)) {
     const skip = (reason: string, fix: string) => skipped.push({ oid: t.table.oid, schema: t.table.schema, name: t.table.name, display: t.display, reason, fix })
     const other = landing.get(destination.nameKey(t.destSchema, t.destName))
     if (other !== undefined) {

@@ -67,8 +67,8 @@ export function toSafeUrl(s: ConnectionSettings): string {
 /** Removes passwords from any text that might contain a connection string. */
 export function redactSecrets(text: string): string {
   return text
-    // The password runs to the last @ of the authority, as parseUrl reads it: an unencoded @ in it stays hidden.
-    .replace(/(postgres(?:ql)?:\/\/[^:/@\s]*:)[^/?#\s]*@/gi, '$1***@')
+    // The password runs to the last @ of the token (an unencoded @, /, ? or # in it stays hidden; over-redacting is fine).
+    .replace(/(postgres(?:ql)?:\/\/[^:/@\s]*:)\S*@/gi, '$1***@')
     .replace(/(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)/gi, '$1***')
 }
 
@@ -98,7 +98,7 @@ function parseUrl(text: string): Map<string, string> {
     if (colon !== -1) values.set('password', decode(userinfo.slice(colon + 1)))
   }
   const hostMatch = /^(\[[^\]]*\]|[^:]*)(?::(\d*))?$/.exec(hostport)
-  if (hostMatch === null) throw new InletError('INLET-C005', `The host part "${hostport}" of ${redactSecrets(text)} cannot be parsed.`)
+  if (hostMatch === null) throw new InletError('INLET-C005', `The host part of ${redactSecrets(text)} cannot be parsed.`, { fix: 'Percent-encode special characters of the password (@ is %40, / is %2F, # is %23, ? is %3F).' })
   const host = (hostMatch[1] ?? '').replace(/^\[|\]$/g, '')
   if (host !== '') values.set('host', decode(host))
   if (hostMatch[2] !== undefined && hostMatch[2] !== '') values.set('port', hostMatch[2])

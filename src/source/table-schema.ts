@@ -62,7 +62,9 @@ export async function readSourceTables(client: SqlClient, tables: readonly Table
     const identityIndex = (table.kind === 'p' ? leafIndexes.get(table.oid) : rows[0]?.identity_index_cols) ?? []
     // A DEFERRABLE key under REPLICA IDENTITY FULL: rows are told apart by all their values (a
     // statement may hold a key twice for a moment; the whole old row says which one it changed).
-    const full = table.kind === 'p' ? partitionsOf(allTables, table).every((p) => p.replicaIdentity === 'f') : table.replicaIdentity === 'f'
+    // (A partitioned table without partitions yet is not FULL: its first ones may not be.)
+    const leaves = table.kind === 'p' ? partitionsOf(allTables, table) : []
+    const full = table.kind === 'p' ? leaves.length > 0 && leaves.every((p) => p.replicaIdentity === 'f') : table.replicaIdentity === 'f'
     const usingIndex = table.kind === 'p' ? identityIndex.length > 0 : table.replicaIdentity === 'i'
     const key = table.keyDeferrable === true && full ? [] : usingIndex && identityIndex.length > 0 ? identityIndex : table.primaryKey.length > 0 ? table.primaryKey : identityIndex
     return { oid: table.oid, schema: table.schema, name: table.name, columns, key, replicaIdentity: table.replicaIdentity, heaps: heaps.get(table.oid) ?? [], partitioned: table.kind === 'p' }

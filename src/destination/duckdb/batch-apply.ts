@@ -15,7 +15,7 @@ import { quoteIdent } from '../../postgres/sql-text.js'
 import type { ChangeCommit, Segment } from '../../model/change-set.js'
 import type { SchemaChange } from '../../model/schema-change.js'
 import type { BatchCommit, StagedChanges } from '../destination.js'
-import { END_COLUMN, PARTITION_COLUMN, START_COLUMN, type TableTarget } from '../../model/table-binding.js'
+import { END_COLUMN, PARTITION_COLUMN, START_COLUMN, type TableTarget, type TargetColumn } from '../../model/table-binding.js'
 import { applySegmentSql, destinationTable, stageMetaColumns, truncateSql, type Stage, type StagedPositions } from './apply-sql.js'
 import { csvSource, writeStageFile } from './stage-file.js'
 import type { SqlSession } from './sql-session.js'
@@ -65,6 +65,11 @@ export class Stager {
   }
 }
 
+/** A column across the renames of a batch: its attnum, or its name where the stream gave none. */
+export function columnId(column: TargetColumn): string {
+  return column.source.attnum > 0 ? `#${column.source.attnum}` : `=${column.name}`
+}
+
 /** The batch's staged rows, as widen-to-text.ts reads them. */
 export function stagedValues(batch: BatchCommit): StagedValues[] {
   const all = [...batch.changes, ...batch.swaps.flatMap((s) => s.changes)] as unknown as readonly DuckStaged[]
@@ -85,8 +90,8 @@ export function discardStaged(staged: readonly StagedChanges[]): void {
 
 export interface CommitOptions {
   readonly dropColumns: boolean
-  /** Per destination table, the attnums of columns to widen to text after the table's DDL (widen-to-text.ts). */
-  readonly asText?: ReadonlyMap<string, ReadonlySet<number>>
+  /** Per destination table, the columns (columnId) to widen to text after the table's DDL (widen-to-text.ts). */
+  readonly asText?: ReadonlyMap<string, ReadonlySet<string>>
   /** Filled with the columns widened. */
   readonly widened?: WidenedColumn[]
 }
@@ -163,7 +168,7 @@ async function applyParts(sql: SqlSession, table: TableTarget, parts: readonly S
   const reset = changes.length === 0 ? new Set<string>() : await applyDdl(sql, table, changes, options)
   // Still before any row: columns whose values need text, as the batch's DDL left them.
   const layout = changes.at(-1)?.target ?? table
-  const asText = layout.columns.filter((c) => options.asText?.get(destinationTable(table))?.has(c.source.attnum) === true).map((c) => c.name)
+  const asText = layout.columns.filter((c) => options.asText?.get(destinationTable(table))?.has(columnId(c)) === true).map((c) => c.name)
   if (asText.length > 0) options.widened?.push(...(await widenToText(sql, layout, new Set(asText))))
   const held = await columnTypes(sql, table.destSchema, table.destName)
   let stage = 0

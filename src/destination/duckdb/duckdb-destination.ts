@@ -16,7 +16,7 @@ import type { LastError, SourceState, TablePhase, TableState } from '../../model
 import { END_COLUMN, PARTITION_COLUMN, type TableTarget, type TargetColumn } from '../../model/table-binding.js'
 import type { BatchCommit, Destination, DestinationCapabilities, DestinationOptions, QueryReader, StagedChanges } from '../destination.js'
 import { destinationTable } from './apply-sql.js'
-import { commitBatch, discardStaged, stagedValues, Stager } from './batch-apply.js'
+import { columnId, commitBatch, discardStaged, stagedValues, Stager } from './batch-apply.js'
 import { asHeld, DUCKDB_TYPES } from './column-types.js'
 import { isValueError, writeFailure } from './duckdb-errors.js'
 import { readOnlyQuery } from './read-only-query.js'
@@ -105,6 +105,8 @@ export class DuckDbDestination implements Destination {
       return destination
     }
     await confineWriter(destination.sql, full)
+    // Text rendered from TIMESTAMPTZ (a column widened to text) in UTC, as the source session is pinned.
+    await destination.sql.run(`SET TimeZone = 'UTC'`)
     await state.createStateSchema(destination.sql)
     await destination.useThreads(false)
     // DuckDB checkpoints when its WAL passes 16 MB by default: every few batches, and on a table of
@@ -117,7 +119,10 @@ export class DuckDbDestination implements Destination {
 
   async openWriter(): Promise<DuckDbDestination> {
     const connection = await this.instance.connect()
-    if (this.options.readOnly !== true) await connection.run(`USE ${quoteIdent(catalogName(this.localPath))}`)
+    if (this.options.readOnly !== true) {
+      await connection.run(`USE ${quoteIdent(catalogName(this.localPath))}`)
+      await connection.run(`SET TimeZone = 'UTC'`)
+    }
     return new DuckDbDestination(this.instance, connection, this.localPath, this.options, this.pool, true)
   }
 
@@ -273,23 +278,27 @@ export class DuckDbDestination implements Destination {
     await this.useThreads(false)
   }
 
-  loadSnapshotFiles(target: TableTarget, files: readonly SnapshotFile[], snapshotLsn: bigint, snapshotTime: string): Promise<number> {
+  async loadSnapshotFiles(target: TableTarget, files: readonly SnapshotFile[], snapshotLsn: bigint, snapshotTime: string): Promise<number> {
     const values: StagedValues[] = [{ target, files: files.map((f) => f.path), names: target.columns.map((_, i) => `c${i}`), longestLine: Math.max(0, ...files.map((f) => f.longestLine)) }]
     const load = async () => {
       const held = await ddl.columnTypes(this.sql, target.destSchema, target.destName)
       return this.withRoom(() => loadSnapshotFiles(this.sql, asHeld(target, held), files, snapshotLsn, snapshotTime))
     }
     // The table exists before its load: its columns are widened there and then.
-    return this.widening(values, load, async (unfit) => {
-      let progress = false
-      for (const [t, columns] of unfit) {
-        for (const w of await widenToText(this.sql, t, columns)) {
-          progress = true
-          this.options.onWidened?.(w)
+    try {
+      return await this.widening(values, load, async (unfit) => {
+        let progress = false
+        for (const [t, columns] of unfit) {
+          for (const w of await widenToText(this.sql, t, columns)) {
+            progress = true
+            this.options.onWidened?.(w)
+          }
         }
-      }
-      return progress
-    })
+        return progress
+      })
+    } catch (cause) {
+      throw writeFailure(cause, target)
+    }
   }
 
   async finishTable(target: TableTarget, snapshotLsn: bigint, rows: number): Promise<void> {
@@ -318,7 +327,7 @@ export class DuckDbDestination implements Destination {
     try {
       // Columns to widen are named by attnum: a batch may add or rename them before its rows, so
       // they are widened inside it, after its DDL (see batch-apply.ts).
-      const asText = new Map<string, Set<number>>()
+      const asText = new Map<string, Set<string>>()
       let widened: WidenedColumn[] = []
       const apply = () => {
         widened = []
@@ -327,9 +336,12 @@ export class DuckDbDestination implements Destination {
       await this.widening(stagedValues(batch), apply, async (unfit) => {
         let progress = false
         for (const [t, columns] of unfit) {
-          const set = asText.get(destinationTable(t)) ?? new Set<number>()
+          const set = asText.get(destinationTable(t)) ?? new Set<string>()
           asText.set(destinationTable(t), set)
-          for (const c of t.columns) if (columns.has(c.name) && !set.has(c.source.attnum)) progress = Boolean(set.add(c.source.attnum))
+          for (const c of t.columns) {
+            const id = columnId(c)
+            if (columns.has(c.name) && !set.has(id)) progress = Boolean(set.add(id))
+          }
         }
         return progress
       })

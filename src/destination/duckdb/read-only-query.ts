@@ -82,17 +82,25 @@ const READING_TABLE_FUNCTION = /^(duckdb_(?!secrets$|external_file_cache$).*|pra
 async function assertOnlyReads(connection: DuckDBConnection, sql: string): Promise<void> {
   const reader = await connection.runAndReadAll(`SELECT json_serialize_sql(CAST(${literal(sql)} AS VARCHAR))`)
   const tree = JSON.parse(String(reader.getRowsJS()[0]?.[0] ?? '{}')) as { error?: boolean }
-  // DESCRIBE, SHOW and SUMMARIZE are SELECTs DuckDB does not serialize: they call no function.
-  if (tree.error === true) return
+  // What DuckDB does not serialize is refused, but for the catalogue PRAGMAs that read.
+  if (tree.error === true) {
+    if (/^\s*PRAGMA\s+(table_info|show|database_size|storage_info|version|show_tables|show_tables_expanded|database_list|functions)\b/i.test(sql)) return
+    throw queryError('inlet query cannot check this statement: write it as a SELECT.')
+  }
   const called: string[] = []
+  const files: string[] = []
   const walk = (node: unknown): void => {
     if (Array.isArray(node)) return node.forEach(walk)
     if (node === null || typeof node !== 'object') return
     const o = node as { type?: unknown; function?: { function_name?: unknown } }
     if (o.type === 'TABLE_FUNCTION' && typeof o.function?.function_name === 'string') called.push(o.function.function_name)
+    // FROM 'file.csv' (a replacement scan) reads a file by its name: never a table of ours.
+    const name = (node as { type?: unknown; table_name?: unknown }).table_name
+    if (o.type === 'BASE_TABLE' && typeof name === 'string' && /[/\\]|:\/\/|\.(csv|tsv|parquet|json|jsonl|ndjson|txt|gz|zst|arrow|db|duckdb)$/i.test(name)) files.push(name)
     Object.values(node).forEach(walk)
   }
   walk(tree)
+  if (files.length > 0) throw queryError(`inlet query reads the destination's tables, not files (${files.length === 1 ? 'a file name' : 'file names'} in FROM).`)
   const refused = called.filter((name) => !READING_TABLE_FUNCTION.test(name.toLowerCase()))
   if (refused.length > 0) throw queryError(`inlet query reads the destination's tables; the table function ${refused[0]}() is not allowed.`)
 }

@@ -102,7 +102,8 @@ function interval(x: string): string {
   const y = `(${months} // 12)`
   const mo = `(${months} % 12)`
   const d = `datepart('day', ${x})`
-  const us = `(epoch_us(${x}) - (${months} * 30 + ${d}) * 86400000000)`
+  // The time field alone (no month arithmetic, which overflows for intervals of millions of years).
+  const us = `(datepart('hour', ${x}) * 3600000000 + datepart('minute', ${x}) * 60000000 + datepart('microseconds', ${x}))`
   const h = `(${us} // 3600000000)`
   const mi = `((${us} % 3600000000) // 60000000)`
   const s = `((${us} % 60000000) // 1000000)`

@@ -68,6 +68,22 @@ export class PartitionWatch {
    * destination has none of is copied (a copy of a partition the stream also fills is exact: its
    * changes before the copy's snapshot are dropped); a partition the catalog no longer has leaves.
    */
+  private pendingReconcile: { readonly targets: readonly TableTarget[]; readonly at: Lsn } | undefined
+
+  /** Reconciles `targets` once the stream has passed `at` (the WAL position when the run started). */
+  reconcileAt(targets: readonly TableTarget[], at: Lsn): void {
+    this.pendingReconcile = { targets, at }
+  }
+
+  /** Runs the pending reconcile when the stream has caught up; true when it ran. */
+  async reconcileIfCaughtUp(drained: Lsn, checkpoint: Lsn): Promise<boolean> {
+    const pending = this.pendingReconcile
+    if (pending === undefined || (drained < pending.at && checkpoint < pending.at)) return false
+    this.pendingReconcile = undefined
+    await this.reconcile(pending.targets, checkpoint)
+    return true
+  }
+
   async reconcile(targets: readonly TableTarget[], checkpoint: Lsn): Promise<void> {
     for (const base of targets) {
       if (base.partitionColumn !== true) continue

@@ -112,7 +112,8 @@ class StreamLoop {
     const { destination, source, client, plan, states, live, log } = o
     const state = await destination.readSource(source.name)
     const checkpoint = state?.checkpointLsn ?? 0n
-    const target = o.once ? parseLsn((await client.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0]?.lsn ?? '0/0') : undefined
+    const now = parseLsn((await client.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0]?.lsn ?? '0/0')
+    const target = o.once ? now : undefined
     const stateOf = (t: TableTarget) => states.get(key(t.table.schema, t.table.name))
     const router = new TableRouter(plan.targets, (t) => stateOf(t)?.snapshotLsn ?? 0n)
     const pending = new PendingChanges()
@@ -128,7 +129,10 @@ class StreamLoop {
     const checks = new SourceChecks({ client, source, config: o.config, serverVersionNum: plan.serverVersionNum, live, log, newTables })
     for (const t of plan.targets) live.table(t.display, `${t.destSchema}.${t.destName}`).phase = 'streaming'
     const copyAtStart = await alignWithDestination({ destination, targets: plan.targets, stateOf, pending, dropColumns: o.config.droppedColumns === 'drop' })
-    await partitions.reconcile(plan.targets, checkpoint)
+    // Partitions attached or detached while no run streamed are looked for once the stream has
+    // caught up with the WAL written before this start: a leaf's rows still in the stream are not
+    // rows the destination lacks (see StreamLoop.quiet).
+    partitions.reconcileAt(plan.targets, now)
     // Tables marked for a refresh (by inlet refresh, or a copy a stop or crash interrupted), or
     // changed after the checkpoint in a way the destination cannot hold.
     for (const t of plan.targets) {
@@ -218,6 +222,7 @@ class StreamLoop {
       this.lastIdleCheckpoint = Date.now()
       await this.committer.idleCheckpoint(drained, (lsn) => this.stream.confirmDrained(lsn))
     }
+    if (await this.partitions.reconcileIfCaughtUp(drained, this.committer.checkpoint)) return false
     if (this.target !== undefined && this.copies.size === 0 && (drained >= this.target || this.committer.checkpoint >= this.target)) return true
     // Idle: ask the server where it is (a keepalive), to end --once or record an idle checkpoint.
     if (Date.now() - this.lastKeepaliveRequest > (this.target === undefined ? IDLE_CHECKPOINT_MS : 100)) {
