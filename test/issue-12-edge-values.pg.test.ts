@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import { resolveConfig } from '../src/config/load.js'
 import type { EmbeddedPostgres } from '../src/embedded/postgres-server.js'
 import { runPipeline } from '../src/pipeline/run-pipeline.js'
+import { ddlTrackingScript } from '../src/source/ddl-tracking.js'
 import { assertEqualTables, openDuck } from './support/compare.js'
 import { captureLog, createDatabase, sql, startServer, testMajors } from './support/servers.js'
 
@@ -38,6 +39,46 @@ for (const major of testMajors()) {
     after(async () => {
       await server?.stop()
       rmSync(dir, { recursive: true, force: true })
+    })
+
+    test('a default the column cannot hold, and a partition attached with such a value, widen their columns too', async () => {
+      const db = `v${++n}`
+      await createDatabase(
+        server,
+        db,
+        `create table d (id int primary key, v text); insert into d select g, 'x' from generate_series(1, 5) g;
+         create table p (id int not null, amount numeric(10,2), primary key (id)) partition by range (id);
+         create table p_1 partition of p for values from (0) to (100); insert into p select g, g * 1.5 from generate_series(1, 20) g;
+         create publication inlet_pub for all tables`,
+      )
+      await sql(server, db, ddlTrackingScript('install'))
+      const url = server.url(db)
+      const destination = join(dir, `${db}.duckdb`)
+      const config = resolveConfig({}, { source: [url], destination: `duckdb:${destination}` }, {})
+      await runPipeline({ config, once: true })
+      const stop = new AbortController()
+      const { log, lines } = captureLog()
+      const running = runPipeline({ config, signal: stop.signal, log, batch: { maxLatencyMs: 100 } })
+      try {
+        while (!lines.some((l) => l.includes('"stream.start"'))) await new Promise((r) => setTimeout(r, 50))
+        // No row follows: the existing rows get the default, which DECIMAL cannot hold.
+        await sql(server, db, `alter table d add column amount numeric(10,2) default 'NaN'`)
+        // Attached with rows: copied beside the stream, one of them NaN.
+        await sql(server, db, `create table p_2 (id int not null, amount numeric(10,2)); insert into p_2 values (150, 'NaN'), (151, 2.25); alter table p attach partition p_2 for values from (100) to (200)`)
+        for (let i = 0; i < 150 && !(lines.some((l) => l.includes('"partition.done"')) && lines.filter((l) => l.includes('"schema.widen"')).length >= 2); i++) await new Promise((r) => setTimeout(r, 100))
+        await sql(server, db, `insert into p values (30, 'NaN'); update d set v = 'y' where id = 1`)
+        await new Promise((r) => setTimeout(r, 1500))
+      } finally {
+        stop.abort()
+        await running
+      }
+      await runPipeline({ config, once: true })
+      assert.equal((await typesOf(destination, 'public.d')).amount, 'VARCHAR')
+      assert.equal((await typesOf(destination, 'public.p')).amount, 'VARCHAR')
+      await assertEqualTables(destination, [
+        { sourceUrl: url, sourceTable: 'public.d', destTable: 'public.d' },
+        { sourceUrl: url, sourceTable: 'public.p', destTable: 'public.p' },
+      ])
     })
 
     for (const scd of [1, 2] as const) {

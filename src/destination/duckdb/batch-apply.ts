@@ -19,7 +19,7 @@ import { END_COLUMN, PARTITION_COLUMN, START_COLUMN, type TableTarget, type Targ
 import { applySegmentSql, destinationTable, stageMetaColumns, truncateSql, type Stage, type StagedPositions } from './apply-sql.js'
 import { csvSource, writeStageFile } from './stage-file.js'
 import type { SqlSession } from './sql-session.js'
-import { pgText, widenToText, type StagedValues, type WidenedColumn } from './widen-to-text.js'
+import { pgText, widenToText, type FillValue, type StagedValues, type WidenedColumn } from './widen-to-text.js'
 import { markDropped, readCheckpointLsn, writeCheckpoint, writeColumns, writeCommitTimes, writeTable } from './state-store.js'
 import { asHeld } from './column-types.js'
 import { alterSql, columnTypes, fillSql } from './table-ddl.js'
@@ -76,6 +76,12 @@ export function stagedValues(batch: BatchCommit): StagedValues[] {
   return all.flatMap((s) =>
     s.parts.flatMap((p) => (p.kind === 'rows' ? [{ target: p.target, files: [p.file], names: [...p.target.columns.map((_, i) => `c${i}`), ...stageMetaColumns(p.target)], longestLine: p.longestLine }] : [])),
   )
+}
+
+/** The fills of columns the batch adds, as widen-to-text.ts checks them. */
+export function stagedFills(batch: BatchCommit): FillValue[] {
+  const all = [...batch.changes, ...batch.swaps.flatMap((s) => s.changes)] as unknown as readonly DuckStaged[]
+  return all.flatMap((s) => s.parts.flatMap((p) => (p.kind === 'schema' ? p.change.added.flatMap((a) => (a.fill === null ? [] : [{ target: p.change.target, column: a.column, fill: a.fill }])) : [])))
 }
 
 export function discardStaged(staged: readonly StagedChanges[]): void {
@@ -170,6 +176,13 @@ async function applyParts(sql: SqlSession, table: TableTarget, parts: readonly S
   const layout = changes.at(-1)?.target ?? table
   const asText = layout.columns.filter((c) => options.asText?.get(destinationTable(table))?.has(columnId(c)) === true).map((c) => c.name)
   if (asText.length > 0) options.widened?.push(...(await widenToText(sql, layout, new Set(asText))))
+  // A partition's copy that was widened to text while loading: the table's column too, before its rows.
+  for (const part of parts) {
+    if (part.kind !== 'partition-copy') continue
+    const [liveTypes, copyTypes] = [await columnTypes(sql, table.destSchema, table.destName), await columnTypes(sql, part.copy.destSchema, part.copy.destName)]
+    const widen = [...copyTypes].filter(([name, type]) => type === 'VARCHAR' && liveTypes.has(name) && liveTypes.get(name) !== 'VARCHAR').map(([name]) => name)
+    if (widen.length > 0) options.widened?.push(...(await widenToText(sql, layout, new Set(widen))))
+  }
   const held = await columnTypes(sql, table.destSchema, table.destName)
   let stage = 0
   for (const [index, part] of parts.entries()) {

@@ -16,14 +16,14 @@ import type { LastError, SourceState, TablePhase, TableState } from '../../model
 import { END_COLUMN, PARTITION_COLUMN, type TableTarget, type TargetColumn } from '../../model/table-binding.js'
 import type { BatchCommit, Destination, DestinationCapabilities, DestinationOptions, QueryReader, StagedChanges } from '../destination.js'
 import { destinationTable } from './apply-sql.js'
-import { columnId, commitBatch, discardStaged, stagedValues, Stager } from './batch-apply.js'
+import { columnId, commitBatch, discardStaged, stagedFills, stagedValues, Stager } from './batch-apply.js'
 import { asHeld, DUCKDB_TYPES } from './column-types.js'
 import { isValueError, writeFailure } from './duckdb-errors.js'
 import { readOnlyQuery } from './read-only-query.js'
 import { scratchRoot } from '../scratch.js'
 import { confineReader, confineWriter, temporaryDirectory } from './external-access.js'
 import { MemoryPool } from './memory-pool.js'
-import { unfitColumns, widenToText, type StagedValues, type WidenedColumn } from './widen-to-text.js'
+import { unfitColumns, widenToText, type FillValue, type StagedValues, type WidenedColumn } from './widen-to-text.js'
 import { loadSnapshotFiles } from './snapshot-load.js'
 import { literal, SqlSession } from './sql-session.js'
 import * as state from './state-store.js'
@@ -141,13 +141,13 @@ export class DuckDbDestination implements Destination {
    * Runs an atomic write; when it fails on a value a column's type cannot hold, the columns with
    * such values are widened to text (widen-to-text.ts) and it runs again.
    */
-  private async widening<T>(values: readonly StagedValues[], work: () => Promise<T>, widen: (unfit: Map<TableTarget, Set<string>>) => Promise<boolean>): Promise<T> {
+  private async widening<T>(values: readonly StagedValues[], work: () => Promise<T>, fills: readonly FillValue[], widen: (unfit: Map<TableTarget, Set<string>>) => Promise<boolean>): Promise<T> {
     for (;;) {
       try {
         return await work()
       } catch (error) {
         if (!isValueError(error) || this.sql.transactionOpen) throw error
-        if (!(await widen(await unfitColumns(this.sql, values)))) throw error
+        if (!(await widen(await unfitColumns(this.sql, values, fills)))) throw error
       }
     }
   }
@@ -286,7 +286,7 @@ export class DuckDbDestination implements Destination {
     }
     // The table exists before its load: its columns are widened there and then.
     try {
-      return await this.widening(values, load, async (unfit) => {
+      return await this.widening(values, load, [], async (unfit) => {
         let progress = false
         for (const [t, columns] of unfit) {
           for (const w of await widenToText(this.sql, t, columns)) {
@@ -333,7 +333,7 @@ export class DuckDbDestination implements Destination {
         widened = []
         return this.withRoom(() => commitBatch(this.sql, batch, { dropColumns: this.options.droppedColumns === 'drop', asText, widened }))
       }
-      await this.widening(stagedValues(batch), apply, async (unfit) => {
+      await this.widening(stagedValues(batch), apply, stagedFills(batch), async (unfit) => {
         let progress = false
         for (const [t, columns] of unfit) {
           const set = asText.get(destinationTable(t)) ?? new Set<string>()

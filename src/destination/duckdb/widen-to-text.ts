@@ -11,11 +11,11 @@
  * where a value does not convert are the ones widened.
  */
 import { quoteIdent } from '../../postgres/sql-text.js'
-import type { TableTarget } from '../../model/table-binding.js'
+import type { TableTarget, TargetColumn } from '../../model/table-binding.js'
 import { destinationTable } from './apply-sql.js'
 import { sqlType } from './column-types.js'
 import { csvSource } from './stage-file.js'
-import type { SqlSession } from './sql-session.js'
+import { literal, type SqlSession } from './sql-session.js'
 import { columnTypes } from './table-ddl.js'
 
 /** A column widened to text, for the run's log. */
@@ -33,9 +33,22 @@ export interface StagedValues {
   readonly longestLine: number
 }
 
-/** Columns of the staged values that hold a value their DuckDB type cannot. */
-export async function unfitColumns(sql: SqlSession, staged: readonly StagedValues[]): Promise<Map<TableTarget, Set<string>>> {
+/** A value an added column gives the rows that existed (ADD COLUMN ... DEFAULT). */
+export interface FillValue {
+  readonly target: TableTarget
+  readonly column: TargetColumn
+  readonly fill: string
+}
+
+/** Columns of the staged values (and of added columns' fills) that hold a value their DuckDB type cannot. */
+export async function unfitColumns(sql: SqlSession, staged: readonly StagedValues[], fills: readonly FillValue[] = []): Promise<Map<TableTarget, Set<string>>> {
   const unfit = new Map<TableTarget, Set<string>>()
+  for (const f of fills) {
+    const type = sqlType(f.column)
+    if (type.name === 'VARCHAR') continue
+    const [row] = await sql.rows<{ bad: boolean }>(`SELECT TRY(${type.convert(literal(f.fill))}) IS NULL AS bad`)
+    if (row?.bad === true) unfit.set(f.target, (unfit.get(f.target) ?? new Set<string>()).add(f.column.name))
+  }
   for (const s of staged) {
     const typed = s.target.columns.map((c, i) => ({ c, i })).filter(({ c }) => sqlType(c).name !== 'VARCHAR')
     if (typed.length === 0 || s.files.length === 0) continue
