@@ -96,7 +96,10 @@ export class SchemaEvents {
     const current = pending.binding(base)
     const keyAttnums = current.key.map((i) => current.columns[i]?.source.attnum ?? 0)
     const samekey = row.primaryKey !== undefined && row.primaryKey.length === keyAttnums.length && row.primaryKey.every((a) => keyAttnums.includes(a))
-    if (row.primaryKey !== undefined && current.table.replicaIdentity === 'd' && !samekey && keyAttnums.every((a) => a > 0)) {
+    // (A partitioned table's audit row may name no key of its own: its leaves' Relation messages
+    // flag the key they send, and a change of it is seen there.)
+    const unknownKey = base.table.partitioned === true && (row.primaryKey?.length ?? 0) === 0
+    if (row.primaryKey !== undefined && !unknownKey && current.table.replicaIdentity === 'd' && !samekey && keyAttnums.every((a) => a > 0)) {
       return { base, refresh: `The primary key of ${base.display} changed (now attnums ${row.primaryKey.join(', ') || 'none'}).` }
     }
     if (!columnsDiffer(current, row.columns)) return undefined
