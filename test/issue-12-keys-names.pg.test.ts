@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { resolveConfig } from '../src/config/load.js'
+import { resolveConfig, type ResolvedConfig } from '../src/config/load.js'
 import type { EmbeddedPostgres } from '../src/embedded/postgres-server.js'
 import { RunMonitor } from '../src/observability/run-monitor.js'
 import { runPipeline } from '../src/pipeline/run-pipeline.js'
@@ -21,6 +21,21 @@ import { assertEqualTables, openDuck } from './support/compare.js'
 import { captureLog, createDatabase, sql, startServer, testMajors } from './support/servers.js'
 
 const pause = (ms = 600) => new Promise((r) => setTimeout(r, ms))
+
+/** Two tables of different shapes, for the rename and drop cases. */
+const TWO_TABLES = `create table a (id int primary key, v text); create table b (id int primary key, w int, v text); insert into a select g, 'a' from generate_series(1, 20) g; insert into b select g, g, 'b' from generate_series(1, 30) g`
+
+/** Runs `work` against the source while a run streams, then stops the run. */
+async function whileStreaming(config: ResolvedConfig, work: () => Promise<void>): Promise<void> {
+  const stop = new AbortController()
+  const running = runPipeline({ config, signal: stop.signal, batch: { maxLatencyMs: 100 } })
+  try {
+    await work()
+  } finally {
+    stop.abort()
+    await running
+  }
+}
 
 for (const major of testMajors()) {
   describe(`issue 12: keys and names (PostgreSQL ${major})`, () => {
@@ -109,20 +124,15 @@ for (const major of testMajors()) {
 
     for (const ddl of [false, true]) {
       test(`tables swapped by RENAME follow their OID${ddl ? ' (DDL tracking)' : ''}`, async () => {
-        const { url, db, destination } = await database(`create table a (id int primary key, v text); create table b (id int primary key, w int, v text); insert into a select g, 'a' from generate_series(1, 20) g; insert into b select g, g, 'b' from generate_series(1, 30) g`, ddl)
+        const { url, db, destination } = await database(TWO_TABLES, ddl)
         const config = resolveConfig({}, { source: [url], destination: `duckdb:${destination}` }, {})
         await runPipeline({ config, once: true })
-        const stop = new AbortController()
-        const running = runPipeline({ config, signal: stop.signal, batch: { maxLatencyMs: 100 } })
-        try {
+        await whileStreaming(config, async () => {
           await pause()
           await sql(server, db, `begin; alter table a rename to tmp; alter table b rename to a; alter table tmp rename to b; commit`)
           await sql(server, db, `insert into a values (100, 1, 'into the old b'); insert into b values (100, 'into the old a'); update b set v = 'old a' where id < 5`)
           await pause()
-        } finally {
-          stop.abort()
-          await running
-        }
+        })
         await runPipeline({ config, once: true })
         // Each destination table goes on with the table it was: public.a is the source's b now.
         await assertEqualTables(destination, [
@@ -132,20 +142,15 @@ for (const major of testMajors()) {
       })
 
       test(`tables dropped and created again under their name${ddl ? ' (DDL tracking)' : ''}, also in one transaction with rows`, async () => {
-        const { url, db, destination } = await database(`create table a (id int primary key, v text); create table b (id int primary key, w int, v text); insert into a select g, 'a' from generate_series(1, 20) g; insert into b select g, g, 'b' from generate_series(1, 30) g`, ddl)
+        const { url, db, destination } = await database(TWO_TABLES, ddl)
         const config = resolveConfig({}, { source: [url], destination: `duckdb:${destination}` }, {})
         await runPipeline({ config, once: true })
-        const stop = new AbortController()
-        const running = runPipeline({ config, signal: stop.signal, batch: { maxLatencyMs: 100 } })
-        try {
+        await whileStreaming(config, async () => {
           await pause()
           await sql(server, db, `drop table a; create table a (id int primary key, x text); insert into a values (1, 'new a')`)
           await sql(server, db, `begin; drop table b; create table b (k text primary key, id int); insert into b values ('k', 7); commit; insert into b values ('l', 8)`)
           await pause(6500) // past the 5 s check of the publication
-        } finally {
-          stop.abort()
-          await running
-        }
+        })
         await runPipeline({ config, once: true })
         await assertEqualTables(destination, [
           { sourceUrl: url, sourceTable: 'public.a', destTable: 'public.a' },

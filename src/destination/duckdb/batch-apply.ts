@@ -150,7 +150,7 @@ export async function commitBatch(sql: SqlSession, batch: BatchCommit, options: 
  * A leaf partition copied on its own replaces that partition's rows: they go (SCD2: the current
  * versions close when the copy's open), the copy's rows come in, the copy goes.
  */
-async function swapPartition(sql: SqlSession, copy: TableTarget, table: TableTarget, partition: number): Promise<void> {
+async function swapPartition(sql: SqlSession, copy: TableTarget, table: TableTarget, partition: number, liveTypes: ReadonlyMap<string, string>, copyTypes: ReadonlyMap<string, string>): Promise<void> {
   const live = destinationTable(table)
   const part = quoteIdent(PARTITION_COLUMN)
   if (table.scd === 1) await sql.run(`DELETE FROM ${live} WHERE ${part} = ${partition}`)
@@ -159,7 +159,6 @@ async function swapPartition(sql: SqlSession, copy: TableTarget, table: TableTar
     await sql.run(`UPDATE ${live} SET ${end} = coalesce((SELECT min(${quoteIdent(START_COLUMN)}) FROM ${destinationTable(copy)}), now()) WHERE ${end} IS NULL AND ${part} = ${partition}`)
   }
   // A column of the table widened to text since the copy began takes the copy's values as text.
-  const [liveTypes, copyTypes] = [await columnTypes(sql, table.destSchema, table.destName), await columnTypes(sql, copy.destSchema, copy.destName)]
   const values = [...copyTypes.keys()].map((name) => {
     const from = copyTypes.get(name) as string
     return liveTypes.get(name) === 'VARCHAR' && from !== 'VARCHAR' ? pgText(from, quoteIdent(name)) : quoteIdent(name)
@@ -177,10 +176,11 @@ async function applyParts(sql: SqlSession, table: TableTarget, parts: readonly S
   const asText = layout.columns.filter((c) => options.asText?.get(destinationTable(table))?.has(columnId(c)) === true).map((c) => c.name)
   if (asText.length > 0) options.widened?.push(...(await widenToText(sql, layout, new Set(asText))))
   // A partition's copy that was widened to text while loading: the table's column too, before its rows.
-  for (const part of parts) {
-    if (part.kind !== 'partition-copy') continue
-    const [liveTypes, copyTypes] = [await columnTypes(sql, table.destSchema, table.destName), await columnTypes(sql, part.copy.destSchema, part.copy.destName)]
-    const widen = [...copyTypes].filter(([name, type]) => type === 'VARCHAR' && liveTypes.has(name) && liveTypes.get(name) !== 'VARCHAR').map(([name]) => name)
+  const copyTypes = new Map<TableTarget, Map<string, string>>()
+  for (const part of parts) if (part.kind === 'partition-copy') copyTypes.set(part.copy, await columnTypes(sql, part.copy.destSchema, part.copy.destName))
+  if (copyTypes.size > 0) {
+    const live = await columnTypes(sql, table.destSchema, table.destName)
+    const widen = [...copyTypes.values()].flatMap((types) => [...types].filter(([name, type]) => type === 'VARCHAR' && live.has(name) && live.get(name) !== 'VARCHAR').map(([name]) => name))
     if (widen.length > 0) options.widened?.push(...(await widenToText(sql, layout, new Set(widen))))
   }
   const held = await columnTypes(sql, table.destSchema, table.destName)
@@ -188,7 +188,7 @@ async function applyParts(sql: SqlSession, table: TableTarget, parts: readonly S
   for (const [index, part] of parts.entries()) {
     const later = parts.slice(index + 1).flatMap((p) => (p.kind === 'schema' ? [p.change] : []))
     if (part.kind === 'truncate' || part.kind === 'partition-gone') await sql.run(truncateSql(table, part.commit.ts, part.partition))
-    else if (part.kind === 'partition-copy') await swapPartition(sql, part.copy, table, part.partition)
+    else if (part.kind === 'partition-copy') await swapPartition(sql, part.copy, table, part.partition, held, copyTypes.get(part.copy) ?? new Map())
     else if (part.kind === 'dropped') await markDropped(sql, table)
     else if (part.kind === 'schema') {
       const { target } = laterLayout(part.change.target, later, options.dropColumns)

@@ -339,8 +339,9 @@ export class DuckDbDestination implements Destination {
           const set = asText.get(destinationTable(t)) ?? new Set<string>()
           asText.set(destinationTable(t), set)
           for (const c of t.columns) {
-            const id = columnId(c)
-            if (columns.has(c.name) && !set.has(id)) progress = Boolean(set.add(id))
+            if (!columns.has(c.name) || set.has(columnId(c))) continue
+            set.add(columnId(c))
+            progress = true
           }
         }
         return progress
