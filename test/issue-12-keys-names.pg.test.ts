@@ -18,7 +18,7 @@ import { RunMonitor } from '../src/observability/run-monitor.js'
 import { runPipeline } from '../src/pipeline/run-pipeline.js'
 import { ddlTrackingScript } from '../src/source/ddl-tracking.js'
 import { assertEqualTables, openDuck } from './support/compare.js'
-import { captureLog, createDatabase, sql, startServer, testMajors } from './support/servers.js'
+import { captureLog, createDatabase, runCli, sql, startServer, testMajors } from './support/servers.js'
 
 const pause = (ms = 600) => new Promise((r) => setTimeout(r, ms))
 
@@ -29,6 +29,7 @@ const TWO_TABLES = `create table a (id int primary key, v text); create table b 
 async function whileStreaming(config: ResolvedConfig, work: () => Promise<void>): Promise<void> {
   const stop = new AbortController()
   const running = runPipeline({ config, signal: stop.signal, batch: { maxLatencyMs: 100 } })
+  running.catch(() => undefined) // (awaited below, with its error)
   try {
     await work()
   } finally {
@@ -133,6 +134,13 @@ for (const major of testMajors()) {
           await sql(server, db, `insert into a values (100, 1, 'into the old b'); insert into b values (100, 'into the old a'); update b set v = 'old a' where id < 5`)
           await pause()
         })
+        // Asked by the name it has now, before a run followed the swap: the source's b (destination
+        // public.a, edited by hand) is the one copied again.
+        const edit = await openDuck(destination)
+        await edit.duck.run(`UPDATE public.a SET v = 'tampered'`)
+        edit.close()
+        const refresh = await runCli(['refresh', '--source', url, '--destination', `duckdb:${destination}`, 'public.b'])
+        assert.equal(refresh.code, 0, refresh.stderr)
         await runPipeline({ config, once: true })
         // Each destination table goes on with the table it was: public.a is the source's b now.
         await assertEqualTables(destination, [

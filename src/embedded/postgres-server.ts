@@ -30,6 +30,8 @@ export interface EmbeddedPostgresOptions {
   readonly port?: number
   /** Lines the server writes to stderr. */
   readonly onLog?: (line: string) => void
+  /** The superuser's password of an existing cluster (a standby copied from another server). Default: a new random one, set by initdb. */
+  readonly password?: string
 }
 
 /** Directory that holds the binaries for extra majors (see scripts/install-postgres.mjs). */
@@ -152,7 +154,7 @@ export class EmbeddedPostgres {
     this.persistent = options.persistent ?? false
     this.onLog = options.onLog ?? (() => undefined)
     this.ids = serverUserIds()
-    this.password = randomBytes(12).toString('hex')
+    this.password = options.password ?? randomBytes(12).toString('hex')
   }
 
   /** Creates (initdb) or reuses the data directory, and starts the server. */
@@ -230,7 +232,8 @@ export class EmbeddedPostgres {
         for (const line of chunk.split('\n')) if (line !== '') this.onLog(line)
         if (!ready) {
           output += chunk
-          if (output.includes('database system is ready to accept connections')) {
+          // A hot standby accepts read-only connections.
+          if (/database system is ready to accept (read-only )?connections/.test(output)) {
             ready = true
             output = ''
             resolvePromise()

@@ -19,11 +19,11 @@ import { connect, type SqlClient } from '../postgres/connect.js'
 import { quoteLiteral } from '../postgres/sql-text.js'
 import { formatLsn, type Lsn } from '../protocol/lsn.js'
 import { runSnapshot } from '../source/snapshot/snapshot-reader.js'
-import { ReplicationConnection } from '../source/stream/replication-connection.js'
+import { ReplicationConnection, type CreatedSlot } from '../source/stream/replication-connection.js'
 import type { Relation } from '../source/stream/stream-events.js'
 import { addRowChange, bindRelation, type Binding, type RowEvent } from './row-binding.js'
 import { columnsDiffer, keyChanged, relationColumns } from './schema-change.js'
-import { planSource } from './source-plan.js'
+import { droppedMeanwhile, planOnce, type SourcePlan } from './source-plan.js'
 import { workDirectory } from './work-directory.js'
 import { TableChanges } from './table-changes.js'
 import type { ChangeCommit, Segment } from '../model/change-set.js'
@@ -85,6 +85,8 @@ export class BackgroundCopy {
   /** The table is no longer in the source's publication or the selection: nothing to copy. */
   gone = false
   rows = 0
+  /** Parts of the held changes staged so far. */
+  staged = 0
   /** Settles when the copy is loaded, failed or cancelled; rejects only on failure. */
   readonly done: Promise<void>
   private held: Held[] = []
@@ -139,8 +141,12 @@ export class BackgroundCopy {
 
   /** Held changes go to the destination's scratch, so that memory does not grow with the copy's length. */
   private stageHeld(): void {
-    const segments = (this.changes as TableChanges).drain()
+    const changes = this.changes as TableChanges
+    const bytes = changes.bytes
+    const segments = changes.drain()
     const target = this.final as TableTarget
+    this.staged++
+    this.options.log.info('refresh.hold', `Held changes of ${this.base.display} (${bytes} bytes) staged in the destination's scratch while the copy runs (part ${this.staged}).`, { table: this.base.display, bytes, part: this.staged })
     this.staging = this.staging.then(async (staged) => [...staged, await this.options.destination.stage(target, segments)])
   }
 
@@ -241,19 +247,34 @@ export class BackgroundCopy {
    */
   private async prepare(session: CopySession): Promise<{ snapshotName: string; snapshotLsn: Lsn; snapshotTime: string; serverVersionNum: number } | undefined> {
     const { base, source, destination, log } = this.options
-    session.replication = await ReplicationConnection.open(source.connection)
-    this.check()
     session.client = await connect(source.connection, { pinValueSettings: true })
     const client = session.client
     this.check()
-    const clock = await client.query<{ now: string }>('SELECT clock_timestamp()::text AS now')
-    const snapshotTime = clock.rows[0]?.now as string
-    const created = await session.replication.createSlot(temporarySlotName(), { snapshot: 'export', temporary: true })
-    this.check()
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY')
-    await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(created.snapshotName as string)}`)
-    const plan = await planSource(client, source, this.options.defaultScd, destination)
-    await client.query('COMMIT')
+    let created: CreatedSlot
+    let plan: SourcePlan
+    let snapshotTime: string
+    for (let attempt = 1; ; attempt++) {
+      session.replication = await ReplicationConnection.open(source.connection)
+      this.check()
+      const clock = await client.query<{ now: string }>('SELECT clock_timestamp()::text AS now')
+      snapshotTime = clock.rows[0]?.now as string
+      created = await session.replication.createSlot(temporarySlotName(), { snapshot: 'export', temporary: true })
+      this.check()
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY')
+      await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(created.snapshotName as string)}`)
+      try {
+        plan = await planOnce(client, source, this.options.defaultScd, destination)
+        await client.query('COMMIT')
+        break
+      } catch (error) {
+        // A table (any of the publication's) dropped after the snapshot cannot be opened in it:
+        // a new slot's snapshot no longer lists it.
+        await client.query('ROLLBACK')
+        await session.replication.close()
+        session.replication = undefined
+        if (attempt >= 5 || !droppedMeanwhile(error)) throw error
+      }
+    }
     const fresh = plan.targets.find((t) => t.table.oid === base.table.oid)
     const scope = this.options.partition
     if (fresh === undefined || (scope !== undefined && !fresh.table.heaps.some((h) => h.oid === scope.oid))) {

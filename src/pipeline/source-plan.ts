@@ -41,8 +41,30 @@ export interface PlanDestination {
   nameKey(schema: string, table: string): string
 }
 
+/**
+ * A table dropped while the catalogue is read: the views list it from one catalogue snapshot and
+ * then open it (pg_publication_tables does, for its columns), which fails for a table gone between.
+ */
+export function droppedMeanwhile(error: unknown): boolean {
+  const e = error as { code?: unknown; message?: unknown }
+  return e.code === 'XX000' && typeof e.message === 'string' && /could not open relation with OID|cache lookup failed for relation/.test(e.message)
+}
+
 /** `followed`: OIDs of tables selected under a name they no longer have (renamed since), taken in as well. */
 export async function planSource(client: SqlClient, source: ResolvedSource, defaultScd: 1 | 2, destination: PlanDestination, followed: readonly number[] = []): Promise<SourcePlan> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await planOnce(client, source, defaultScd, destination, followed)
+    } catch (error) {
+      // Read again: the next reading no longer sees the dropped table.
+      if (attempt >= 5 || !droppedMeanwhile(error)) throw error
+      await new Promise((r) => setTimeout(r, 20 * attempt))
+    }
+  }
+}
+
+/** planSource without the retry, for a client inside a transaction (whose failure the caller handles). */
+export async function planOnce(client: SqlClient, source: ResolvedSource, defaultScd: 1 | 2, destination: PlanDestination, followed: readonly number[] = []): Promise<SourcePlan> {
   const versionNum = await serverVersionNum(client)
   const tables = await readTables(client, source.connection.user)
   const publication = await readPublication(client, source.publication, versionNum)

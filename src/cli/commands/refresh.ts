@@ -2,6 +2,7 @@ import { loadConfig, type ResolvedConfig, type ResolvedSource } from '../../conf
 import type { Destination } from '../../destination/destination.js'
 import { destinationHeld, openDestination } from '../../destination/registry.js'
 import type { TableState } from '../../model/state.js'
+import { connect, type SqlClient } from '../../postgres/connect.js'
 import { askRun, controlSocketPath } from '../../observability/run-api.js'
 import type { StatusReport } from '../../observability/status-report.js'
 import { InletError } from '../../errors/inlet-error.js'
@@ -50,7 +51,19 @@ export async function refreshCommand(args: readonly string[]): Promise<number> {
     // All names are checked before any is marked: nothing half-done on a typo.
     const streaming = new Map<ResolvedSource, TableState[]>()
     for (const source of config.sources) streaming.set(source, (await destination.readTables(source.name)).filter((t) => t.phase === 'streaming'))
-    const wanted = resolveNames(config, positionals, (source, schema, table) => streaming.get(source)?.some((t) => t.sourceSchema === schema && t.sourceTable === table) === true)
+    // A table is its OID: renamed since the last run (two tables swapped by renames included), its
+    // state still has the old name, so names are looked up in the source where it answers.
+    const oids = new Map<ResolvedSource, Map<string, number> | undefined>()
+    for (const source of config.sources) oids.set(source, await currentOids(config, source, positionals))
+    const stateOf = (source: ResolvedSource, schema: string, table: string): TableState | undefined => {
+      const states = streaming.get(source) ?? []
+      const oid = oids.get(source)?.get(`${schema}.${table}`)
+      const byOid = oid === undefined ? undefined : states.find((t) => t.sourceOid === oid)
+      if (byOid !== undefined) return byOid
+      // Not in the source under this name: the state by its name (a table dropped since, for one).
+      return states.find((t) => t.sourceSchema === schema && t.sourceTable === table && (oid === undefined || t.sourceOid === undefined))
+    }
+    const wanted = resolveNames(config, positionals, (source, schema, table) => stateOf(source, schema, table) !== undefined)
     const unknown = wanted.filter((w) => w.source === undefined).map((w) => w.name)
     if (unknown.length > 0) {
       const all = [...streaming].flatMap(([s, ts]) => ts.map((t) => `${config.sources.length > 1 ? `${s.name}:` : ''}${t.sourceSchema}.${t.sourceTable}`))
@@ -58,11 +71,36 @@ export async function refreshCommand(args: readonly string[]): Promise<number> {
         fix: all.length > 0 ? `Streaming tables: ${all.join(', ')}` : 'Run inlet run first: only tables already copied can be refreshed.',
       })
     }
-    for (const w of wanted as Wanted[]) await destination.markRefresh(w.source.name, w.schema, w.table)
+    for (const w of wanted as Wanted[]) {
+      const state = stateOf(w.source, w.schema, w.table) as TableState
+      await destination.markRefresh(w.source.name, state.sourceSchema, state.sourceTable)
+    }
     out(`Marked ${positionals.length} table(s) for a refresh; the next inlet run copies them beside the current tables while the others stream, and swaps each in when loaded.`)
     return 0
   } finally {
     await destination.close()
+  }
+}
+
+/**
+ * The OIDs the source's tables have now, by `schema.table`, for the names asked; undefined when the source does not answer (names are then matched
+ * as recorded).
+ */
+async function currentOids(config: ResolvedConfig, source: ResolvedSource, names: readonly string[]): Promise<Map<string, number> | undefined> {
+  let client: SqlClient | undefined
+  try {
+    client = await connect(source.connection)
+    const parts = names.map((name) => splitName(config, name)).filter((n) => n.sourceName === undefined || n.sourceName === source.name)
+    const rows = await client.query<{ oid: number; schema: string; name: string }>(
+      `SELECT c.oid::int AS oid, n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE (n.nspname, c.relname) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+      [parts.map((p) => p.schema), parts.map((p) => p.table)],
+    )
+    return new Map(rows.rows.map((r) => [`${r.schema}.${r.name}`, Number(r.oid)]))
+  } catch {
+    return undefined
+  } finally {
+    await client?.end().catch(() => undefined)
   }
 }
 

@@ -317,7 +317,7 @@ export class DuckDbDestination implements Destination {
 
   async stage(target: TableTarget, segments: readonly Segment[]): Promise<StagedChanges> {
     try {
-      return this.stager.stage(target, segments)
+      return await this.stager.stage(target, segments)
     } catch (cause) {
       throw writeFailure(cause, target)
     }
