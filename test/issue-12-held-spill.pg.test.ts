@@ -61,7 +61,7 @@ for (const major of testMajors()) {
             batch: { maxBytes: BATCH_BYTES },
             onRefreshLoaded: async () => {
               // Rounds of random text over the same keys while the copy waits to be swapped in:
-              // each round is about 1 MB of changes, four times the hold limit.
+              // each round is a few hundred kB of changes, past the hold limit (128 kB).
               for (let round = 0; round < 6; round++) {
                 await writer.query(`update items set name = repeat(md5(random()::text), 8), qty = qty + 1 where id % 3 = ${round % 3}`)
                 await writer.query(`delete from items where id % 10 = ${round}`)

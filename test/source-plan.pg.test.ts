@@ -28,8 +28,11 @@ for (const major of testMajors()) {
       const source = config.sources[0] as (typeof config.sources)[number]
       const dropper = new pg.Client(server.url('plan'))
       const planner = new pg.Client(server.url('plan'))
+      // (Watched from a connection outside the drop's transaction: pg_stat_activity is read once per transaction.)
+      const watcher = new pg.Client(server.url('plan'))
       await dropper.connect()
       await planner.connect()
+      await watcher.connect()
       try {
         const pid = (await planner.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]?.pid
         await dropper.query('begin; drop table gone')
@@ -40,7 +43,7 @@ for (const major of testMajors()) {
         let settled = false
         void planning.finally(() => (settled = true))
         for (let i = 0; i < 100 && !waited && !settled; i++) {
-          const waiting = await dropper.query(`select count(*)::int as n from pg_stat_activity where pid = $1 and wait_event_type = 'Lock'`, [pid])
+          const waiting = await watcher.query(`select count(*)::int as n from pg_stat_activity where pid = $1 and wait_event_type = 'Lock'`, [pid])
           waited = waiting.rows[0]?.n === 1
           if (!waited) await new Promise((r) => setTimeout(r, 50))
         }
@@ -53,6 +56,7 @@ for (const major of testMajors()) {
       } finally {
         await dropper.end()
         await planner.end()
+        await watcher.end()
       }
     })
   })

@@ -254,6 +254,7 @@ export class BackgroundCopy {
     let plan: SourcePlan
     let snapshotTime: string
     for (let attempt = 1; ; attempt++) {
+      this.check()
       session.replication = await ReplicationConnection.open(source.connection)
       this.check()
       const clock = await client.query<{ now: string }>('SELECT clock_timestamp()::text AS now')
@@ -269,7 +270,7 @@ export class BackgroundCopy {
       } catch (error) {
         // A table (any of the publication's) dropped after the snapshot cannot be opened in it:
         // a new slot's snapshot no longer lists it.
-        await client.query('ROLLBACK')
+        await client.query('ROLLBACK').catch(() => undefined) // (the planning's error is the one to report)
         await session.replication.close()
         session.replication = undefined
         if (attempt >= 5 || !droppedMeanwhile(error)) throw error

@@ -10,6 +10,13 @@ export interface Faults {
   readonly killAfterCommit?: number
   /** Throw instead of the N-th commit of a checkpoint, before anything of it is written. */
   readonly failCommit?: number
+  /**
+   * The N-th commit of a checkpoint fails inside the destination, after its rows, at the
+   * checkpoint: its commit time is not a time. Nothing of the batch may remain.
+   */
+  readonly badCheckpoint?: number
+  /** Every commit is handed over a second time right after the first (a lost confirmation, a retry): it must change nothing. */
+  readonly replayCommits?: boolean
 }
 
 export function faultyDestination(inner: Destination, faults: Faults, counter = { commits: 0 }): Destination {
@@ -17,7 +24,12 @@ export function faultyDestination(inner: Destination, faults: Faults, counter = 
     commit: async (batch: BatchCommit) => {
       const n = batch.checkpoint === undefined ? 0 : ++counter.commits
       if (n > 0 && faults.failCommit === n) throw new Error(`injected fault: commit ${n} refused`)
+      if (n > 0 && faults.badCheckpoint === n && batch.checkpoint !== undefined) {
+        await inner.commit({ ...batch, checkpoint: { ...batch.checkpoint, commitTime: 'injected: not a time' } })
+        throw new Error(`injected fault: commit ${n} was not refused`)
+      }
       await inner.commit(batch)
+      if (faults.replayCommits === true && batch.checkpoint !== undefined) await inner.commit(batch)
       if (n > 0 && faults.killAfterCommit === n) process.kill(process.pid, 'SIGKILL')
     },
     openWriter: async () => faultyDestination(await inner.openWriter(), faults, counter),

@@ -91,13 +91,16 @@ async function currentOids(config: ResolvedConfig, source: ResolvedSource, names
   try {
     client = await connect(source.connection)
     const parts = names.map((name) => splitName(config, name)).filter((n) => n.sourceName === undefined || n.sourceName === source.name)
-    const rows = await client.query<{ oid: number; schema: string; name: string }>(
-      `SELECT c.oid::int AS oid, n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE (n.nspname, c.relname) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+    const rows = await client.query<{ oid: string; schema: string; name: string }>(
+      `SELECT c.oid::int8::text AS oid, n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'p') AND (n.nspname, c.relname) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
       [parts.map((p) => p.schema), parts.map((p) => p.table)],
     )
     return new Map(rows.rows.map((r) => [`${r.schema}.${r.name}`, Number(r.oid)]))
-  } catch {
+  } catch (error) {
+    // Tables renamed since the last run are then found only by the names they had.
+    const reason = error instanceof InletError ? error.message : 'it did not answer'
+    process.stderr.write(`warning: could not read the current table names of source ${source.name} (${reason}); matching the names recorded at the last run.\n`)
     return undefined
   } finally {
     await client?.end().catch(() => undefined)

@@ -167,13 +167,26 @@ async function swapPartition(sql: SqlSession, copy: TableTarget, table: TableTar
   await sql.run(`DROP TABLE ${destinationTable(copy)}`)
 }
 
+/**
+ * The destination names of the columns to widen: under the last layout that has each (a column
+ * the batch's DDL drops but keeps, NULL from then on, still takes the rows before the drop).
+ */
+function widenedNames(table: TableTarget, parts: readonly StagedPart[], wanted: ReadonlySet<string> | undefined): string[] {
+  if (wanted === undefined) return []
+  const names = new Map<string, string>()
+  const layouts = parts.flatMap((p) => (p.kind === 'rows' ? [p.target] : p.kind === 'schema' ? [p.change.target] : []))
+  // In stream order: a column renamed by the batch is widened under its last name.
+  for (const layout of [table, ...layouts]) for (const c of layout.columns) if (wanted.has(columnId(c))) names.set(columnId(c), c.name)
+  return [...new Set(names.values())]
+}
+
 /** One table's parts: its DDL first, then truncates, fills and rows in order (see the file comment). */
 async function applyParts(sql: SqlSession, table: TableTarget, parts: readonly StagedPart[], options: CommitOptions): Promise<void> {
   const changes = parts.flatMap((p) => (p.kind === 'schema' ? [p.change] : []))
   const reset = changes.length === 0 ? new Set<string>() : await applyDdl(sql, table, changes, options)
   // Still before any row: columns whose values need text, as the batch's DDL left them.
   const layout = changes.at(-1)?.target ?? table
-  const asText = layout.columns.filter((c) => options.asText?.get(destinationTable(table))?.has(columnId(c)) === true).map((c) => c.name)
+  const asText = widenedNames(table, parts, options.asText?.get(destinationTable(table)))
   if (asText.length > 0) options.widened?.push(...(await widenToText(sql, layout, new Set(asText))))
   // A partition's copy that was widened to text while loading: the table's column too, before its rows.
   const copyTypes = new Map<TableTarget, Map<string, string>>()

@@ -1,0 +1,106 @@
+/**
+ * The destination contract, checked on every registered destination by one loop (a new
+ * destination is an entry in TARGETS): replaying a committed batch changes nothing, and a batch
+ * that fails at its checkpoint, after its rows, leaves neither. The workload has the shapes that
+ * make a replay visible: keyless duplicates (a second insert doubles them), SCD2 versions (a
+ * second close or open shows in the history), updates of keyed rows. Faults come through the
+ * contract (test/support/faulty-destination.ts), never through hooks in product code.
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { resolveConfig } from '../../src/config/load.js'
+import { openDestination } from '../../src/destination/registry.js'
+import type { EmbeddedPostgres } from '../../src/embedded/postgres-server.js'
+import { runPipeline } from '../../src/pipeline/run-pipeline.js'
+import { assertEqualTables, type CompareOptions } from '../support/compare.js'
+import { faultyDestination } from '../support/faulty-destination.js'
+import { createDatabase, sql, startServer, testMajors } from '../support/servers.js'
+
+interface ConformanceTarget {
+  readonly name: string
+  /** The destination URL for a new, empty destination in `dir`. */
+  url(dir: string, name: string): string
+  /** Differences between source tables and the destination's (throws with them). */
+  assertEqual(url: string, tables: ReadonlyArray<CompareOptions>): Promise<void>
+}
+
+const TARGETS: readonly ConformanceTarget[] = [
+  { name: 'duckdb', url: (dir, name) => `duckdb:${join(dir, `${name}.duckdb`)}`, assertEqual: (url, tables) => assertEqualTables(url.slice('duckdb:'.length), tables) },
+]
+
+const SCHEMA = `create table keyed (id int primary key, v text, n int);
+  create table dup (v text, n int); alter table dup replica identity full;
+  insert into keyed select g, md5(g::text), g from generate_series(1, 50) g;
+  insert into dup select 'same', 1 from generate_series(1, 3);
+  create publication inlet_pub for all tables`
+
+const WORKLOAD = [
+  `insert into dup values ('same', 1), ('same', 1), ('other', 2); update keyed set v = 'u1' where id % 5 = 0`,
+  `delete from dup where ctid = (select ctid from dup where v = 'same' limit 1); update dup set n = 3 where v = 'other'; delete from keyed where id % 7 = 0`,
+  `begin; insert into keyed values (1000, 'new', 0); update keyed set id = 2000 where id = 1; insert into dup values ('same', 1); commit`,
+]
+
+for (const target of TARGETS) {
+  for (const major of testMajors()) {
+    describe(`destination contract: ${target.name} (PostgreSQL ${major})`, () => {
+      let server: EmbeddedPostgres
+      let dir: string
+      let n = 0
+      before(async () => {
+        server = await startServer(major)
+        dir = mkdtempSync(join(tmpdir(), 'inlet-conformance-'))
+      })
+      after(async () => {
+        await server?.stop()
+        rmSync(dir, { recursive: true, force: true })
+      })
+      const setup = async (scd: 1 | 2) => {
+        const db = `c${++n}`
+        await createDatabase(server, db, SCHEMA)
+        const url = target.url(dir, db)
+        const config = resolveConfig({ scd }, { source: [server.url(db)], destination: url }, {})
+        const tables = ['keyed', 'dup'].map((t) => ({ sourceUrl: server.url(db), sourceTable: `public.${t}`, destTable: `public.${t}`, scd, ...(t === 'keyed' ? { key: ['id'] } : {}) }))
+        return { db, url, config, tables }
+      }
+
+      for (const scd of [1, 2] as const) {
+        test(`SCD${scd}: every committed batch handed over twice changes nothing`, async () => {
+          const { db, url, config, tables } = await setup(scd)
+          const wrapDestination = (d: Parameters<typeof faultyDestination>[0]) => faultyDestination(d, { replayCommits: true })
+          await runPipeline({ config, once: true, wrapDestination })
+          for (const step of WORKLOAD) {
+            await sql(server, db, step)
+            await runPipeline({ config, once: true, wrapDestination })
+          }
+          await target.assertEqual(url, tables)
+        })
+
+        test(`SCD${scd}: a batch failing at its checkpoint, after its rows, leaves neither`, async () => {
+          const { db, url, config, tables } = await setup(scd)
+          await runPipeline({ config, once: true })
+          // What the destination says of itself, through the contract: checkpoint and current rows per table.
+          const observe = async () => {
+            const d = await openDestination(url, { readOnly: true })
+            try {
+              const rows = await Promise.all((await d.readTables(db)).map(async (t) => `${t.sourceTable}=${await d.currentRows(t)}`))
+              return { checkpoint: (await d.readSource(db))?.checkpointLsn, rows: rows.sort() }
+            } finally {
+              await d.close()
+            }
+          }
+          const before = await observe()
+          await sql(server, db, WORKLOAD[0] as string)
+          await assert.rejects(runPipeline({ config, once: true, wrapDestination: (d) => faultyDestination(d, { badCheckpoint: 1 }) }))
+          assert.deepEqual(await observe(), before, 'neither the checkpoint nor a row of the failed batch')
+          await assert.rejects(target.assertEqual(url, tables), 'the destination is where it was, behind the source')
+          for (const step of WORKLOAD.slice(1)) await sql(server, db, step)
+          await runPipeline({ config, once: true })
+          await target.assertEqual(url, tables)
+        })
+      }
+    })
+  }
+}
