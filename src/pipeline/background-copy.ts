@@ -85,8 +85,8 @@ export class BackgroundCopy {
   /** The table is no longer in the source's publication or the selection: nothing to copy. */
   gone = false
   rows = 0
-  /** Parts of the held changes staged so far. */
-  staged = 0
+  /** Parts of the held changes staged so far (for the log). */
+  private staged = 0
   /** Settles when the copy is loaded, failed or cancelled; rejects only on failure. */
   readonly done: Promise<void>
   private held: Held[] = []
@@ -246,36 +246,19 @@ export class BackgroundCopy {
    * known. Undefined when there is nothing to copy (gone) or the copy is already stale.
    */
   private async prepare(session: CopySession): Promise<{ snapshotName: string; snapshotLsn: Lsn; snapshotTime: string; serverVersionNum: number } | undefined> {
-    const { base, source, destination, log } = this.options
+    const { base, source, log } = this.options
     session.client = await connect(source.connection, { pinValueSettings: true })
-    const client = session.client
     this.check()
-    let created: CreatedSlot
-    let plan: SourcePlan
-    let snapshotTime: string
-    for (let attempt = 1; ; attempt++) {
+    let attempt = 1
+    let snapshot = await this.snapshotAndPlan(session, session.client)
+    // A table (any of the publication's) dropped after the snapshot cannot be opened in it: a new
+    // slot's snapshot no longer lists it.
+    while (!('plan' in snapshot)) {
+      if (attempt++ >= 5 || !droppedMeanwhile(snapshot.error)) throw snapshot.error
       this.check()
-      session.replication = await ReplicationConnection.open(source.connection)
-      this.check()
-      const clock = await client.query<{ now: string }>('SELECT clock_timestamp()::text AS now')
-      snapshotTime = clock.rows[0]?.now as string
-      created = await session.replication.createSlot(temporarySlotName(), { snapshot: 'export', temporary: true })
-      this.check()
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY')
-      await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(created.snapshotName as string)}`)
-      try {
-        plan = await planOnce(client, source, this.options.defaultScd, destination)
-        await client.query('COMMIT')
-        break
-      } catch (error) {
-        // A table (any of the publication's) dropped after the snapshot cannot be opened in it:
-        // a new slot's snapshot no longer lists it.
-        await client.query('ROLLBACK').catch(() => undefined) // (the planning's error is the one to report)
-        await session.replication.close()
-        session.replication = undefined
-        if (attempt >= 5 || !droppedMeanwhile(error)) throw error
-      }
+      snapshot = await this.snapshotAndPlan(session, session.client)
     }
+    const { created, plan, snapshotTime } = snapshot
     const fresh = plan.targets.find((t) => t.table.oid === base.table.oid)
     const scope = this.options.partition
     if (fresh === undefined || (scope !== undefined && !fresh.table.heaps.some((h) => h.oid === scope.oid))) {
@@ -295,6 +278,29 @@ export class BackgroundCopy {
     const what = scope === undefined ? base.display : `partition ${scope.schema}.${scope.name} of ${base.display}`
     log.info('refresh.start', `Copying ${what} at ${formatLsn(created.consistentPoint)} while the other tables stream.`, { table: base.display, lsn: formatLsn(created.consistentPoint) })
     return { snapshotName: created.snapshotName as string, snapshotLsn: created.consistentPoint, snapshotTime, serverVersionNum: plan.serverVersionNum }
+  }
+
+  /** A new temporary slot exporting its snapshot, and the plan read under it; or the planning's error (slot released). */
+  private async snapshotAndPlan(session: CopySession, client: SqlClient): Promise<{ created: CreatedSlot; plan: SourcePlan; snapshotTime: string } | { error: unknown }> {
+    const { source, destination } = this.options
+    session.replication = await ReplicationConnection.open(source.connection)
+    this.check()
+    const clock = await client.query<{ now: string }>('SELECT clock_timestamp()::text AS now')
+    const snapshotTime = clock.rows[0]?.now as string
+    const created = await session.replication.createSlot(temporarySlotName(), { snapshot: 'export', temporary: true })
+    this.check()
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY')
+    await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(created.snapshotName as string)}`)
+    try {
+      const plan = await planOnce(client, source, this.options.defaultScd, destination)
+      await client.query('COMMIT')
+      return { created, plan, snapshotTime }
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined) // (the planning's error is the one to report)
+      await session.replication.close()
+      session.replication = undefined
+      return { error }
+    }
   }
 }
 

@@ -5,11 +5,11 @@
  * physical slot of the primary that reserves WAL from before the copy.
  */
 import { execFileSync } from 'node:child_process'
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
-import { EmbeddedPostgres, freePort, type SettingValue } from '../../src/embedded/postgres-server.js'
+import { EmbeddedPostgres, type SettingValue } from '../../src/embedded/postgres-server.js'
 
 /** Directories whose contents a base backup leaves out (the server recreates them). */
 const EMPTIED = new Set(['pg_wal', 'pg_replslot', 'pg_stat_tmp', 'pg_dynshmem', 'pg_notify', 'pg_serial', 'pg_snapshots', 'pg_subtrans'])
@@ -70,14 +70,13 @@ export async function startStandby(primary: EmbeddedPostgres, slot: string, sett
     major: primary.major,
     dataDir,
     password: primary.password,
-    port: await freePort(),
     settings: { primary_conninfo: conninfo, primary_slot_name: slot, hot_standby: true, hot_standby_feedback: true, sync_replication_slots: true, ...settings },
   })
   return {
     standby,
     dispose: async () => {
       await standby.stop()
-      execFileSync('rm', ['-rf', base])
+      rmSync(base, { recursive: true, force: true })
     },
   }
 }

@@ -99,7 +99,7 @@ async function currentOids(config: ResolvedConfig, source: ResolvedSource, names
     return new Map(rows.rows.map((r) => [`${r.schema}.${r.name}`, Number(r.oid)]))
   } catch (error) {
     // Tables renamed since the last run are then found only by the names they had.
-    const reason = error instanceof InletError ? error.message : 'it did not answer'
+    const reason = error instanceof InletError ? error.message : 'its catalogue could not be read'
     process.stderr.write(`warning: could not read the current table names of source ${source.name} (${reason}); matching the names recorded at the last run.\n`)
     return undefined
   } finally {
