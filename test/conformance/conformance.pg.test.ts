@@ -1,7 +1,8 @@
 /**
  * The destination contract, checked on every registered destination by one loop (a new
- * destination is an entry in TARGETS): replaying a committed batch changes nothing, and a batch
- * that fails at its checkpoint, after its rows, leaves neither. The workload has the shapes that
+ * destination is an entry in targets.ts): replaying a committed batch changes nothing, and a batch
+ * that fails at its checkpoint, after its rows, leaves neither; a batch committed whose
+ * confirmation to the slot was lost (an error, a SIGKILL) is skipped by the next run. The workload has the shapes that
  * make a replay visible: keyless duplicates (a second insert doubles them), SCD2 versions (a
  * second close or open shows in the history), updates of keyed rows. Faults come through the
  * contract (test/support/faulty-destination.ts), never through hooks in product code.
@@ -15,21 +16,9 @@ import { resolveConfig } from '../../src/config/load.js'
 import { openDestination } from '../../src/destination/registry.js'
 import type { EmbeddedPostgres } from '../../src/embedded/postgres-server.js'
 import { runPipeline } from '../../src/pipeline/run-pipeline.js'
-import { assertEqualTables, type CompareOptions } from '../support/compare.js'
 import { faultyDestination } from '../support/faulty-destination.js'
-import { createDatabase, sql, startServer, testMajors } from '../support/servers.js'
-
-interface ConformanceTarget {
-  readonly name: string
-  /** The destination URL for a new, empty destination in `dir`. */
-  url(dir: string, name: string): string
-  /** Differences between source tables and the destination's (throws with them). */
-  assertEqual(url: string, tables: ReadonlyArray<CompareOptions>): Promise<void>
-}
-
-const TARGETS: readonly ConformanceTarget[] = [
-  { name: 'duckdb', url: (dir, name) => `duckdb:${join(dir, `${name}.duckdb`)}`, assertEqual: (url, tables) => assertEqualTables(url.slice('duckdb:'.length), tables) },
-]
+import { createDatabase, runAndKill, sql, startServer, testMajors } from '../support/servers.js'
+import { TARGETS } from './targets.js'
 
 const SCHEMA = `create table keyed (id int primary key, v text, n int);
   create table dup (v text, n int); alter table dup replica identity full;
@@ -75,6 +64,27 @@ for (const target of TARGETS) {
             await sql(server, db, step)
             await runPipeline({ config, once: true, wrapDestination })
           }
+          await target.assertEqual(url, tables)
+        })
+
+        test(`SCD${scd}: a restart resumes from the checkpoint: batches committed but never confirmed land once`, async () => {
+          const { db, url, config, tables } = await setup(scd)
+          await runPipeline({ config, once: true })
+          await sql(server, db, WORKLOAD[0] as string)
+          const [at] = await sql<{ lsn: string }>(server, db, `select (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::text as lsn`)
+          await assert.rejects(runPipeline({ config, once: true, wrapDestination: (d) => faultyDestination(d, { failAfterCommit: 1 }) }), /confirmation lost/)
+          await target.assertEqual(url, tables) // committed,
+          const [slot] = await sql<{ lsn: string }>(server, db, `select (confirmed_flush_lsn - '0/0'::pg_lsn)::text as lsn from pg_replication_slots where slot_name = $1`, [config.sources[0]?.slot])
+          assert.ok(BigInt(slot?.lsn ?? '0') < BigInt(at?.lsn ?? '0'), 'and not confirmed: the slot hands it over again')
+          // The same through the CLI killed right after each commit, before it confirms.
+          for (const step of WORKLOAD.slice(1)) {
+            await sql(server, db, step)
+            const started = Date.now()
+            const killed = await runAndKill(['run', '--source', server.url(db), '--destination', url, '--scd', String(scd), '--once', '--json'], 60_000, { INLET_TEST_FAULTS: JSON.stringify({ killAfterCommit: 1 }) })
+            assert.equal(killed.signal, 'SIGKILL', killed.stderr.slice(-2000))
+            assert.ok(Date.now() - started < 45_000, 'killed by the fault after its commit, not by the timeout')
+          }
+          await runPipeline({ config, once: true })
           await target.assertEqual(url, tables)
         })
 

@@ -15,6 +15,8 @@ export interface Faults {
    * checkpoint: its commit time is not a time. Nothing of the batch may remain.
    */
   readonly badCheckpoint?: number
+  /** The N-th commit of a checkpoint succeeds, then the call throws: nothing is confirmed to the slot, the next run is handed it again. */
+  readonly failAfterCommit?: number
   /** Every commit is handed over a second time right after the first (a lost confirmation, a retry): it must change nothing. */
   readonly replayCommits?: boolean
 }
@@ -31,6 +33,7 @@ export function faultyDestination(inner: Destination, faults: Faults, counter = 
       await inner.commit(batch)
       if (faults.replayCommits === true && batch.checkpoint !== undefined) await inner.commit(batch)
       if (n > 0 && faults.killAfterCommit === n) process.kill(process.pid, 'SIGKILL')
+      if (n > 0 && faults.failAfterCommit === n) throw new Error(`injected fault: commit ${n} made, its confirmation lost`)
     },
     openWriter: async () => faultyDestination(await inner.openWriter(), faults, counter),
   }
