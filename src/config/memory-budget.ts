@@ -5,7 +5,6 @@
  * JavaScript heap, the changes of a batch held in memory before they are staged, the replication
  * stream's inbox, and the spool of streamed transactions.
  */
-import { totalmem } from 'node:os'
 import { InletError } from '../errors/inlet-error.js'
 
 const MB = 1024 * 1024
@@ -15,13 +14,13 @@ export const BASELINE_BYTES = 92 * MB
 
 /**
  * What DuckDB holds outside its buffer pool while it appends a large batch: it analyses each row
- * group's values for compression in memory of its own (measured: 110-130 MB for 1 kB rows in
- * 16,384-row row groups, whatever its memory_limit; more for updates of a large table).
+ * group's values for compression in memory of its own (measured: 60-100 MB for 1 kB rows in
+ * 4,096-row row groups, whatever its memory_limit).
  */
-export const DESTINATION_WORKING_BYTES = 160 * MB
+export const DESTINATION_WORKING_BYTES = 80 * MB
 
-/** Below this nothing is left for the shares. */
-export const MIN_LIMIT_BYTES = 288 * MB
+/** The fixed parts and the shares' floors: below this the shares would not fit. */
+export const MIN_LIMIT_BYTES = 256 * MB
 
 export interface MemoryBudget {
   /** The whole process's target. */
@@ -41,14 +40,18 @@ export interface MemoryBudget {
 }
 
 /**
- * The default: an eighth of the machine's memory, at least 320 MB and at most 384 MB. Measured on
- * a 1 GB transaction of 1 kB rows: Node.js with DuckDB loaded 92 MB, the stream's decoding and
- * staging about 110 MB more, DuckDB's append about 120 MB beyond its buffer pool; peak 300-340 MB.
- * A larger limit (in inlet.yaml) buys larger DuckDB caches for large tables, not correctness.
+ * The default: 288 MB whatever the machine, so that a run's footprint is known before it starts.
+ * Measured on transactions of 250 MB and 1 GB of 1 kB rows through `inlet run` (PostgreSQL 13 and
+ * 18): Node.js with DuckDB loaded 92 MB, the JavaScript heap 35-55 MB, DuckDB 100-130 MB with its
+ * pool; peak 220-270 MB, the highest when DuckDB commits the whole transaction. A larger limit
+ * (in inlet.yaml) buys larger DuckDB caches for large tables and larger batches in memory, not
+ * correctness.
  */
-export function defaultMemoryLimit(machineBytes = totalmem()): number {
-  return Math.min(384 * MB, Math.max(320 * MB, Math.floor(machineBytes / 8)))
+export function defaultMemoryLimit(): number {
+  return DEFAULT_LIMIT_BYTES
 }
+
+export const DEFAULT_LIMIT_BYTES = 288 * MB
 
 export function memoryBudget(limitBytes: number): MemoryBudget {
   const rest = Math.max(0, limitBytes - BASELINE_BYTES - DESTINATION_WORKING_BYTES)
@@ -69,7 +72,7 @@ export function parseMemoryLimit(value: string | number): number {
   const match = typeof value === 'number' ? [String(value), String(value), 'MB'] : /^\s*(\d+(?:\.\d+)?)\s*(kB|KB|KiB|MB|MiB|GB|GiB)?\s*$/.exec(value)
   const bytes = match === null ? NaN : Number(match[1]) * ({ kB: 1024, KB: 1024, KiB: 1024, MB, MiB: MB, GB: 1024 * MB, GiB: 1024 * MB }[match[2] ?? 'MB'] ?? MB)
   if (!Number.isFinite(bytes) || bytes < MIN_LIMIT_BYTES) {
-    throw new InletError('INLET-C003', `memory_limit must be at least ${MIN_LIMIT_BYTES / MB}MB, not "${value}".`, { fix: 'e.g. memory_limit: 512MB in inlet.yaml (the default is an eighth of the machine, 320MB to 384MB).' })
+    throw new InletError('INLET-C003', `memory_limit must be at least ${MIN_LIMIT_BYTES / MB}MB, not "${value}".`, { fix: 'e.g. memory_limit: 512MB in inlet.yaml (the default is 288MB).' })
   }
   return Math.floor(bytes)
 }

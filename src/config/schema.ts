@@ -84,7 +84,7 @@ export const configSchema = z
     memory_limit: z
       .union([z.number().positive(), z.string().regex(/^\s*\d+(\.\d+)?\s*(kB|KB|KiB|MB|MiB|GB|GiB)?\s*$/, 'use a size such as 256MB or 1GB')])
       .optional()
-      .describe('Memory `inlet run` may use in all, DuckDB\'s buffer pool included (which spills to disk beyond its share), e.g. `512MB` or `2GB`; a number is megabytes. At least 288MB. Default: an eighth of the machine\'s memory, from 320MB to 384MB.'),
+      .describe('Memory `inlet run` may use in all, DuckDB\'s buffer pool included (which spills to disk beyond its share), e.g. `512MB` or `2GB`; a number is megabytes. At least 256MB; default 288MB.'),
     dropped_columns: z
       .enum(['keep', 'drop'])
       .optional()

@@ -17,6 +17,7 @@ import { isRetryable } from '../errors/retry.js'
 import { silentLogger, type Logger } from '../observability/log.js'
 import { RunMonitor, type SourceMonitor } from '../observability/run-monitor.js'
 import type { Lsn } from '../protocol/lsn.js'
+import { limitYoungGeneration } from './heap-governor.js'
 import { runSession, type SessionResult } from './session.js'
 import type { BatchLimits } from './stream/batcher.js'
 import type { BatchSummary } from './stream/committer.js'
@@ -69,6 +70,7 @@ export interface RunServices {
 }
 
 export async function runPipeline(options: RunOptions): Promise<RunResult> {
+  limitYoungGeneration()
   const { config } = options
   const log = options.log ?? silentLogger
   const monitor = options.monitor ?? new RunMonitor()
