@@ -51,7 +51,11 @@ const ROWS_WORKLOAD = [
   // Several tables truncated at once, refilled in the same transaction, with a TOAST value.
   `begin; truncate keyed, dup; insert into keyed values (1, 'again', 1, ${toasted('7')}), (2, 'plain', 2, null);
    insert into dup values ('same', 1), ('same', 1); update full_keyed set big = null where a = 8; commit`,
-  `update keyed set v = 'last' where id = 1; delete from full_keyed where b = 'b1'`,
+  `update keyed set v = 'last' where id = 1; delete from full_keyed where b = 'b1'; insert into dup values ('pair', 5)`,
+  // Keyless, across a schema change inside one transaction: the delete removes the version the
+  // transaction itself opened (before the change) and closes the older one.
+  `begin; insert into dup values ('pair', 5); alter table dup add column extra int; delete from dup where v = 'pair';
+   insert into dup values ('pair', 6, 1); commit`,
 ]
 
 const ITEMS_SCHEMA = `

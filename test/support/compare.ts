@@ -4,7 +4,8 @@
  * form by DuckDB SQL written independently of Inlet's conversions (and floats, lists compared as
  * numbers and JSON). Rows are compared as multisets, so tables without a key compare too.
  * For SCD2 the source is compared with the current versions, and the history is checked: per key
- * one current version at most, versions that do not overlap, none repeated.
+ * one current version at most, versions that do not overlap, none repeated; without a key, no
+ * version opened and closed by one transaction.
  */
 import { createHash } from 'node:crypto'
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
@@ -114,6 +115,10 @@ export async function compareTable(duck: DuckDBConnection, options: CompareOptio
     if (Number(overlaps[0]?.n) > 0) problems.push(`${options.destTable}: ${String(overlaps[0]?.n)} versions overlap or are current twice`)
     const repeated = await duckRows(duck, `SELECT count(*) AS n FROM (SELECT ${k}, "_inlet_lsn", count(*) AS c FROM ${options.destTable} GROUP BY ALL HAVING count(*) > 1)`)
     if (Number(repeated[0]?.n) > 0) problems.push(`${options.destTable}: ${String(repeated[0]?.n)} keys have two versions from one transaction`)
+  } else if (options.scd === 2) {
+    // Without a key: a version that one transaction opened and closed is no version (it began and ended at one instant).
+    const instant = await duckRows(duck, `SELECT count(*) AS n FROM ${options.destTable} WHERE "__END_AT" = "__START_AT"`)
+    if (Number(instant[0]?.n) > 0) problems.push(`${options.destTable}: ${String(instant[0]?.n)} versions were opened and closed by one transaction`)
   }
   return problems
 }

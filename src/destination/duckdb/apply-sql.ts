@@ -94,11 +94,21 @@ export function applySegmentSql(target: TableTarget, staged: Stage, hasToast: bo
       )
       return statements
     }
+    // A close of a version that the same source transaction opened (staged before a schema change
+    // or in an earlier part of the transaction) removes that version: one version per transaction,
+    // as within a segment. The closes left close current versions, as many as there are.
+    const same = `${staged.name}_same`
+    const lsn = `t.${quoteIdent(LSN_COLUMN)}`
     statements.push(
+      `CREATE OR REPLACE TEMP TABLE ${same} AS SELECT rid, grp, lsn FROM (SELECT t.rowid AS rid, s.grp, s.lsn, s.closes, row_number() OVER (PARTITION BY s.grp, s.lsn ORDER BY t.rowid) AS rn FROM ${table} t ` +
+        `JOIN (SELECT DISTINCT ON (grp, lsn) *, count(*) OVER (PARTITION BY grp, lsn) AS closes FROM ${stage} WHERE op = 'C') s ON t.${END} IS NULL AND ${lsn} = CAST(s.lsn AS UBIGINT) AND ${rowMatch(target, 't', 's', at)}) WHERE rn <= closes`,
+      `DELETE FROM ${table} WHERE rowid IN (SELECT rid FROM ${same})`,
       `UPDATE ${table} SET ${END} = m.ts FROM (SELECT c.rid, cl.ts FROM ` +
         `(SELECT t.rowid AS rid, s.grp, row_number() OVER (PARTITION BY s.grp ORDER BY t.rowid) AS rn FROM ${table} t ` +
         `JOIN (SELECT DISTINCT ON (grp) * FROM ${stage} WHERE op = 'C') s ON t.${END} IS NULL AND ${rowMatch(target, 't', 's', at)}) c ` +
-        `JOIN (SELECT grp, CAST(ts AS TIMESTAMPTZ) AS ts, row_number() OVER (PARTITION BY grp ORDER BY CAST(lsn AS UBIGINT)) AS k FROM ${stage} WHERE op = 'C') cl ` +
+        `JOIN (SELECT grp, ts, row_number() OVER (PARTITION BY grp ORDER BY CAST(lsn AS UBIGINT)) AS k FROM ` +
+        `(SELECT grp, lsn, CAST(ts AS TIMESTAMPTZ) AS ts, row_number() OVER (PARTITION BY grp, lsn) AS j FROM ${stage} WHERE op = 'C') x ` +
+        `WHERE j > (SELECT count(*) FROM ${same} d WHERE d.grp = x.grp AND d.lsn = x.lsn)) cl ` +
         `ON cl.grp = c.grp AND cl.k = c.rn) m WHERE ${table}.rowid = m.rid`,
       `INSERT INTO ${table} (${cols}) SELECT ${values}, ${meta('s')} FROM ${stage} s WHERE s.op = 'V'`,
     )
