@@ -56,6 +56,8 @@ const ROWS_WORKLOAD = [
   // transaction itself opened (before the change) and closes the older one.
   `begin; insert into dup values ('pair', 5); alter table dup add column extra int; delete from dup where v = 'pair';
    insert into dup values ('pair', 6, 1); commit`,
+  // Rows a transaction inserts and then truncates away leave no version (keyed and keyless).
+  `begin; insert into dup values ('gone', 1, 1); insert into trunc values (90, 'gone'); truncate dup, trunc; insert into dup values ('kept', 1, 1); commit`,
 ]
 
 const ITEMS_SCHEMA = `

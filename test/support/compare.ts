@@ -110,9 +110,9 @@ export async function compareTable(duck: DuckDBConnection, options: CompareOptio
       duck,
       `SELECT count(*) AS n FROM (SELECT "__START_AT" AS s, "__END_AT" AS e, lead("__START_AT") OVER (PARTITION BY ${k} ORDER BY "_inlet_lsn", "__START_AT") AS next_s,
          count(*) FILTER (WHERE "__END_AT" IS NULL) OVER (PARTITION BY ${k}) AS currents FROM ${options.destTable})
-       WHERE currents > 1 OR (e IS NULL AND next_s IS NOT NULL) OR (e IS NOT NULL AND next_s IS NOT NULL AND e > next_s) OR e < s`,
+       WHERE currents > 1 OR (e IS NULL AND next_s IS NOT NULL) OR (e IS NOT NULL AND next_s IS NOT NULL AND e > next_s) OR e <= s`,
     )
-    if (Number(overlaps[0]?.n) > 0) problems.push(`${options.destTable}: ${String(overlaps[0]?.n)} versions overlap or are current twice`)
+    if (Number(overlaps[0]?.n) > 0) problems.push(`${options.destTable}: ${String(overlaps[0]?.n)} versions overlap, are empty or are current twice`)
     const repeated = await duckRows(duck, `SELECT count(*) AS n FROM (SELECT ${k}, "_inlet_lsn", count(*) AS c FROM ${options.destTable} GROUP BY ALL HAVING count(*) > 1)`)
     if (Number(repeated[0]?.n) > 0) problems.push(`${options.destTable}: ${String(repeated[0]?.n)} keys have two versions from one transaction`)
   } else if (options.scd === 2) {

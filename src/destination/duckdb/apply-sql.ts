@@ -146,9 +146,14 @@ export function applySegmentSql(target: TableTarget, staged: Stage, hasToast: bo
  * TRUNCATE (SCD2: every current version closed), of the whole table or, with `partition`, of the
  * rows of that leaf partition; also what a detached partition's rows get.
  */
-export function truncateSql(target: TableTarget, commitTs: string, partition?: number): string {
+export function truncateSql(target: TableTarget, commit: { readonly lsn: string; readonly ts: string }, partition?: number): string[] {
   const table = destinationTable(target)
-  const where = partition === undefined ? '' : `${PART} = ${partition}`
-  if (target.scd === 1) return `DELETE FROM ${table}${where === '' ? '' : ` WHERE ${where}`}`
-  return `UPDATE ${table} SET ${END} = CAST('${commitTs}' AS TIMESTAMPTZ) WHERE ${END} IS NULL${where === '' ? '' : ` AND ${where}`}`
+  const where = partition === undefined ? '' : ` AND ${PART} = ${partition}`
+  if (target.scd === 1) return [`DELETE FROM ${table}${partition === undefined ? '' : ` WHERE ${PART} = ${partition}`}`]
+  // Versions the truncating transaction itself opened (before it, in an earlier segment) are no
+  // versions: removed, not closed at their own commit (one version per key and transaction).
+  return [
+    `DELETE FROM ${table} WHERE ${END} IS NULL AND ${quoteIdent(LSN_COLUMN)} = ${BigInt(commit.lsn)}${where}`,
+    `UPDATE ${table} SET ${END} = CAST('${commit.ts}' AS TIMESTAMPTZ) WHERE ${END} IS NULL${where}`,
+  ]
 }

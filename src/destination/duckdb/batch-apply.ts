@@ -200,7 +200,7 @@ async function applyParts(sql: SqlSession, table: TableTarget, parts: readonly S
   let stage = 0
   for (const [index, part] of parts.entries()) {
     const later = parts.slice(index + 1).flatMap((p) => (p.kind === 'schema' ? [p.change] : []))
-    if (part.kind === 'truncate' || part.kind === 'partition-gone') await sql.run(truncateSql(table, part.commit.ts, part.partition))
+    if (part.kind === 'truncate' || part.kind === 'partition-gone') for (const statement of truncateSql(table, part.commit, part.partition)) await sql.run(statement)
     else if (part.kind === 'partition-copy') await swapPartition(sql, part.copy, table, part.partition, held, copyTypes.get(part.copy) ?? new Map())
     else if (part.kind === 'dropped') await markDropped(sql, table)
     else if (part.kind === 'schema') {
