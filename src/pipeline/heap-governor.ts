@@ -17,7 +17,8 @@ let youngLimited = false
  * of young generation): a run's values are short-lived strings and buffers, and the scavenger
  * keeps up with them in the small space. Measured on a 1 GB transaction through `inlet run`: peak
  * RSS 40-60 MB lower, no slower. `--max-semi-space-size` cannot be changed once the heap is set
- * up; the growth factor can, so the spaces never grow from then on.
+ * up; the growth factor can, so the spaces never grow from then on. The flag is process-wide: a
+ * program that embeds runPipeline gets it too.
  */
 export function limitYoungGeneration(): void {
   if (youngLimited) return
