@@ -17,7 +17,7 @@ import { resolveConfig } from '../src/config/load.js'
 import { EmbeddedPostgres } from '../src/embedded/postgres-server.js'
 import { runPipeline, type BatchSummary } from '../src/pipeline/run-pipeline.js'
 import { PROJECT_ROOT } from '../scripts/project-root.js'
-import { ensurePostgresClient, median } from './support.js'
+import { ensurePostgresClient, median, takePeakRssMB } from './support.js'
 
 const RUNS = Number(process.env.INLET_BENCH_RUNS ?? 3)
 const SNAPSHOT_ROWS = Number(process.env.INLET_BENCH_SNAPSHOT_ROWS ?? 5_000_000)
@@ -73,6 +73,7 @@ try {
   await snap.query('select count(*) from orders') // warm cache
   const psqlRates: number[] = []
   const inletRates: number[] = []
+  const snapRss: number[] = []
   for (let r = 0; r < RUNS; r++) {
     if (psql) {
       const started = performance.now()
@@ -80,11 +81,13 @@ try {
       psqlRates.push(SNAPSHOT_ROWS / ((performance.now() - started) / 1000))
     }
     const file = join(dir, `snap-${r}.duckdb`)
+    takePeakRssMB()
     const started = performance.now()
     const result = await runPipeline({ config: resolveConfig({}, { source: [snapUrl], destination: `duckdb:${file}`, slot: `bench_snap_${r}` }, {}), once: true })
     const seconds = (performance.now() - started) / 1000
     if (result.snapshotRows !== SNAPSHOT_ROWS) throw new Error(`snapshot copied ${result.snapshotRows} rows`)
     inletRates.push(SNAPSHOT_ROWS / seconds)
+    snapRss.push(takePeakRssMB())
     console.log(`  run ${r + 1}: psql ${psqlRates.at(-1)?.toFixed(0) ?? 'n/a'} rows/s, inlet ${inletRates.at(-1)?.toFixed(0)} rows/s (${seconds.toFixed(1)} s)`)
     await snap.query(`select pg_drop_replication_slot('bench_snap_${r}')`)
     rmSync(file, { force: true })
@@ -96,10 +99,10 @@ try {
   lines.push(
     `### 1. Snapshot: ${SNAPSHOT_ROWS.toLocaleString('en')} rows (${heapMB.toFixed(0)} MB heap) into DuckDB`,
     '',
-    '| reader | rows/s | × psql |',
-    '|---|---|---|',
-    `| psql \`COPY orders TO STDOUT\` → /dev/null | ${psql ? psqlRate.toFixed(0) : 'n/a'} | 1.00 |`,
-    `| **inlet run --once** (slot + exported snapshot, 2 COPY workers, committed in the DuckDB file) | ${inletSnap.toFixed(0)} | ${psql ? (inletSnap / psqlRate).toFixed(2) : 'n/a'} |`,
+    '| reader | rows/s | × psql | peak RSS MB |',
+    '|---|---|---|---|',
+    `| psql \`COPY orders TO STDOUT\` → /dev/null | ${psql ? psqlRate.toFixed(0) : 'n/a'} | 1.00 | n/a |`,
+    `| **inlet run --once** (slot + exported snapshot, 2 COPY workers, committed in the DuckDB file) | ${inletSnap.toFixed(0)} | ${psql ? (inletSnap / psqlRate).toFixed(2) : 'n/a'} | ${median(snapRss)} |`,
     '',
     `Floor 0.5 × psql: **${psql ? (inletSnap / psqlRate).toFixed(2) : 'n/a'}** ${psql ? (inletSnap / psqlRate >= 0.5 ? '(met)' : '(NOT met)') : ''}`,
     '',
@@ -116,6 +119,7 @@ try {
   const rawRates: number[] = []
   const e2eRates: number[] = []
   const wallRates: number[] = []
+  const cdcRss: number[] = []
   let expected = 0
   for (let r = 0; r < RUNS; r++) {
     const file = join(dir, `cdc-${r}.duckdb`)
@@ -126,6 +130,7 @@ try {
     expected = await changes(cdc, TRANSACTIONS, 10_000_000 * (r + 1))
     const raw = await rawDrain(cdcUrl, `bench_raw_${r}`, expected)
     let queryable = 0
+    takePeakRssMB()
     const started = performance.now()
     const result = await runPipeline({ config, once: true, onBatch: () => (queryable = performance.now()) })
     const seconds = (performance.now() - started) / 1000
@@ -133,6 +138,7 @@ try {
     rawRates.push(expected / raw.seconds)
     e2eRates.push(expected / ((queryable - started) / 1000))
     wallRates.push(expected / seconds)
+    cdcRss.push(takePeakRssMB())
     console.log(`  raw drain ${(expected / raw.seconds).toFixed(0)} changes/s, inlet into DuckDB ${e2eRates.at(-1)?.toFixed(0)} changes/s (queryable), ${wallRates.at(-1)?.toFixed(0)} with the exit checkpoint`)
     await cdc.query(`select pg_drop_replication_slot(s) from unnest(array['bench_raw_${r}', 'bench_cdc_${r}']) s`)
     rmSync(file, { force: true })
@@ -143,11 +149,11 @@ try {
   lines.push(
     `### 2. End-to-end CDC: ${expected.toLocaleString('en')} changes in ${TRANSACTIONS} transactions, slot → committed in DuckDB`,
     '',
-    '| consumer | changes/s | × raw drain |',
-    '|---|---|---|',
-    `| raw drain of the same slot contents (framing only) | ${rawRate.toFixed(0)} | 1.00 |`,
-    `| **inlet run --once**, start to last batch committed (queryable, durable): decode, coalesce, CSV staging, DELETE+INSERT per batch, checkpoint LSN, ack | ${e2eRate.toFixed(0)} | ${(e2eRate / rawRate).toFixed(2)} |`,
-    `| inlet run --once, start to exit (adds DuckDB's checkpoint of its WAL into the file at close) | ${median(wallRates).toFixed(0)} | ${(median(wallRates) / rawRate).toFixed(2)} |`,
+    '| consumer | changes/s | × raw drain | peak RSS MB |',
+    '|---|---|---|---|',
+    `| raw drain of the same slot contents (framing only) | ${rawRate.toFixed(0)} | 1.00 | n/a |`,
+    `| **inlet run --once**, start to last batch committed (queryable, durable): decode, coalesce, CSV staging, DELETE+INSERT per batch, checkpoint LSN, ack | ${e2eRate.toFixed(0)} | ${(e2eRate / rawRate).toFixed(2)} | ${median(cdcRss)} |`,
+    `| inlet run --once, start to exit (adds DuckDB's checkpoint of its WAL into the file at close) | ${median(wallRates).toFixed(0)} | ${(median(wallRates) / rawRate).toFixed(2)} | |`,
     '',
     `Floor 0.4 × raw drain: **${(e2eRate / rawRate).toFixed(2)}** ${e2eRate / rawRate >= 0.4 ? '(met)' : '(NOT met)'}`,
     '',

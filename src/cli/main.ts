@@ -17,13 +17,9 @@ import { slotsCommand } from './commands/slots.js'
 import { statusCommand } from './commands/status.js'
 import { teardownCommand } from './commands/teardown.js'
 import { bold, dim, err, out, red } from './terminal.js'
-import type { RunOptions } from '../pipeline/run-pipeline.js'
+import type { CliContext } from './context.js'
 
-/** What a caller of main() may change about a command's run (tests inject faults through it). */
-export interface CliContext {
-  /** Wraps the destination `inlet run` opens (see RunOptions.wrapDestination). */
-  readonly wrapDestination?: RunOptions['wrapDestination']
-}
+export type { CliContext } from './context.js'
 
 type Command = (args: readonly string[], context: CliContext) => Promise<number>
 

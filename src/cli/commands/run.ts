@@ -5,7 +5,7 @@ import { runPipeline } from '../../pipeline/run-pipeline.js'
 import { serveRun } from '../../observability/run-api.js'
 import { COMMON_HELP, CONFIG_OPTIONS, configFlags, parseCommandArgs } from '../args.js'
 import { out } from '../terminal.js'
-import type { CliContext } from '../main.js'
+import type { CliContext } from '../context.js'
 import { formatLsn } from '../../protocol/lsn.js'
 
 export const RUN_HELP = `inlet run: copy the selected tables, then stream every change into the destination
