@@ -1,10 +1,7 @@
 #!/usr/bin/env node
 // Entry point of the `inlet` command: the CLI lives in the compiled library (npm install builds it).
-import v8 from 'node:v8'
-
-// First, before loading the CLI grows V8's young generation (see limitYoungGeneration in
-// src/pipeline/heap-governor.ts, which a library caller of runPipeline gets).
-v8.setFlagsFromString('--semi-space-growth-factor=1')
+// First, before loading the CLI grows V8's young generation (runPipeline does it too, for library callers).
+;(await import('../dist/src/pipeline/heap-governor.js')).limitYoungGeneration()
 const { main } = await import('../dist/src/cli/main.js')
 
 main(process.argv.slice(2)).then(

@@ -48,10 +48,8 @@ export interface MemoryBudget {
  * correctness.
  */
 export function defaultMemoryLimit(): number {
-  return DEFAULT_LIMIT_BYTES
+  return 288 * MB
 }
-
-export const DEFAULT_LIMIT_BYTES = 288 * MB
 
 export function memoryBudget(limitBytes: number): MemoryBudget {
   const rest = Math.max(0, limitBytes - BASELINE_BYTES - DESTINATION_WORKING_BYTES)

@@ -28,7 +28,6 @@ export function limitYoungGeneration(): void {
 
 export class HeapGovernor {
   constructor(private readonly limitBytes: number) {
-    limitYoungGeneration()
     if (collect === undefined) {
       // The collector is reachable from JavaScript only with --expose-gc; the flag takes effect for
       // contexts created after it is set.

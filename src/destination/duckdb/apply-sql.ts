@@ -148,12 +148,13 @@ export function applySegmentSql(target: TableTarget, staged: Stage, hasToast: bo
  */
 export function truncateSql(target: TableTarget, commit: { readonly lsn: string; readonly ts: string }, partition?: number): string[] {
   const table = destinationTable(target)
-  const where = partition === undefined ? '' : ` AND ${PART} = ${partition}`
-  if (target.scd === 1) return [`DELETE FROM ${table}${partition === undefined ? '' : ` WHERE ${PART} = ${partition}`}`]
+  const inPartition = partition === undefined ? [] : [`${PART} = ${partition}`]
+  const where = (...conditions: string[]) => (conditions.length === 0 ? '' : ` WHERE ${conditions.join(' AND ')}`)
+  if (target.scd === 1) return [`DELETE FROM ${table}${where(...inPartition)}`]
   // Versions the truncating transaction itself opened (before it, in an earlier segment) are no
   // versions: removed, not closed at their own commit (one version per key and transaction).
   return [
-    `DELETE FROM ${table} WHERE ${END} IS NULL AND ${quoteIdent(LSN_COLUMN)} = ${BigInt(commit.lsn)}${where}`,
-    `UPDATE ${table} SET ${END} = CAST('${commit.ts}' AS TIMESTAMPTZ) WHERE ${END} IS NULL${where}`,
+    `DELETE FROM ${table}${where(`${END} IS NULL`, `${quoteIdent(LSN_COLUMN)} = ${BigInt(commit.lsn)}`, ...inPartition)}`,
+    `UPDATE ${table} SET ${END} = CAST('${commit.ts}' AS TIMESTAMPTZ)${where(`${END} IS NULL`, ...inPartition)}`,
   ]
 }
