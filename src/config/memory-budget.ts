@@ -14,8 +14,8 @@ export const BASELINE_BYTES = 92 * MB
 
 /**
  * What DuckDB holds outside its buffer pool while it appends a large batch: it analyses each row
- * group's values for compression in memory of its own (measured: 60-100 MB for 1 kB rows in
- * 4,096-row row groups, whatever its memory_limit).
+ * group's values for compression in memory of its own (measured: 60-100 MB for 1 kB rows, whatever its
+ * memory_limit; see ROW_GROUP_SIZE and LARGE_COMMIT_BYTES in destination/duckdb).
  */
 export const DESTINATION_WORKING_BYTES = 80 * MB
 

@@ -9,7 +9,7 @@
  * column's later name, without columns dropped later (their values go with the column). A large
  * transaction staged in many parts, DDL in its middle included, thus commits as one.
  */
-import { mkdirSync, rmSync } from 'node:fs'
+import { mkdirSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { quoteIdent } from '../../postgres/sql-text.js'
 import type { ChangeCommit, Segment } from '../../model/change-set.js'
@@ -82,6 +82,14 @@ export function stagedValues(batch: BatchCommit): StagedValues[] {
 export function stagedFills(batch: BatchCommit): FillValue[] {
   const all = [...batch.changes, ...batch.swaps.flatMap((s) => s.changes)] as unknown as readonly DuckStaged[]
   return all.flatMap((s) => s.parts.flatMap((p) => (p.kind === 'schema' ? p.change.added.flatMap((a) => (a.fill === null ? [] : [{ target: p.change.target, column: a.column, fill: a.fill }])) : [])))
+}
+
+/** Bytes of the CSV files the batch applies: a transaction spilled in parts stages hundreds of MB. */
+export function stagedBytes(batch: BatchCommit): number {
+  const all = [...batch.changes, ...batch.swaps.flatMap((s) => s.changes)] as unknown as readonly DuckStaged[]
+  let bytes = 0
+  for (const s of all) for (const p of s.parts) if (p.kind === 'rows') bytes += statSync(p.file, { throwIfNoEntry: false })?.size ?? 0
+  return bytes
 }
 
 export function discardStaged(staged: readonly StagedChanges[]): void {
