@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
 import { resolveConfig } from '../src/config/load.js'
+import { defaultMemoryLimit } from '../src/config/memory-budget.js'
 import { EmbeddedPostgres } from '../src/embedded/postgres-server.js'
 import { runPipeline, type BatchSummary } from '../src/pipeline/run-pipeline.js'
 import { PROJECT_ROOT } from '../scripts/project-root.js'
@@ -213,7 +214,7 @@ try {
   rmSync(dir, { recursive: true, force: true })
 }
 
-const section = `## Pipeline: PostgreSQL → DuckDB\n\nLatest run: ${new Date().toISOString().slice(0, 10)}, same machine and run conventions as above; median of ${RUNS} runs; memory_limit ${SETTINGS.memory_limit ?? "default (288MB)"}.\n\n${lines.join('\n')}`
+const section = `## Pipeline: PostgreSQL → DuckDB\n\nLatest run: ${new Date().toISOString().slice(0, 10)}, same machine and run conventions as above; median of ${RUNS} runs; memory_limit ${SETTINGS.memory_limit ?? `default (${defaultMemoryLimit() / 1024 / 1024}MB)`}.\n\n${lines.join('\n')}`
 const resultsFile = join(PROJECT_ROOT, 'bench', 'RESULTS.md')
 const current = readFileSync(resultsFile, 'utf8')
 const at = current.indexOf('## Pipeline: PostgreSQL → DuckDB')

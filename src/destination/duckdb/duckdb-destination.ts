@@ -23,6 +23,7 @@ import { readOnlyQuery } from './read-only-query.js'
 import { scratchRoot } from '../scratch.js'
 import { confineReader, confineWriter, temporaryDirectory } from './external-access.js'
 import { MemoryPool } from './memory-pool.js'
+import { FsstSwitch, isLargeCommit } from './large-commit.js'
 import { unfitColumns, widenToText, type FillValue, type StagedValues, type WidenedColumn } from './widen-to-text.js'
 import { loadSnapshotFiles } from './snapshot-load.js'
 import { literal, SqlSession } from './sql-session.js'
@@ -36,16 +37,6 @@ const CAPABILITIES: DestinationCapabilities = { swapBeside: true, concurrentWrit
 
 /** Rows per row group of tables written by Inlet (see open()). */
 const ROW_GROUP_SIZE = 16_384
-
-/**
- * A commit that applies more staged bytes than this (a transaction spilled in parts) runs with
- * DuckDB's FSST string compression off: analysing it is what DuckDB holds outside its buffer pool
- * while it appends (measured, 1 GB transaction at 16,384-row groups: peak RSS 290-313 MB with it,
- * 255-291 MB, median 268, without). Only those row groups are stored without it (dictionary and
- * other methods still apply); ordinary batches keep it. The setting is the database's, so a copy
- * loading beside it meanwhile is written without FSST too.
- */
-const LARGE_COMMIT_BYTES = 64 * 1024 * 1024
 
 /** The name DuckDB itself gives a database file: its name without the extension. */
 function catalogName(path: string): string {
@@ -69,6 +60,8 @@ export class DuckDbDestination implements Destination {
     private readonly options: DestinationOptions,
     /** Shared by the writers of one database (DuckDB's memory_limit is the database's). */
     private readonly pool: MemoryPool | undefined,
+    /** Shared too: FSST off for the database while any writer commits a large batch. */
+    private readonly fsst: FsstSwitch,
     /** A writer opened from another shares its database and closes only itself. */
     private readonly sibling = false,
   ) {
@@ -98,7 +91,7 @@ export class DuckDbDestination implements Destination {
         // strings for compression in memory outside its buffer pool, so with 1 kB values the
         // default took ~600 MB whatever memory_limit said. 4,096 saved 20-40 MB more on a 1 GB
         // transaction but cost CDC a third of its speed (0.41-0.45x the raw drain against
-        // 0.60-0.67x at 16,384, measured one process per run); see LARGE_COMMIT_BYTES instead.
+        // 0.60-0.67x at 16,384, measured one process per run); see large-commit.ts instead.
         await connection.run(`ATTACH ${literal(full)} AS ${quoteIdent(catalogName(full))} (ROW_GROUP_SIZE ${ROW_GROUP_SIZE})`)
         await connection.run(`USE ${quoteIdent(catalogName(full))}`)
       }
@@ -111,7 +104,7 @@ export class DuckDbDestination implements Destination {
         details: { held: lock !== null },
       })
     }
-    const destination = new DuckDbDestination(instance, connection, full, options, options.readOnly === true ? undefined : MemoryPool.of(options.memoryBytes, options.memoryCeilingBytes))
+    const destination = new DuckDbDestination(instance, connection, full, options, options.readOnly === true ? undefined : MemoryPool.of(options.memoryBytes, options.memoryCeilingBytes), new FsstSwitch())
     if (options.readOnly === true) {
       await confineReader(destination.sql)
       return destination
@@ -135,7 +128,7 @@ export class DuckDbDestination implements Destination {
       await connection.run(`USE ${quoteIdent(catalogName(this.localPath))}`)
       await connection.run(`SET TimeZone = 'UTC'`)
     }
-    return new DuckDbDestination(this.instance, connection, this.localPath, this.options, this.pool, true)
+    return new DuckDbDestination(this.instance, connection, this.localPath, this.options, this.pool, this.fsst, true)
   }
 
   async close(): Promise<void> {
@@ -336,9 +329,7 @@ export class DuckDbDestination implements Destination {
   }
 
   async commit(batch: BatchCommit): Promise<void> {
-    const large = stagedBytes(batch) > LARGE_COMMIT_BYTES
     try {
-      if (large) await this.sql.run(`SET disabled_compression_methods = 'fsst'`)
       // Columns to widen are named by attnum: a batch may add or rename them before its rows, so
       // they are widened inside it, after its DDL (see batch-apply.ts).
       const asText = new Map<string, Set<string>>()
@@ -347,24 +338,25 @@ export class DuckDbDestination implements Destination {
         widened = []
         return this.withRoom(() => commitBatch(this.sql, batch, { dropColumns: this.options.droppedColumns === 'drop', asText, widened }))
       }
-      await this.widening(stagedValues(batch), apply, stagedFills(batch), async (unfit) => {
-        let progress = false
-        for (const [t, columns] of unfit) {
-          const set = asText.get(destinationTable(t)) ?? new Set<string>()
-          asText.set(destinationTable(t), set)
-          for (const c of t.columns) {
-            if (!columns.has(c.name) || set.has(columnId(c))) continue
-            set.add(columnId(c))
-            progress = true
+      const applyAll = () =>
+        this.widening(stagedValues(batch), apply, stagedFills(batch), async (unfit) => {
+          let progress = false
+          for (const [t, columns] of unfit) {
+            const set = asText.get(destinationTable(t)) ?? new Set<string>()
+            asText.set(destinationTable(t), set)
+            for (const c of t.columns) {
+              if (!columns.has(c.name) || set.has(columnId(c))) continue
+              set.add(columnId(c))
+              progress = true
+            }
           }
-        }
-        return progress
-      })
+          return progress
+        })
+      await (isLargeCommit(stagedBytes(batch), this.options.memoryCeilingBytes) ? this.fsst.withoutFsst(this.sql, applyAll) : applyAll())
       for (const w of widened) this.options.onWidened?.(w)
     } catch (cause) {
       throw writeFailure(cause)
     } finally {
-      if (large) await this.sql.run('RESET disabled_compression_methods').catch(() => undefined)
       discardStaged([...batch.changes, ...batch.swaps.flatMap((s) => s.changes)])
     }
   }
