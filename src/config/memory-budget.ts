@@ -15,8 +15,8 @@ export const BASELINE_BYTES = 92 * MB
 /**
  * What DuckDB holds outside its buffer pool while it appends a large batch: it analyses each row
  * group's values for compression in memory of its own (measured at 4,096-row groups: 60-100 MB for 1 kB
- * rows, whatever its memory_limit; at 16,384-row groups with FSST off for large commits the 1 GB
- * transaction peaks as before, see destination/duckdb/large-commit.ts).
+ * rows, whatever its memory_limit; at 16,384-row groups with string compression off for large
+ * commits 50-80 MB, see destination/duckdb/large-commit.ts).
  */
 export const DESTINATION_WORKING_BYTES = 80 * MB
 

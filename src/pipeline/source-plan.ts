@@ -54,13 +54,26 @@ export function droppedMeanwhile(error: unknown): boolean {
 export async function planSource(client: SqlClient, source: ResolvedSource, defaultScd: 1 | 2, destination: PlanDestination, followed: readonly number[] = []): Promise<SourcePlan> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await planOnce(client, source, defaultScd, destination, followed)
+      const plan = await planOnce(client, source, defaultScd, destination, followed)
+      // PostgreSQL 13 and 14 list a table from the catalogue snapshot their view started with, even
+      // when its DROP committed while the view waited on the table's lock: a new statement sees it gone.
+      if (attempt < 5 && (await goneSince(client, plan)).length > 0) continue
+      return plan
     } catch (error) {
       // Read again: the next reading no longer sees the dropped table.
       if (attempt >= 5 || !droppedMeanwhile(error)) throw error
       await new Promise((r) => setTimeout(r, 20 * attempt))
     }
   }
+}
+
+/** OIDs of the plan's tables that no longer exist. */
+async function goneSince(client: SqlClient, plan: SourcePlan): Promise<number[]> {
+  const oids = plan.targets.map((t) => t.table.oid)
+  if (oids.length === 0) return []
+  const { rows } = await client.query<{ oid: string }>('select oid::int8::text as oid from pg_class where oid = any($1::oid[])', [oids])
+  const present = new Set(rows.map((r) => Number(r.oid)))
+  return oids.filter((o) => !present.has(o))
 }
 
 /** planSource without the retry, for a client inside a transaction (whose failure the caller handles). */

@@ -23,7 +23,7 @@ import { readOnlyQuery } from './read-only-query.js'
 import { scratchRoot } from '../scratch.js'
 import { confineReader, confineWriter, temporaryDirectory } from './external-access.js'
 import { MemoryPool } from './memory-pool.js'
-import { FsstSwitch, isLargeCommit } from './large-commit.js'
+import { StringCompressionSwitch, isLargeCommit } from './large-commit.js'
 import { unfitColumns, widenToText, type FillValue, type StagedValues, type WidenedColumn } from './widen-to-text.js'
 import { loadSnapshotFiles } from './snapshot-load.js'
 import { literal, SqlSession } from './sql-session.js'
@@ -60,8 +60,8 @@ export class DuckDbDestination implements Destination {
     private readonly options: DestinationOptions,
     /** Shared by the writers of one database (DuckDB's memory_limit is the database's). */
     private readonly pool: MemoryPool | undefined,
-    /** Shared too: FSST off for the database while any writer commits a large batch. */
-    private readonly fsst: FsstSwitch,
+    /** Shared too: string compression off for the database while any writer commits a large batch. */
+    private readonly strings: StringCompressionSwitch,
     /** A writer opened from another shares its database and closes only itself. */
     private readonly sibling = false,
   ) {
@@ -104,7 +104,7 @@ export class DuckDbDestination implements Destination {
         details: { held: lock !== null },
       })
     }
-    const destination = new DuckDbDestination(instance, connection, full, options, options.readOnly === true ? undefined : MemoryPool.of(options.memoryBytes, options.memoryCeilingBytes), new FsstSwitch())
+    const destination = new DuckDbDestination(instance, connection, full, options, options.readOnly === true ? undefined : MemoryPool.of(options.memoryBytes, options.memoryCeilingBytes), new StringCompressionSwitch())
     if (options.readOnly === true) {
       await confineReader(destination.sql)
       return destination
@@ -128,7 +128,7 @@ export class DuckDbDestination implements Destination {
       await connection.run(`USE ${quoteIdent(catalogName(this.localPath))}`)
       await connection.run(`SET TimeZone = 'UTC'`)
     }
-    return new DuckDbDestination(this.instance, connection, this.localPath, this.options, this.pool, this.fsst, true)
+    return new DuckDbDestination(this.instance, connection, this.localPath, this.options, this.pool, this.strings, true)
   }
 
   async close(): Promise<void> {
@@ -276,11 +276,15 @@ export class DuckDbDestination implements Destination {
 
   async endBulkLoad(): Promise<void> {
     // Compact the copy into the file with every core now, rather than at close with fewer.
+    await this.checkpoint()
+    await this.useThreads(false)
+  }
+
+  private async checkpoint(): Promise<void> {
     // (CHECKPOINT fails while another writer has a transaction open; DuckDB checkpoints later then.)
     await this.sql.run('CHECKPOINT').catch((error: unknown) => {
       if (!/transaction/i.test((error as Error).message)) throw error
     })
-    await this.useThreads(false)
   }
 
   async loadSnapshotFiles(target: TableTarget, files: readonly SnapshotFile[], snapshotLsn: bigint, snapshotTime: string): Promise<number> {
@@ -352,7 +356,15 @@ export class DuckDbDestination implements Destination {
           }
           return progress
         })
-      await (isLargeCommit(stagedBytes(batch), this.options.memoryCeilingBytes) ? this.fsst.withoutFsst(this.sql, applyAll) : applyAll())
+      if (!isLargeCommit(stagedBytes(batch), this.options.memoryBytes)) await applyAll()
+      else {
+        await this.strings.withoutStringCompression(this.sql, async () => {
+          await applyAll()
+          // The row groups a large commit rewrote are checkpointed now, also without string
+          // compression: otherwise the next checkpoint (at close, measured) analyses them all with it.
+          await this.checkpoint()
+        })
+      }
       for (const w of widened) this.options.onWidened?.(w)
     } catch (cause) {
       throw writeFailure(cause)

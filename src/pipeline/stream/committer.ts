@@ -54,6 +54,12 @@ export interface CommitterOptions {
   readonly onBatch?: ((summary: BatchSummary) => void) | undefined
   /** Called after a batch committed, with the swaps it made (their tables stream on). */
   readonly onSwapped?: (swaps: readonly ReadySwap[]) => void
+  /**
+   * A transaction staged in parts is staged whole and commits in one large destination transaction
+   * now: the run collects the JavaScript heap's garbage, so that the destination's engine finds the
+   * memory (measured: 20-25 MB of garbage left by the last part's staging otherwise).
+   */
+  readonly beforeLargeCommit?: () => void
 }
 
 export class Committer {
@@ -67,11 +73,6 @@ export class Committer {
 
   constructor(private readonly options: CommitterOptions, checkpoint: Lsn) {
     this.checkpoint = checkpoint
-  }
-
-  /** Parts of the open transaction already staged. */
-  get stagedParts(): number {
-    return this.staged.length
   }
 
   /** The first error of any work on the chain; the loop stops on it. */
@@ -114,6 +115,7 @@ export class Committer {
         if (s.segments.length > 0) held.push(await destination.stage(s.final, s.segments))
         ready.push({ copy: s.copy, table: s.final, snapshotLsn: s.snapshotLsn, rows: s.rows, changes: held, partition: s.partition })
       }
+      if (spilled.length > 0) this.options.beforeLargeCommit?.()
       await destination.commit({ swaps: ready, changes, checkpoint: batch === undefined ? undefined : checkpointOf(this.options.source, batch) })
       if (swaps.length > 0) this.options.onSwapped?.(swaps)
       if (batch !== undefined) this.committed(batch, started)

@@ -88,7 +88,6 @@ class StreamLoop {
   private lastKeepaliveRequest = 0
   private lastIdleCheckpoint = 0
   private stopping = false
-  private readonly heap: HeapGovernor
 
   private constructor(
     private readonly o: StreamOptions,
@@ -103,9 +102,9 @@ class StreamLoop {
     private readonly checks: SourceChecks,
     private readonly partitions: PartitionWatch,
     private readonly stream: ReplicationStream,
+    private readonly heap: HeapGovernor,
   ) {
     this.lastBegin = checkpoint
-    this.heap = new HeapGovernor(o.config.memory.heapBytes)
   }
 
   static async create(o: StreamOptions): Promise<StreamLoop> {
@@ -120,7 +119,11 @@ class StreamLoop {
     const batcher = new Batcher({ ...DEFAULT_BATCH, maxBytes: o.config.memory.batchBytes, ...o.batch })
     let stream: ReplicationStream | undefined
     let copies: CopiesInFlight | undefined
-    const committer = new Committer({ source: source.name, destination, batcher, pending, live, log, confirm: (lsn) => stream?.confirm(lsn), onBatch: o.onBatch, onSwapped: (swaps) => copies?.swapped(swaps) }, checkpoint)
+    const heap = new HeapGovernor(o.config.memory.heapBytes)
+    const committer = new Committer(
+      { source: source.name, destination, batcher, pending, live, log, confirm: (lsn) => stream?.confirm(lsn), onBatch: o.onBatch, onSwapped: (swaps) => copies?.swapped(swaps), beforeLargeCommit: () => heap.release() },
+      checkpoint,
+    )
     let loop: StreamLoop | undefined
     copies = new CopiesInFlight({ source, defaultScd: o.config.scd, destination, workers: o.snapshotWorkers, log, live, committer, router, pending, lastBegun: () => loop?.lastBegin ?? checkpoint, onRefreshLoaded: o.onRefreshLoaded, holdBytes: batcher.limits.maxBytes / 2 })
     const partitions = new PartitionWatch({ client, config: o.config, destination, log, router, pending, batcher, copies })
@@ -155,7 +158,7 @@ class StreamLoop {
     live.checkpoint = checkpoint
     live.lastCommitTime ??= state?.checkpointCommitTime == null ? undefined : parsePgTime(state.checkpointCommitTime) * 1000
     log.info('stream.start', `Streaming from ${source.slot} after ${formatLsn(checkpoint)}${target === undefined ? '' : ` until ${formatLsn(target)}`}.`, { slot: source.slot, checkpoint: formatLsn(checkpoint) })
-    loop = new StreamLoop(o, checkpoint, target, router, pending, batcher, committer, copies, schema, checks, partitions, stream)
+    loop = new StreamLoop(o, checkpoint, target, router, pending, batcher, committer, copies, schema, checks, partitions, stream, heap)
     return loop
   }
 
@@ -233,8 +236,6 @@ class StreamLoop {
   }
 
   private commit(): Promise<void> {
-    // A transaction staged in parts commits in one large destination transaction now.
-    if (this.committer.stagedParts > 0) this.heap.release()
     const swaps = this.copies.takeLoaded()
     const committing = this.committer.commit(swaps)
     this.copies.swapsCommitting(swaps, committing)
