@@ -23,7 +23,7 @@ describe('large commits without string compression', () => {
     // The default memory_limit's shares: pool 29 MB, batch 17 MB.
     assert.equal(isLargeCommit(40 * MB, 29 * MB), false, 'a full ordinary batch at the default memory_limit')
     assert.equal(isLargeCommit(150 * MB, 29 * MB), true, 'a transaction staged in parts')
-    // memory_limit 4GB: pool 981 MB, batch 588 MB; a batch of whole transactions keeps FSST.
+    // memory_limit 4GB: pool 981 MB, batch 588 MB; a batch of whole transactions keeps string compression.
     assert.equal(isLargeCommit(1200 * MB, 981 * MB), false)
     assert.equal(isLargeCommit(2000 * MB, 981 * MB), true)
     assert.equal(isLargeCommit(65 * MB, undefined), true)

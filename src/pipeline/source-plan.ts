@@ -56,9 +56,12 @@ export async function planSource(client: SqlClient, source: ResolvedSource, defa
     try {
       const plan = await planOnce(client, source, defaultScd, destination, followed)
       // PostgreSQL 13 and 14 list a table from the catalogue snapshot their view started with, even
-      // when its DROP committed while the view waited on the table's lock: a new statement sees it gone.
-      if (attempt < 5 && (await goneSince(client, plan)).length > 0) continue
-      return plan
+      // when its DROP committed while the view waited on the table's lock: a new statement sees it
+      // gone. Read again; the last time, leave such tables out.
+      const gone = await goneSince(client, plan)
+      if (gone.size === 0) return plan
+      if (attempt < 5) continue
+      return { ...plan, targets: plan.targets.filter((t) => !gone.has(t.table.oid)), skipped: plan.skipped.filter((t) => !gone.has(t.oid)) }
     } catch (error) {
       // Read again: the next reading no longer sees the dropped table.
       if (attempt >= 5 || !droppedMeanwhile(error)) throw error
@@ -67,13 +70,13 @@ export async function planSource(client: SqlClient, source: ResolvedSource, defa
   }
 }
 
-/** OIDs of the plan's tables that no longer exist. */
-async function goneSince(client: SqlClient, plan: SourcePlan): Promise<number[]> {
-  const oids = plan.targets.map((t) => t.table.oid)
-  if (oids.length === 0) return []
+/** OIDs of the plan's tables (followed or skipped) that no longer exist. */
+async function goneSince(client: SqlClient, plan: SourcePlan): Promise<Set<number>> {
+  const oids = [...plan.targets.map((t) => t.table.oid), ...plan.skipped.map((t) => t.oid)]
+  if (oids.length === 0) return new Set()
   const { rows } = await client.query<{ oid: string }>('select oid::int8::text as oid from pg_class where oid = any($1::oid[])', [oids])
   const present = new Set(rows.map((r) => Number(r.oid)))
-  return oids.filter((o) => !present.has(o))
+  return new Set(oids.filter((o) => !present.has(o)))
 }
 
 /** planSource without the retry, for a client inside a transaction (whose failure the caller handles). */

@@ -276,15 +276,11 @@ export class DuckDbDestination implements Destination {
 
   async endBulkLoad(): Promise<void> {
     // Compact the copy into the file with every core now, rather than at close with fewer.
-    await this.checkpoint()
-    await this.useThreads(false)
-  }
-
-  private async checkpoint(): Promise<void> {
     // (CHECKPOINT fails while another writer has a transaction open; DuckDB checkpoints later then.)
     await this.sql.run('CHECKPOINT').catch((error: unknown) => {
       if (!/transaction/i.test((error as Error).message)) throw error
     })
+    await this.useThreads(false)
   }
 
   async loadSnapshotFiles(target: TableTarget, files: readonly SnapshotFile[], snapshotLsn: bigint, snapshotTime: string): Promise<number> {
@@ -361,8 +357,10 @@ export class DuckDbDestination implements Destination {
         await this.strings.withoutStringCompression(this.sql, async () => {
           await applyAll()
           // The row groups a large commit rewrote are checkpointed now, also without string
-          // compression: otherwise the next checkpoint (at close, measured) analyses them all with it.
-          await this.checkpoint()
+          // compression: otherwise the next checkpoint (at close, measured) analyses them all with
+          // it. Best effort: the batch is committed, and DuckDB checkpoints later if this fails (a
+          // copy's transaction open on a sibling connection, or memory).
+          await this.sql.run('CHECKPOINT').catch(() => undefined)
         })
       }
       for (const w of widened) this.options.onWidened?.(w)
