@@ -44,7 +44,7 @@ export interface MemoryBudget {
  * The default: 288 MB whatever the machine, so that a run's footprint is known before it starts.
  * Measured on transactions of 250 MB and 1 GB of 1 kB rows through `inlet run` (PostgreSQL 13 and
  * 18): Node.js with DuckDB loaded 92 MB (74-78 MB of it code), the JavaScript heap 35-55 MB, DuckDB
- * 80-110 MB with its pool; peak 220-280 MB, the highest while DuckDB commits the whole transaction
+ * 80-110 MB with its pool; peak 215-255 MB, the highest while DuckDB commits the whole transaction
  * (bench/RESULTS.md). A larger limit
  * (in inlet.yaml) buys larger DuckDB caches for large tables and larger batches in memory, not
  * correctness.

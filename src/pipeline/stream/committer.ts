@@ -75,6 +75,11 @@ export class Committer {
     this.checkpoint = checkpoint
   }
 
+  /** Parts of the transaction in progress already staged (it was too large for memory). */
+  get stagedParts(): number {
+    return this.staged.length
+  }
+
   /** The first error of any work on the chain; the loop stops on it. */
   get failure(): { error: unknown } | undefined {
     return this.failed
