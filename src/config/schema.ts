@@ -84,7 +84,7 @@ export const configSchema = z
     memory_limit: z
       .union([z.number().positive(), z.string().regex(/^\s*\d+(\.\d+)?\s*(kB|KB|KiB|MB|MiB|GB|GiB)?\s*$/, 'use a size such as 256MB or 1GB')])
       .optional()
-      .describe('Memory `inlet run` may use in all, DuckDB\'s buffer pool included (which spills to disk beyond its share), e.g. `512MB` or `2GB`; a number is megabytes. At least 256MB; default 288MB.'),
+      .describe('Memory `inlet run` may use in all, DuckDB\'s buffer pool included (which spills to disk beyond its share), e.g. `512MB` or `2GB`; a number is megabytes. At least 256MB; default 288MB. A commit whose staged changes pass 64 MB (twice DuckDB\'s pool share at a larger limit: a transaction staged in parts) runs without string compression (DuckDB\'s compression analysis is memory outside its pool): its rows\' strings are stored uncompressed, numbers and dates still compressed.'),
     dropped_columns: z
       .enum(['keep', 'drop'])
       .optional()
