@@ -57,11 +57,9 @@ export async function planSource(client: SqlClient, source: ResolvedSource, defa
       const plan = await planOnce(client, source, defaultScd, destination, followed)
       // PostgreSQL 13 and 14 list a table from the catalogue snapshot their view started with, even
       // when its DROP committed while the view waited on the table's lock: a new statement sees it
-      // gone. Read again; the last time, leave such tables out.
+      // gone, and so does the plan.
       const gone = await goneSince(client, plan)
-      if (gone.size === 0) return plan
-      if (attempt < 5) continue
-      return { ...plan, targets: plan.targets.filter((t) => !gone.has(t.table.oid)), skipped: plan.skipped.filter((t) => !gone.has(t.oid)) }
+      return gone.size === 0 ? plan : { ...plan, targets: plan.targets.filter((t) => !gone.has(t.table.oid)), skipped: plan.skipped.filter((t) => !gone.has(t.oid)) }
     } catch (error) {
       // Read again: the next reading no longer sees the dropped table.
       if (attempt >= 5 || !droppedMeanwhile(error)) throw error

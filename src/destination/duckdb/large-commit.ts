@@ -23,9 +23,8 @@ export const STRING_COMPRESSION = 'fsst,dictionary,dict_fsst'
  * More staged bytes than twice the engine's pool share (64 MB at least): the pipeline's batches of
  * whole transactions stay below it (its batch share is at most 0.6 of the pool's, see
  * config/memory-budget.ts), so only a transaction staged in parts (or a copy's held changes
- * staged in parts) gets there. A threshold of the
- * whole ceiling (196 MB at the default memory_limit) let a 150 MB transaction keep FSST: peak
- * 307 MB, measured.
+ * staged in parts) gets there. A threshold of the whole ceiling (196 MB at the default
+ * memory_limit) let a 150 MB transaction keep FSST: peak 307 MB, measured.
  */
 export function isLargeCommit(stagedBytes: number, poolBytes: number | undefined): boolean {
   return stagedBytes > Math.max(64 * MB, 2 * (poolBytes ?? 0))
