@@ -2,6 +2,7 @@
  * Builds the resolved configuration from the YAML file, command-line flags (which win) and the
  * `PG*` environment variables. The only place that reads config files.
  */
+import { DESTINATION_FORMS, parseDestination } from '../destination/registry.js'
 import { existsSync, readFileSync } from 'node:fs'
 import { parseDocument } from 'yaml'
 import type { z } from 'zod'
@@ -173,17 +174,17 @@ function destinationSchemaName(name: string): string {
 }
 
 function checkDestination(destination: string): string {
-  if (!destination.startsWith('duckdb:') || destination.length <= 'duckdb:'.length) {
-    throw new InletError('INLET-C004', `The destination "${destination}" is not supported.`, { fix: 'Use --destination duckdb:PATH, e.g. duckdb:./lake.duckdb' })
+  if (parseDestination(destination) === undefined) {
+    throw new InletError('INLET-C004', `The destination "${destination}" is not supported.`, { fix: `Use --destination ${DESTINATION_FORMS.join(' or ')}, e.g. duckdb:./lake.duckdb` })
   }
   return destination
 }
 
-/** The destination file's path alone (for commands that read the destination and need no source). */
+/** The destination URL alone (for commands that read the destination and need no source). */
 export function loadDestination(configFile: string | undefined, flag: string | undefined): string {
   const file = configFile ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined)
   const input = file === undefined ? {} : readConfigFile(file)
-  return checkDestination(flag ?? input.destination ?? DEFAULT_DESTINATION).slice('duckdb:'.length)
+  return checkDestination(flag ?? input.destination ?? DEFAULT_DESTINATION)
 }
 
 /** `inlet_` + the database name, reduced to what slot names allow. */

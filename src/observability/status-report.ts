@@ -4,6 +4,7 @@
  * (from its live state and its own reading connection) or, with no run, from the file read-only
  * and the source's catalog.
  */
+import { displayOf } from '../destination/registry.js'
 import type { ResolvedConfig, ResolvedSource } from '../config/load.js'
 import type { Destination } from '../destination/destination.js'
 import type { LastError, TableState } from '../model/state.js'
@@ -77,7 +78,7 @@ export async function buildStatus(config: ResolvedConfig, destination: Destinati
   const sources: SourceStatus[] = []
   for (const source of config.sources) sources.push(await sourceStatus(source, destination, monitor?.sources.get(source.name), config.retainedWalWarningBytes))
   return {
-    destination: config.destination.slice('duckdb:'.length),
+    destination: displayOf(config.destination),
     run: monitor === undefined ? null : { pid: process.pid, since: monitor.startedAt.toISOString() },
     destinationHeld: destination === 'held',
     sources,

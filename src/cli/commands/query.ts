@@ -3,6 +3,7 @@
  * into it (through that run's local socket, since DuckDB lets one process open the file for
  * writing); otherwise on the file opened read-only.
  */
+import { localPathOf } from '../../destination/registry.js'
 import { resolve } from 'node:path'
 import { loadDestination } from '../../config/load.js'
 import type { Destination, QueryResult } from '../../destination/destination.js'
@@ -34,17 +35,18 @@ export async function queryCommand(args: readonly string[]): Promise<number> {
   const limit = values.limit === undefined ? 1000 : Number(values.limit)
   if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw new InletError('INLET-C004', `--limit must be a whole number from 1 to 100000, not "${String(values.limit)}".`)
   const sql = positionals[0] as string
-  const path = resolve(loadDestination(typeof values.config === 'string' ? values.config : undefined, typeof values.destination === 'string' ? values.destination : undefined))
-  const result = (await askRun<QueryResult>(path, 'POST', '/query', { sql, limit })) ?? (await queryFile(path, sql, limit))
+  const url = loadDestination(typeof values.config === 'string' ? values.config : undefined, typeof values.destination === 'string' ? values.destination : undefined)
+  const path = localPathOf(url)
+  const result = (await askRun<QueryResult>(path, 'POST', '/query', { sql, limit })) ?? (await queryFile(url, path, sql, limit))
   if (values.json === true) out(JSON.stringify(result))
   else printTable(result)
   return 0
 }
 
-async function queryFile(path: string, sql: string, limit: number): Promise<QueryResult> {
+async function queryFile(url: string, path: string, sql: string, limit: number): Promise<QueryResult> {
   let destination: Destination
   try {
-    destination = await openDestination(`duckdb:${path}`, { readOnly: true })
+    destination = await openDestination(url, { readOnly: true })
   } catch (error) {
     if (destinationHeld(error)) {
       throw new InletError('INLET-D001', `The destination ${path} is held by a process that is not an inlet run answering on its socket.`, { cause: error, fix: 'Stop that process (a DuckDB shell or script), or query through it.' })

@@ -1,3 +1,4 @@
+import { localPathOf } from '../../destination/registry.js'
 import { loadConfig, type ResolvedConfig, type ResolvedSource } from '../../config/load.js'
 import type { Destination } from '../../destination/destination.js'
 import { destinationHeld, openDestination } from '../../destination/registry.js'
@@ -39,7 +40,7 @@ export async function refreshCommand(args: readonly string[]): Promise<number> {
   }
   if (positionals.length === 0) throw new InletError('INLET-C004', 'inlet refresh needs the tables to copy again.', { fix: 'inlet refresh public.orders public.customers' })
   const config = loadConfig(configFlags(values))
-  const path = config.destination.slice('duckdb:'.length)
+  const path = localPathOf(config.destination)
   let destination: Destination
   try {
     destination = await openDestination(config.destination)

@@ -3,6 +3,7 @@
  * slot's health and the last error. Asks the inlet run that holds the destination, if one does;
  * otherwise reads the file read-only and the sources' catalogs.
  */
+import { localPathOf } from '../../destination/registry.js'
 import { resolve } from 'node:path'
 import { loadConfig, type ResolvedConfig } from '../../config/load.js'
 import type { Destination } from '../../destination/destination.js'
@@ -32,7 +33,7 @@ export async function statusCommand(args: readonly string[]): Promise<number> {
     return 0
   }
   const config = loadConfig(configFlags(values))
-  const path = resolve(config.destination.slice('duckdb:'.length))
+  const path = localPathOf(config.destination)
   const report = (await askRun<StatusReport>(path, 'GET', '/status')) ?? (await readStatus(config, path))
   if (values.json === true) {
     out(JSON.stringify(report, null, 2))

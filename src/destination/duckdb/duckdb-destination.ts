@@ -43,6 +43,17 @@ function catalogName(path: string): string {
   return basename(path).replace(/\.[^.]*$/, '') || 'destination'
 }
 
+/**
+ * Work another destination built on this one does inside each batch's transaction (the Iceberg
+ * destination writes its snapshots from the rows the batch changed): `before` runs before the
+ * batch applies, `after` after it, both in its transaction; `committed` once it has committed.
+ */
+export interface CommitHooks {
+  before(sql: SqlSession, batch: BatchCommit): Promise<unknown>
+  after(sql: SqlSession, batch: BatchCommit, context: unknown): Promise<void>
+  committed(): Promise<void>
+}
+
 /** Each writer stages its batches in a directory of its own. */
 let writers = 0
 
@@ -52,6 +63,8 @@ export class DuckDbDestination implements Destination {
   private readonly sql: SqlSession
   private readonly stager: Stager
   private readonly stageDirectory: string
+  /** See CommitHooks; set by the destination built on this one. */
+  hooks: CommitHooks | undefined
 
   private constructor(
     private readonly instance: DuckDBInstance,
@@ -74,8 +87,11 @@ export class DuckDbDestination implements Destination {
     return `duckdb:${this.localPath}`
   }
 
-  /** With `readOnly` (inlet status, inlet query), nothing is created or set: the file is read as it is. */
-  static async open(path: string, options: DestinationOptions = {}): Promise<DuckDbDestination> {
+  /**
+   * With `readOnly` (inlet status, inlet query), nothing is created or set: the file is read as it
+   * is. `directories`: where a destination built on this one writes files through DuckDB.
+   */
+  static async open(path: string, options: DestinationOptions = {}, directories: readonly string[] = []): Promise<DuckDbDestination> {
     const full = resolve(path)
     if (!existsSync(dirname(full))) throw new InletError('INLET-D001', `The destination directory ${dirname(full)} does not exist.`, { fix: `mkdir -p ${dirname(full)}` })
     let instance: DuckDBInstance
@@ -109,7 +125,7 @@ export class DuckDbDestination implements Destination {
       await confineReader(destination.sql)
       return destination
     }
-    await confineWriter(destination.sql, full)
+    await confineWriter(destination.sql, full, directories)
     // Text rendered from TIMESTAMPTZ (a column widened to text) in UTC, as the source session is pinned.
     await destination.sql.run(`SET TimeZone = 'UTC'`)
     await state.createStateSchema(destination.sql)
@@ -336,7 +352,16 @@ export class DuckDbDestination implements Destination {
       let widened: WidenedColumn[] = []
       const apply = () => {
         widened = []
-        return this.withRoom(() => commitBatch(this.sql, batch, { dropColumns: this.options.droppedColumns === 'drop', asText, widened }))
+        const options = { dropColumns: this.options.droppedColumns === 'drop', asText, widened }
+        const hooks = this.hooks
+        if (hooks === undefined) return this.withRoom(() => commitBatch(this.sql, batch, options))
+        return this.withRoom(() =>
+          this.sql.atomically(async () => {
+            const context = await hooks.before(this.sql, batch)
+            await commitBatch(this.sql, batch, options)
+            await hooks.after(this.sql, batch, context)
+          }),
+        )
       }
       const applyAll = () =>
         this.widening(stagedValues(batch), apply, stagedFills(batch), async (unfit) => {
@@ -364,6 +389,7 @@ export class DuckDbDestination implements Destination {
         })
       }
       for (const w of widened) this.options.onWidened?.(w)
+      await this.hooks?.committed()
     } catch (cause) {
       throw writeFailure(cause)
     } finally {
@@ -373,6 +399,11 @@ export class DuckDbDestination implements Destination {
 
   async discard(staged: readonly StagedChanges[]): Promise<void> {
     discardStaged(staged)
+  }
+
+  /** Runs `work` in one transaction of this writer (for a destination built on this one). */
+  atomically<T>(work: (sql: SqlSession) => Promise<T>): Promise<T> {
+    return this.sql.atomically(() => work(this.sql))
   }
 
   // ---- reads ------------------------------------------------------------------------

@@ -17,9 +17,9 @@ export function temporaryDirectory(databasePath: string): string {
   return `${databasePath}.tmp`
 }
 
-/** For the writing instance, after the file is attached. */
-export async function confineWriter(sql: SqlSession, databasePath: string): Promise<void> {
-  const directories = [scratchRoot(databasePath), temporaryDirectory(databasePath)].map((d) => literal(`${d}/`))
+/** For the writing instance, after the file is attached; `more`: directories a destination built on it writes. */
+export async function confineWriter(sql: SqlSession, databasePath: string, more: readonly string[] = []): Promise<void> {
+  const directories = [scratchRoot(databasePath), temporaryDirectory(databasePath), ...more].map((d) => literal(`${d}/`))
   await sql.run(`SET allowed_directories = [${directories.join(', ')}]`)
   await sql.run(`SET allowed_paths = [${BESIDE_FILE.map((s) => literal(databasePath + s)).join(', ')}]`)
   await sql.run('SET enable_external_access = false')

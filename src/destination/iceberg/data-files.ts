@@ -1,0 +1,117 @@
+/**
+ * Parquet data and delete files, written by DuckDB's own COPY (no extension needed) with the
+ * Iceberg field ids, and described for the manifest from COPY's RETURN_STATS: row count, size,
+ * and per column sizes, counts and the bounds engines prune files by.
+ */
+import { mkdirSync } from 'node:fs'
+import { randomUUID } from 'node:crypto'
+import { join } from 'node:path'
+import { literal, type SqlSession } from '../duckdb/sql-session.js'
+import { fieldIds, type IcebergSchema } from './iceberg-schema.js'
+import type { ContentFile } from './manifests.js'
+
+/** Data files grow to about this size before the next one starts (whole-table writes). */
+const FILE_SIZE = '256MB'
+
+interface CopyStats {
+  filename: string
+  count: bigint
+  file_size_bytes: bigint
+  column_statistics: Array<{ key: string; value: Array<{ key: string; value: string }> }> | null
+}
+
+/**
+ * Writes `select` (columns named and cast as `schema`'s fields) to new Parquet files under
+ * `directory`; returns them described, none when the SELECT has no rows.
+ */
+export async function writeParquet(sql: SqlSession, select: string, schema: IcebergSchema, directory: string, content: 0 | 2, equalityIds?: readonly number[]): Promise<ContentFile[]> {
+  const dir = join(directory, randomUUID())
+  mkdirSync(dir, { recursive: true })
+  const rows = await sql.rows<CopyStats>(
+    `COPY (${select}) TO ${literal(dir)} (FORMAT parquet, COMPRESSION zstd, FIELD_IDS ${fieldIds(schema)}, FILE_SIZE_BYTES '${FILE_SIZE}', FILENAME_PATTERN '${content === 0 ? 'data' : 'eq-deletes'}-{uuid}', RETURN_STATS)`,
+  )
+  return rows.filter((r) => Number(r.count) > 0).map((r) => describe(r, schema, content, equalityIds))
+}
+
+function describe(r: CopyStats, schema: IcebergSchema, content: 0 | 2, equalityIds: readonly number[] | undefined): ContentFile {
+  const columnSizes = new Map<number, number>()
+  const valueCounts = new Map<number, number>()
+  const nullCounts = new Map<number, number>()
+  const lowerBounds = new Map<number, Buffer>()
+  const upperBounds = new Map<number, Buffer>()
+  const records = Number(r.count)
+  for (const { key, value } of r.column_statistics ?? []) {
+    // Top-level columns only ("name"); list elements ("name"."element") are left without metrics.
+    const m = /^"((?:[^"]|"")*)"$/.exec(key)
+    if (m === null) continue
+    const field = schema.fields.find((f) => f.name === (m[1] as string).replace(/""/g, '"'))
+    if (field === undefined || typeof field.type !== 'string') continue
+    const stats = new Map(value.map((v) => [v.key, v.value]))
+    const size = stats.get('column_size_bytes')
+    if (size !== undefined) columnSizes.set(field.id, Number(size))
+    valueCounts.set(field.id, records)
+    const nulls = stats.get('null_count')
+    if (nulls !== undefined) nullCounts.set(field.id, Number(nulls))
+    const min = stats.get('min')
+    const max = stats.get('max')
+    if (min === undefined || max === undefined) continue
+    const lower = bound(field.type, min)
+    const upper = bound(field.type, max)
+    if (lower !== undefined && upper !== undefined) {
+      lowerBounds.set(field.id, lower)
+      upperBounds.set(field.id, upper)
+    }
+  }
+  return { content, path: r.filename, records, bytes: Number(r.file_size_bytes), columnSizes, valueCounts, nullCounts, lowerBounds, upperBounds, ...(equalityIds === undefined ? {} : { equalityIds }) }
+}
+
+/**
+ * Iceberg's single-value binary form of a bound, for the types whose text DuckDB prints exactly;
+ * undefined for the others (a file without bounds is read, never wrongly skipped).
+ */
+export function bound(type: string, text: string): Buffer | undefined {
+  if (type === 'int' && /^-?\d+$/.test(text)) {
+    const b = Buffer.alloc(4)
+    b.writeInt32LE(Number(text))
+    return b
+  }
+  if (type === 'long' && /^-?\d+$/.test(text)) {
+    const b = Buffer.alloc(8)
+    b.writeBigInt64LE(BigInt(text))
+    return b
+  }
+  if (type === 'boolean' && (text === 'true' || text === 'false')) return Buffer.from([text === 'true' ? 1 : 0])
+  if (type === 'date' && /^\d{4}-\d{2}-\d{2}$/.test(text)) {
+    const days = Date.UTC(Number(text.slice(0, 4)), Number(text.slice(5, 7)) - 1, Number(text.slice(8, 10))) / 86_400_000
+    if (Number(text.slice(0, 4)) < 1) return undefined
+    const b = Buffer.alloc(4)
+    b.writeInt32LE(days)
+    return b
+  }
+  // Short strings only: DuckDB may shorten long ones in statistics, and a shortened upper bound is wrong.
+  if (type === 'string' && Buffer.byteLength(text) <= 32) return Buffer.from(text)
+  if (type === 'uuid' && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(text)) return Buffer.from(text.replace(/-/g, ''), 'hex')
+  const decimal = /^decimal\(\d+, (\d+)\)$/.exec(type)
+  if (decimal !== null && /^-?\d+(\.\d+)?$/.test(text)) {
+    const scale = Number(decimal[1])
+    const [whole, fraction = ''] = text.replace('-', '').split('.')
+    if (fraction.length > scale) return undefined
+    let unscaled = BigInt(`${whole}${fraction.padEnd(scale, '0')}`)
+    if (text.startsWith('-')) unscaled = -unscaled
+    return twosComplement(unscaled)
+  }
+  return undefined
+}
+
+/** The shortest big-endian two's-complement bytes of an integer (Iceberg's decimal bound form). */
+function twosComplement(n: bigint): Buffer {
+  let bytes = 1
+  while (n < -(1n << BigInt(8 * bytes - 1)) || n >= 1n << BigInt(8 * bytes - 1)) bytes++
+  const b = Buffer.alloc(bytes)
+  let v = n < 0n ? (1n << BigInt(8 * bytes)) + n : n
+  for (let i = bytes - 1; i >= 0; i--) {
+    b[i] = Number(v & 0xffn)
+    v >>= 8n
+  }
+  return b
+}

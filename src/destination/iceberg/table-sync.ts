@@ -1,0 +1,172 @@
+/**
+ * Turns what a commit did to a table of the local mirror into one Iceberg snapshot of that table,
+ * without rewriting it (merge-on-read):
+ *
+ * - **Window**: a batch of rows alone. Before the batch applies, the mirror's rows it can touch
+ *   (those whose key, or for a keyless table whose values, a staged row names) are copied aside;
+ *   after it, the same rows are read again. Rows that changed or went give their equality tuple
+ *   (the key, plus the version's start for SCD2) to an equality delete file; the rows after the
+ *   batch that match a deleted tuple, and the new rows, go to a data file. An equality delete
+ *   removes only rows of earlier snapshots, so the rows re-added beside it stay. This holds for
+ *   any tuple the window covers, so duplicates of a keyless table come out right.
+ * - **Whole**: anything else (a truncate, a schema change, a copy swapped in, the end of a
+ *   snapshot): the table is written anew and the snapshot replaces every file.
+ *
+ * The SQL runs in the mirror's transaction of the commit, so both sides see the same rows.
+ */
+import { randomUUID } from 'node:crypto'
+import { mkdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { quoteIdent } from '../../postgres/sql-text.js'
+import { START_COLUMN, type TableTarget } from '../../model/table-binding.js'
+import { asHeld, sqlType } from '../duckdb/column-types.js'
+import { destinationTable, stageMetaColumns } from '../duckdb/apply-sql.js'
+import { csvSource } from '../duckdb/stage-file.js'
+import { columnTypes } from '../duckdb/table-ddl.js'
+import type { SqlSession } from '../duckdb/sql-session.js'
+import { castColumn, evolveSchema, type IcebergSchema, type MirrorColumn } from './iceberg-schema.js'
+import { writeParquet } from './data-files.js'
+import { readManifestList, writeManifest, writeManifestList, type ContentFile, type ManifestFile } from './manifests.js'
+import { prepareVersion, readCurrent, tableLocation, writeDurably } from './path-catalog.js'
+import { currentSchema, currentSnapshot, newMetadata, newSnapshotId, withSnapshot } from './table-metadata.js'
+
+/** A staged rows part, as the window reads its keys. */
+export interface StagedRows {
+  readonly target: TableTarget
+  readonly file: string
+  readonly longestLine: number
+}
+
+/** The rows of a table a batch can touch, copied aside before it applies. */
+export interface Window {
+  readonly target: TableTarget
+  /** Columns the window is chosen by. */
+  readonly match: readonly string[]
+  /** Columns of the equality deletes (the match, plus the version's start in SCD2). */
+  readonly equality: readonly string[]
+  readonly keys: string
+  readonly before: string
+}
+
+/** A version of a table's metadata written aside, made current once the mirror has committed. */
+export interface PendingVersion {
+  readonly location: string
+  readonly version: number
+  readonly temp: string
+}
+
+const UNCOMPARABLE = /\[\]$|^FLOAT$|^DOUBLE$/
+
+let windows = 0
+
+/** Copies aside the rows `parts` can touch; undefined when they cannot be told apart (whole write). */
+export async function openWindow(sql: SqlSession, target: TableTarget, parts: readonly StagedRows[]): Promise<Window | undefined> {
+  const held = await columnTypes(sql, target.destSchema, target.destName)
+  const keyed = target.key.length > 0
+  const match = keyed ? target.key.map((i) => (target.columns[i] as { name: string }).name) : target.columns.filter((c) => !UNCOMPARABLE.test(held.get(c.name) ?? '')).map((c) => c.name)
+  if (match.length === 0 || match.some((m) => !held.has(m))) return undefined
+  const selects: string[] = []
+  for (const part of parts) {
+    const t = asHeld(part.target, held)
+    const names = [...t.columns.map((_, i) => `c${i}`), ...stageMetaColumns(t)]
+    const source = `${csvSource(part.file, names, part.longestLine)} s`
+    const at = match.map((m) => t.columns.findIndex((c) => c.name === m))
+    if (at.some((i) => i < 0)) return undefined
+    selects.push(`SELECT ${at.map((i, j) => `${sqlType(t.columns[i] as TableTarget['columns'][number]).convert(`s.c${i}`)} AS k${j}`).join(', ')} FROM ${source}`)
+    if (keyed) selects.push(`SELECT ${at.map((i, j) => `${sqlType(t.columns[i] as TableTarget['columns'][number]).convert(`s.lk${j}`)} AS k${j}`).join(', ')} FROM ${source} WHERE s.lk0 IS NOT NULL`)
+  }
+  const n = windows++
+  const keys = `inlet_window_keys_${n}`
+  const before = `inlet_window_before_${n}`
+  await sql.run(`CREATE OR REPLACE TEMP TABLE ${keys} AS SELECT DISTINCT * FROM (${selects.join(' UNION ALL ')})`)
+  const window: Window = { target, match, equality: target.scd === 2 ? [...match, START_COLUMN] : match, keys, before }
+  await sql.run(`CREATE OR REPLACE TEMP TABLE ${before} AS ${windowRows(window)}`)
+  return window
+}
+
+function windowRows(w: Window): string {
+  const on = w.match.map((m, j) => `t.${quoteIdent(m)} IS NOT DISTINCT FROM k.k${j}`).join(' AND ')
+  return `SELECT t.* FROM ${destinationTable(w.target)} t SEMI JOIN ${w.keys} k ON ${on}`
+}
+
+export interface CommitInfo {
+  readonly source: string
+  readonly lsn: bigint
+  /** Columns renamed by the commit: new name → old name (they keep their field ids). */
+  readonly renamed?: ReadonlyMap<string, string>
+}
+
+/** The table's new snapshot from its window (rows changed alone). */
+export async function prepareWindow(sql: SqlSession, warehouse: string, w: Window, info: CommitInfo): Promise<PendingVersion | undefined> {
+  const after = `${w.before}_after`
+  await sql.run(`CREATE OR REPLACE TEMP TABLE ${after} AS ${windowRows(w)}`)
+  const eq = w.equality.map(quoteIdent).join(', ')
+  const on = (a: string, b: string) => w.equality.map((c) => `${a}.${quoteIdent(c)} IS NOT DISTINCT FROM ${b}.${quoteIdent(c)}`).join(' AND ')
+  await sql.run(`CREATE OR REPLACE TEMP TABLE ${after}_gone AS SELECT DISTINCT ${eq} FROM (SELECT * FROM ${w.before} EXCEPT ALL SELECT * FROM ${after})`)
+  const added = `(SELECT * FROM ${after} EXCEPT ALL SELECT * FROM ${w.before})`
+  try {
+    return await prepareTable(sql, warehouse, w.target, info, async (schema, columns, dir) => {
+      const cast = columns.map(castColumn).join(', ')
+      const data = await writeParquet(sql, `SELECT ${cast} FROM (SELECT a.* FROM ${after} a SEMI JOIN ${after}_gone g ON ${on('a', 'g')} UNION ALL SELECT x.* FROM ${added} x ANTI JOIN ${after}_gone g ON ${on('x', 'g')})`, schema, dir, 0)
+      const eqSchema: IcebergSchema = { ...schema, fields: schema.fields.filter((f) => w.equality.includes(f.name)) }
+      const eqColumns = columns.filter((c) => w.equality.includes(c.name))
+      const deletes = await writeParquet(sql, `SELECT ${eqColumns.map(castColumn).join(', ')} FROM ${after}_gone`, eqSchema, dir, 2, eqSchema.fields.map((f) => f.id))
+      return { data, deletes, replace: false }
+    })
+  } finally {
+    for (const t of [w.keys, w.before, after, `${after}_gone`]) await sql.run(`DROP TABLE IF EXISTS ${t}`)
+  }
+}
+
+/** The table's new snapshot holding all its rows (replacing every file). */
+export function prepareWhole(sql: SqlSession, warehouse: string, target: TableTarget, info: CommitInfo): Promise<PendingVersion | undefined> {
+  return prepareTable(sql, warehouse, target, info, async (schema, columns, dir) => {
+    const data = await writeParquet(sql, `SELECT ${columns.map(castColumn).join(', ')} FROM ${destinationTable(target)}`, schema, dir, 0)
+    return { data, deletes: [], replace: true }
+  })
+}
+
+type WriteFiles = (schema: IcebergSchema, columns: readonly MirrorColumn[], dataDir: string) => Promise<{ data: ContentFile[]; deletes: ContentFile[]; replace: boolean }>
+
+async function prepareTable(sql: SqlSession, warehouse: string, target: TableTarget, info: CommitInfo, write: WriteFiles): Promise<PendingVersion | undefined> {
+  const location = tableLocation(warehouse, target.destSchema, target.destName)
+  const columns = [...(await columnTypes(sql, target.destSchema, target.destName))].map(([name, type]) => ({ name, type }))
+  const current = readCurrent(location)
+  const previous = current === undefined ? undefined : currentSchema(current.meta)
+  const { schema, lastId } = evolveSchema(previous, columns, current?.meta['last-column-id'] ?? 0, info.renamed)
+  const { data, deletes, replace } = await write(schema, columns, join(location, 'data'))
+  if (current !== undefined && !replace && data.length === 0 && deletes.length === 0 && schema['schema-id'] === previous?.['schema-id']) return undefined
+  mkdirSync(join(location, 'metadata'), { recursive: true })
+  const id = newSnapshotId()
+  const sequence = (current?.meta['last-sequence-number'] ?? 0) + 1
+  const snapshot = current === undefined ? undefined : currentSnapshot(current.meta)
+  const carried: ManifestFile[] = replace || snapshot === undefined ? [] : await readManifestList(readFileSync(snapshot['manifest-list']))
+  const schemaJson = JSON.stringify(schema)
+  const manifests = [...carried]
+  for (const [content, files] of [[0, data], [1, deletes]] as const) {
+    if (files.length === 0) continue
+    const bytes = await writeManifest(files.map((file) => ({ status: 1, snapshotId: id, sequenceNumber: null, fileSequenceNumber: null, file })), content, schemaJson, schema['schema-id'])
+    const path = join(location, 'metadata', `${randomUUID()}-m${content}.avro`)
+    writeDurably(path, bytes)
+    const rows = files.reduce((sum, f) => sum + f.records, 0)
+    manifests.push({ path, length: bytes.length, content, sequenceNumber: sequence, minSequenceNumber: sequence, addedSnapshotId: id, addedFiles: files.length, existingFiles: 0, deletedFiles: 0, addedRows: rows, existingRows: 0, deletedRows: 0 })
+  }
+  const parent = snapshot?.['snapshot-id'] ?? null
+  const listPath = join(location, 'metadata', `snap-${id}-${randomUUID()}.avro`)
+  writeDurably(listPath, await writeManifestList(manifests, id, parent, sequence))
+  const records = (files: readonly ContentFile[]) => String(files.reduce((sum, f) => sum + f.records, 0))
+  const summary: Record<string, string> = {
+    operation: replace && snapshot !== undefined ? 'overwrite' : deletes.length > 0 ? 'overwrite' : 'append',
+    'inlet.source': info.source,
+    'inlet.lsn': String(info.lsn),
+    'added-data-files': String(data.length),
+    'added-records': records(data),
+    'added-delete-files': String(deletes.length),
+    'added-equality-deletes': records(deletes),
+  }
+  const base = current?.meta ?? newMetadata(location, schema, lastId, { 'inlet.source-table': target.display, 'inlet.scd': String(target.scd) })
+  const next = withSnapshot(base, { id, manifestList: listPath, summary, schema, lastColumnId: lastId, previousFile: current?.file })
+  const version = (current?.version ?? 0) + 1
+  return { location, version, temp: prepareVersion(location, version, next) }
+}
+
