@@ -5,6 +5,7 @@
  */
 import { join } from 'node:path'
 import { assertEqualTables, openDuck, type CompareOptions } from '../support/compare.js'
+import { assertIcebergMatchesMirror } from '../support/iceberg-read.js'
 
 /** A column as the destination holds it: its type and each row's value as the engine prints it. */
 export interface RenderedColumns {
@@ -26,31 +27,50 @@ export interface ConformanceTarget {
 }
 
 const duckPath = (url: string) => url.slice('duckdb:'.length)
+const warehouse = (url: string) => url.slice('iceberg:file://'.length)
+const mirror = (url: string) => join(warehouse(url), '_inlet', 'mirror.duckdb')
 
 export const TARGETS: readonly ConformanceTarget[] = [
   {
     name: 'duckdb',
     url: (dir, name) => `duckdb:${join(dir, `${name}.duckdb`)}`,
     assertEqual: (url, tables) => assertEqualTables(duckPath(url), tables),
+    render: (url, table, columns) => renderDuck(duckPath(url), table, columns),
+    expected: (c) => [c[2], c[3]],
+  },
+  {
+    // The mirror must equal the source, and ClickHouse's reading of the Iceberg tables the mirror.
+    name: 'iceberg',
+    url: (dir, name) => `iceberg:file://${join(dir, `${name}-lake`)}`,
+    assertEqual: async (url, tables) => {
+      await assertEqualTables(mirror(url), tables)
+      await assertIcebergMatchesMirror(warehouse(url), mirror(url), tables.map((t) => t.destTable))
+    },
     render: async (url, table, columns) => {
-      const { duck, close } = await openDuck(duckPath(url))
-      try {
-        const described = (await (await duck.runAndReadAll(`DESCRIBE ${table}`)).getRowObjectsJS()) as Array<{ column_name: string; column_type: string }>
-        const types = new Map(described.map((d) => [d.column_name, d.column_type]))
-        const q = (c: string) => `"${c.replace(/"/g, '""')}"`
-        const render = (c: string) => {
-          const type = types.get(c) ?? ''
-          if (type === 'BLOB') return `'\\x' || lower(hex(${q(c)}))`
-          if (type.endsWith(']')) return `CAST(to_json(${q(c)}) AS VARCHAR)`
-          return `CAST(${q(c)} AS VARCHAR)`
-        }
-        const select = columns.map((c) => `${render(c)} AS ${q(c)}`).join(', ')
-        const rows = (await (await duck.runAndReadAll(`SELECT id, ${select} FROM ${table} ORDER BY id`)).getRowObjectsJS()) as RenderedColumns['rows']
-        return { types, rows }
-      } finally {
-        close()
-      }
+      await assertIcebergMatchesMirror(warehouse(url), mirror(url), [table])
+      return renderDuck(mirror(url), table, columns)
     },
     expected: (c) => [c[2], c[3]],
   },
 ]
+
+/** The named columns of a table of a DuckDB file, rendered by DuckDB. */
+async function renderDuck(path: string, table: string, columns: readonly string[]): Promise<RenderedColumns> {
+  const { duck, close } = await openDuck(path)
+  try {
+    const described = (await (await duck.runAndReadAll(`DESCRIBE ${table}`)).getRowObjectsJS()) as Array<{ column_name: string; column_type: string }>
+    const types = new Map(described.map((d) => [d.column_name, d.column_type]))
+    const q = (c: string) => `"${c.replace(/"/g, '""')}"`
+    const render = (c: string) => {
+      const type = types.get(c) ?? ''
+      if (type === 'BLOB') return `'\\x' || lower(hex(${q(c)}))`
+      if (type.endsWith(']')) return `CAST(to_json(${q(c)}) AS VARCHAR)`
+      return `CAST(${q(c)} AS VARCHAR)`
+    }
+    const select = columns.map((c) => `${render(c)} AS ${q(c)}`).join(', ')
+    const rows = (await (await duck.runAndReadAll(`SELECT id, ${select} FROM ${table} ORDER BY id`)).getRowObjectsJS()) as RenderedColumns['rows']
+    return { types, rows }
+  } finally {
+    close()
+  }
+}

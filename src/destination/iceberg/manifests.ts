@@ -119,8 +119,9 @@ function encode(schema: object, metadata: Record<string, string>, records: reado
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     const meta = Object.fromEntries(Object.entries(metadata).map(([k, v]) => [k, Buffer.from(v)]))
-    // `metadata` is supported by avsc's BlockEncoder but missing from its type definitions.
-    const encoder = new avro.streams.BlockEncoder(schema as avro.Schema, { metadata: meta, codec: 'null' } as Partial<avro.EncoderOptions>)
+    // `metadata` is supported by avsc's BlockEncoder but missing from its type definitions. The
+    // header always: an empty manifest list is a header alone (by default avsc writes nothing).
+    const encoder = new avro.streams.BlockEncoder(schema as avro.Schema, { metadata: meta, codec: 'null', writeHeader: 'always' } as Partial<avro.EncoderOptions>)
     encoder.on('data', (chunk: Buffer) => chunks.push(chunk))
     encoder.on('end', () => resolve(Buffer.concat(chunks)))
     encoder.on('error', reject)
