@@ -62,9 +62,9 @@ export const configSchema = z
     tables: z.array(tableEntry).min(1).optional().describe('Tables to replicate from every source that does not list its own: patterns, or `{table, as, scd, exclude_columns}` objects.'),
     destination: z
       .string()
-      .regex(/^duckdb:.+/, 'use duckdb:PATH, e.g. duckdb:./lake.duckdb')
+      .regex(/^(duckdb:.+|iceberg:file:\/\/.+)/, 'use duckdb:PATH (e.g. duckdb:./lake.duckdb) or iceberg:file:///PATH')
       .optional()
-      .describe('Where tables land. Default: `duckdb:./inlet.duckdb`.'),
+      .describe('Where tables land: `duckdb:PATH`, a DuckDB file (default `duckdb:./inlet.duckdb`), or `iceberg:file:///PATH`, Iceberg v2 tables under PATH (one directory per `schema/table`, read by path by Spark, Trino, ClickHouse, DuckDB) written from a local DuckDB mirror in `PATH/_inlet/`.'),
     scd: z.union([z.literal(1), z.literal(2)]).optional().describe('SCD type for every table: 1 (mirror, default) or 2 (history).'),
     auto_refresh: z
       .enum(['scd1', 'all', 'off'])

@@ -1,0 +1,138 @@
+/**
+ * What the Iceberg destination adds beyond the conformance suite (which runs every shape on it):
+ * commits are merge-on-read (a batch adds an equality delete file and a small data file, the
+ * earlier files stay), each snapshot records the source and LSN, a crash between the mirror's
+ * commit and the Iceberg publish is finished by the next run, SIGKILLs under a workload leave the
+ * tables (as ClickHouse reads them) equal to the source, and object storage is refused clearly.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, test } from 'node:test'
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { sampleData, SAMPLE_SCHEMA } from '../src/demo/sample-schema.js'
+import { runWorkload } from '../src/demo/workload.js'
+import type { EmbeddedPostgres } from '../src/embedded/postgres-server.js'
+import { readManifestList } from '../src/destination/iceberg/manifests.js'
+import { readCurrent } from '../src/destination/iceberg/path-catalog.js'
+import { currentSnapshot } from '../src/destination/iceberg/table-metadata.js'
+import { openDuck } from './support/compare.js'
+import { createDatabase, runAndKill, runCli, sql, startServer, testMajors } from './support/servers.js'
+import { TARGETS } from './conformance/targets.js'
+
+const major = testMajors().at(-1) as number
+const ICEBERG = TARGETS.find((t) => t.name === 'iceberg')
+if (ICEBERG === undefined) throw new Error('no iceberg conformance target')
+
+describe(`Iceberg destination (PostgreSQL ${major})`, () => {
+  let server: EmbeddedPostgres
+  let dir: string
+  before(async () => {
+    server = await startServer(major)
+    dir = mkdtempSync(join(tmpdir(), 'inlet-iceberg-'))
+  })
+  after(async () => {
+    await server?.stop()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  test('a batch is one merge-on-read snapshot with inlet.source and inlet.lsn; a crash before the publish is finished by the next run', async () => {
+    await createDatabase(server, 'mor', `create table t (id bigint primary key, v text, n int);
+      insert into t select g, md5(g::text), g from generate_series(1, 5000) g; create publication inlet_pub for table t`)
+    const url = ICEBERG.url(dir, 'mor')
+    const warehouse = url.slice('iceberg:file://'.length)
+    const location = join(warehouse, 'public', 't')
+    assert.equal((await runCli(['setup', '--source', server.url('mor'), '--apply'])).code, 0)
+    const first = await runCli(['run', '--once', '--source', server.url('mor'), '--destination', url])
+    assert.equal(first.code, 0, first.stderr)
+    const loaded = readCurrent(location)
+    assert.ok(loaded !== undefined)
+    const firstList = await readManifestList(readFileSync(currentSnapshot(loaded.meta)?.['manifest-list'] as string))
+
+    await sql(server, 'mor', `update t set v = 'changed' where id <= 10; delete from t where id between 11 and 15; insert into t values (9000, 'new', 1)`)
+    const second = await runCli(['run', '--once', '--source', server.url('mor'), '--destination', url])
+    assert.equal(second.code, 0, second.stderr)
+    const now = readCurrent(location)
+    assert.ok(now !== undefined && now.version > loaded.version)
+    const snapshot = currentSnapshot(now.meta)
+    assert.equal(snapshot?.summary['inlet.source'], 'mor')
+    assert.equal(snapshot?.summary['added-delete-files'], '1')
+    // The ten changed rows and the new one; the five deleted are in the delete file alone.
+    assert.equal(snapshot?.summary['added-records'], '11')
+    assert.equal(snapshot?.summary['added-equality-deletes'], '15')
+    const list = await readManifestList(readFileSync(snapshot?.['manifest-list'] as string))
+    for (const m of firstList) assert.ok(list.some((x) => x.path === m.path), 'the earlier manifests are carried, not rewritten')
+    assert.ok(list.some((m) => m.content === 1))
+    // The snapshot's LSN is the checkpoint the mirror holds (the slot was confirmed up to it).
+    const { duck, close } = await openDuck(join(warehouse, '_inlet', 'mirror.duckdb'))
+    const checkpoint = ((await (await duck.runAndReadAll(`SELECT CAST(checkpoint_lsn AS VARCHAR) AS l FROM _inlet.sources`)).getRowObjectsJS()) as Array<{ l: string }>)[0]?.l
+    close()
+    assert.equal(snapshot?.summary['inlet.lsn'], checkpoint)
+    const table = { sourceUrl: server.url('mor'), sourceTable: 'public.t', destTable: 'public.t', key: ['id'] }
+    await ICEBERG.assertEqual(url, [table])
+
+    // A crash after the mirror committed the next batch and before its version was published:
+    // the version is back aside and recorded as pending, as the commit leaves it.
+    await sql(server, 'mor', `update t set n = -n where id between 100 and 120`)
+    assert.equal((await runCli(['run', '--once', '--source', server.url('mor'), '--destination', url])).code, 0)
+    const published = readCurrent(location)
+    assert.ok(published !== undefined)
+    const aside = join(location, 'metadata', `.v${published.version}-crash.metadata.json.tmp`)
+    renameSync(published.file, aside)
+    writeFileSync(join(location, 'metadata', 'version-hint.text'), String(published.version - 1))
+    const mirror = await openDuck(join(warehouse, '_inlet', 'mirror.duckdb'))
+    try {
+      await mirror.duck.run(`INSERT INTO _inlet.iceberg_pending VALUES ('${location}', ${published.version}, '${aside}')`)
+    } finally {
+      mirror.close()
+    }
+    await assert.rejects(ICEBERG.assertEqual(url, [table]), /differ/)
+    const next = await runCli(['run', '--once', '--source', server.url('mor'), '--destination', url])
+    assert.equal(next.code, 0, next.stderr)
+    assert.equal(readCurrent(location)?.version, published.version)
+    assert.equal(readFileSync(join(location, 'metadata', 'version-hint.text'), 'utf8'), String(published.version))
+    await ICEBERG.assertEqual(url, [table])
+  })
+
+  test('SIGKILLs under a workload, then --once: the Iceberg tables equal the source', async () => {
+    await createDatabase(server, 'shop', `${SAMPLE_SCHEMA} alter table public.page_views replica identity full;`)
+    await sql(server, 'shop', sampleData(2000))
+    await sql(server, 'shop', 'create publication inlet_pub for all tables')
+    const url = ICEBERG.url(dir, 'shop')
+    const config = join(dir, 'shop.yaml')
+    writeFileSync(config, `sources:\n  - url: ${server.url('shop')}\ndestination: ${url}\ntables:\n  - public.*\n  - table: public.orders\n    scd: 2\n`)
+    const stop = new AbortController()
+    const workload = runWorkload(server.url('shop'), stop.signal, 300)
+    try {
+      for (let i = 0; i < 6; i++) {
+        const env: Record<string, string> = i % 3 === 2 ? { INLET_TEST_FAULTS: JSON.stringify({ killAfterCommit: 1 + (i % 2) }) } : {}
+        const result = await runAndKill(['run', '--config', config, '--json'], i === 0 ? 50 : Math.floor(Math.random() * 1500), env, i === 0 ? /"event":"snapshot\.start"/ : /"event":"(stream|snapshot)\.start"/)
+        assert.equal(result.signal, 'SIGKILL', result.stderr.slice(-2000))
+      }
+    } finally {
+      stop.abort()
+      await workload
+    }
+    const final = await runCli(['run', '--config', config, '--once'])
+    assert.equal(final.code, 0, final.stderr)
+    const tables = (
+      [
+        ['customers', ['id'], 1],
+        ['products', ['id'], 1],
+        ['orders', ['id'], 2],
+        ['order_items', ['order_id', 'line'], 1],
+        ['events', ['id', 'at'], 1],
+        ['page_views', [], 1],
+      ] as const
+    ).map(([t, key, scd]) => ({ sourceUrl: server.url('shop'), sourceTable: `public.${t}`, destTable: `public.${t}`, scd, key }))
+    await ICEBERG.assertEqual(url, tables)
+  })
+
+  test('object storage is refused with what to use instead', async () => {
+    const result = await runCli(['run', '--once', '--source', server.url('postgres'), '--destination', 'iceberg:s3://bucket/prefix'])
+    assert.equal(result.code, 2, result.stderr)
+    assert.match(result.stderr, /INLET-C004: Iceberg tables on object storage \(s3:\/\/bucket\) are not supported yet/)
+    assert.match(result.stderr, /iceberg:file:\/\/\/PATH/)
+    assert.doesNotMatch(result.stderr, /\n\s+at /)
+  })
+})
