@@ -19,7 +19,8 @@ Runs one SELECT (or WITH, FROM, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN) on the DuckD
 inlet run holds the file, the run answers it on its local socket, from committed batches only;
 otherwise the file is opened read-only. Anything that would write is refused (INLET-D005).
 
-  --destination duckdb:PATH   the file (default: the config's, else duckdb:./inlet.duckdb)
+  --destination URL      the destination (default: the config's, else duckdb:./inlet.duckdb);
+                         an Iceberg destination is queried through its local mirror
   --config FILE          config file (default: ./inlet.yaml if present)
   --limit N              rows to print at most (default 1000)
   --json                 print {columns, rows, truncated} as JSON

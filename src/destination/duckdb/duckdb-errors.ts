@@ -44,3 +44,14 @@ export function withoutValues(message: string): string {
   }
   return message.replace(/'(?:[^']|'')*'/g, '…').replace(/"(?:[^"]|"")*"/g, (m) => (m.length > 66 ? '"…"' : m))
 }
+
+/** DuckDB could not open the file: held by another process (`details.held`), or not a database. */
+export function openFailure(path: string, cause: unknown): InletError {
+  const message = (cause as Error).message
+  const lock = /Conflicting lock is held in (.*) \(PID (\d+)\)/.exec(message)
+  return new InletError('INLET-D001', lock !== null ? `The destination ${path} is held by another process (${lock[1]}, PID ${lock[2]}).` : `The destination ${path} cannot be opened: ${message.split('\n')[0]}`, {
+    cause,
+    fix: lock !== null ? 'DuckDB allows one writing process per file: stop the other process (inlet run, a DuckDB shell) or use another file.' : 'Check that the file is a DuckDB database and the directory is writable.',
+    details: { held: lock !== null },
+  })
+}

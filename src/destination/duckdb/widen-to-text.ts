@@ -17,6 +17,7 @@ import { sqlType } from './column-types.js'
 import { csvSource } from './stage-file.js'
 import { literal, type SqlSession } from './sql-session.js'
 import { columnTypes } from './table-ddl.js'
+import { isValueError } from './duckdb-errors.js'
 
 /** A column widened to text, for the run's log. */
 export interface WidenedColumn {
@@ -130,4 +131,19 @@ function interval(x: string): string {
   const frac = `CASE WHEN ${f} = 0 THEN '' ELSE '.' || rtrim(lpad(CAST(abs(${f}) AS VARCHAR), 6, '0'), '0') END`
   const time = `(CASE WHEN ${minus} THEN '-' WHEN ${negativeBefore(d, mo, y)} THEN '+' ELSE '' END) || printf('%02d', abs(${h})) || ':' || printf('%02d', abs(${mi})) || ':' || printf('%02d', abs(${s})) || ${frac}`
   return `CASE WHEN ${x} IS NULL THEN NULL ELSE array_to_string(list_concat(${dateParts}, CASE WHEN len(${dateParts}) = 0 OR NOT ${timeZero} THEN [${time}] ELSE [] END), ' ') END`
+}
+
+/**
+ * Runs an atomic write; when it fails on a value a column's type cannot hold, the columns with
+ * such values are widened to text (`widen`, false when it widened nothing) and it runs again.
+ */
+export async function widening<T>(sql: SqlSession, values: readonly StagedValues[], work: () => Promise<T>, fills: readonly FillValue[], widen: (unfit: Map<TableTarget, Set<string>>) => Promise<boolean>): Promise<T> {
+  for (;;) {
+    try {
+      return await work()
+    } catch (error) {
+      if (!isValueError(error) || sql.transactionOpen) throw error
+      if (!(await widen(await unfitColumns(sql, values, fills)))) throw error
+    }
+  }
 }

@@ -1,0 +1,56 @@
+/**
+ * Pure parts of the Iceberg destination: the bounds of the manifests (Iceberg's single-value
+ * binary forms), field ids across schema changes, and manifest lists written and read back.
+ */
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { bound } from '../src/destination/iceberg/data-files.js'
+import { evolveSchema, fieldIds, writtenType } from '../src/destination/iceberg/iceberg-schema.js'
+import { readManifestList, writeManifest, writeManifestList } from '../src/destination/iceberg/manifests.js'
+
+test('bounds in Iceberg binary form, none where the text is not exact', () => {
+  assert.deepEqual(bound('int', '-2'), Buffer.from([0xfe, 0xff, 0xff, 0xff]))
+  assert.deepEqual(bound('long', '1'), Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]))
+  assert.deepEqual(bound('date', '1970-01-02'), Buffer.from([1, 0, 0, 0]))
+  assert.deepEqual(bound('string', 'abc'), Buffer.from('abc'))
+  assert.equal(bound('string', 'x'.repeat(40)), undefined)
+  assert.deepEqual(bound('decimal(10, 2)', '1.50'), Buffer.from([0x00, 0x96]))
+  assert.deepEqual(bound('decimal(10, 2)', '-1.5'), Buffer.from([0xff, 0x6a]))
+  assert.deepEqual(bound('uuid', '00000000-0000-0000-0000-0000000000ff'), Buffer.from('000000000000000000000000000000ff', 'hex'))
+  assert.equal(bound('date', '0044-03-15 (BC)'), undefined)
+  assert.equal(bound('double', '1.5'), undefined)
+  assert.equal(bound('timestamptz', '2026-12-03 15:53:59+00'), undefined)
+})
+
+test('field ids: kept by renames and promotions, new for other type changes and new columns', () => {
+  const first = evolveSchema(undefined, [{ name: 'id', type: 'INTEGER' }, { name: 'tags', type: 'VARCHAR[]' }, { name: 'f', type: 'FLOAT' }], 0)
+  assert.deepEqual(first.schema.fields.map((f) => f.id), [1, 2, 4])
+  assert.deepEqual(first.schema.fields[1]?.type, { type: 'list', 'element-id': 3, element: 'string', 'element-required': false })
+  const same = evolveSchema(first.schema, [{ name: 'id', type: 'INTEGER' }, { name: 'tags', type: 'VARCHAR[]' }, { name: 'f', type: 'FLOAT' }], first.lastId)
+  assert.equal(same.schema['schema-id'], first.schema['schema-id'])
+  const next = evolveSchema(first.schema, [{ name: 'id', type: 'BIGINT' }, { name: 'labels', type: 'VARCHAR[]' }, { name: 'f', type: 'VARCHAR' }, { name: 'added', type: 'DATE' }], first.lastId, new Map([['labels', 'tags']]))
+  assert.equal(next.schema['schema-id'], 1)
+  assert.deepEqual(next.schema.fields.map((f) => [f.name, f.id, f.type]), [
+    ['id', 1, 'long'],
+    ['labels', 2, { type: 'list', 'element-id': 3, element: 'string', 'element-required': false }],
+    ['f', 5, 'string'],
+    ['added', 6, 'date'],
+  ])
+  assert.equal(fieldIds(next.schema), '{"id": 1, "labels": {__duckdb_field_id: 2, element: 3}, "f": 5, "added": 6}')
+  assert.equal(writtenType('UINTEGER'), 'BIGINT')
+  assert.equal(writtenType('SMALLINT[][]'), 'INTEGER[][]')
+  assert.equal(writtenType('JSON'), 'VARCHAR')
+})
+
+test('manifest lists read back as written; an empty one keeps its header', async () => {
+  const m = { path: '/w/t/metadata/a-m0.avro', length: 123, content: 0 as const, sequenceNumber: 2, minSequenceNumber: 2, addedSnapshotId: 77, addedFiles: 1, existingFiles: 0, deletedFiles: 0, addedRows: 10, existingRows: 0, deletedRows: 0 }
+  assert.deepEqual(await readManifestList(await writeManifestList([m, { ...m, content: 1, path: '/w/t/metadata/b-m1.avro' }], 77, 76, 2)), [m, { ...m, content: 1, path: '/w/t/metadata/b-m1.avro' }])
+  const empty = await writeManifestList([], 78, 77, 3)
+  assert.equal(empty.subarray(0, 4).toString('latin1'), 'Obj\x01')
+  assert.deepEqual(await readManifestList(empty), [])
+  const manifest = await writeManifest([{ status: 1, snapshotId: 77, sequenceNumber: null, fileSequenceNumber: null, file: { content: 2, path: '/w/t/data/d.parquet', records: 3, bytes: 400, columnSizes: new Map([[1, 50]]), valueCounts: new Map([[1, 3]]), nullCounts: new Map([[1, 0]]), lowerBounds: new Map([[1, Buffer.from([1, 0, 0, 0])]]), upperBounds: new Map([[1, Buffer.from([9, 0, 0, 0])]]), equalityIds: [1] } }], 1, '{}', 0)
+  // The field ids readers resolve by are in the file's schema.
+  const header = manifest.toString('latin1')
+  for (const id of ['"field-id":135', '"element-id":136', '"field-id":117', '"field-id":2']) assert.ok(header.includes(id), id)
+  assert.ok(header.includes('"content"') && header.includes('deletes'))
+})
