@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { bound } from '../src/destination/iceberg/data-files.js'
+import { tableLocation } from '../src/destination/iceberg/path-catalog.js'
 import { evolveSchema, fieldIds, writtenType } from '../src/destination/iceberg/iceberg-schema.js'
 import { readManifestList, writeManifest, writeManifestList } from '../src/destination/iceberg/manifests.js'
 
@@ -18,6 +19,9 @@ test('bounds in Iceberg binary form, none where the text is not exact', () => {
   assert.deepEqual(bound('decimal(10, 2)', '-1.5'), Buffer.from([0xff, 0x6a]))
   assert.deepEqual(bound('uuid', '00000000-0000-0000-0000-0000000000ff'), Buffer.from('000000000000000000000000000000ff', 'hex'))
   assert.equal(bound('date', '0044-03-15 (BC)'), undefined)
+  // Years 1-99 (Date.UTC would read them as 1901-1999).
+  assert.equal(bound('date', '0001-01-01')?.readInt32LE(), -719162)
+  assert.equal(bound('date', '0099-12-31')?.readInt32LE(), -683004)
   assert.equal(bound('double', '1.5'), undefined)
   assert.equal(bound('timestamptz', '2026-12-03 15:53:59+00'), undefined)
 })
@@ -53,4 +57,11 @@ test('manifest lists read back as written; an empty one keeps its header', async
   const header = manifest.toString('latin1')
   for (const id of ['"field-id":135', '"element-id":136', '"field-id":117', '"field-id":2']) assert.ok(header.includes(id), id)
   assert.ok(header.includes('"content"') && header.includes('deletes'))
+})
+
+test('table names that would leave the warehouse are refused', () => {
+  assert.equal(tableLocation('/w', 'public', 'orders'), '/w/public/orders')
+  for (const [schema, table] of [['..', 't'], ['public', '../x'], ['public', 'a/b'], ['public', 'a\\b'], ['public', '.'], ['public', 'a\0b']]) {
+    assert.throws(() => tableLocation('/w', schema as string, table as string), /INLET-D003|cannot be an Iceberg table directory/)
+  }
 })

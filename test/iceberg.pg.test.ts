@@ -128,6 +128,25 @@ describe(`Iceberg destination (PostgreSQL ${major})`, () => {
     await ICEBERG.assertEqual(url, tables)
   })
 
+  test('a column widened to text inside a batch (NaN in numeric(p,s)) rewrites the table, keyed and keyless', async () => {
+    await createDatabase(server, 'widen', `create table w (id int primary key, amount numeric(10,2), note text);
+      create table wk (amount numeric(10,2), note text); alter table wk replica identity full;
+      insert into w select g, g * 1.25, 'n' || g from generate_series(1, 300) g; insert into wk select g * 1.25, 'n' || g from generate_series(1, 50) g;
+      create publication inlet_pub for table w, wk`)
+    const url = ICEBERG.url(dir, 'widen')
+    assert.equal((await runCli(['setup', '--source', server.url('widen'), '--apply'])).code, 0)
+    assert.equal((await runCli(['run', '--once', '--source', server.url('widen'), '--destination', url])).code, 0)
+    await sql(server, 'widen', `update w set amount = 'NaN' where id = 7; insert into w values (900, 'NaN', 'x'); update w set note = 'changed' where id < 5;
+      insert into wk values ('NaN', 'nan'); delete from wk where note = 'n3'`)
+    const run = await runCli(['run', '--once', '--source', server.url('widen'), '--destination', url])
+    assert.equal(run.code, 0, run.stderr)
+    assert.match(run.stderr, /schema\.widen/)
+    await ICEBERG.assertEqual(url, [
+      { sourceUrl: server.url('widen'), sourceTable: 'public.w', destTable: 'public.w', key: ['id'] },
+      { sourceUrl: server.url('widen'), sourceTable: 'public.wk', destTable: 'public.wk' },
+    ])
+  })
+
   test('object storage is refused with what to use instead', async () => {
     const result = await runCli(['run', '--once', '--source', server.url('postgres'), '--destination', 'iceberg:s3://bucket/prefix'])
     assert.equal(result.code, 2, result.stderr)

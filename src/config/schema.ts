@@ -64,7 +64,7 @@ export const configSchema = z
       .string()
       .regex(/^(duckdb:.+|iceberg:file:\/\/.+)/, 'use duckdb:PATH (e.g. duckdb:./lake.duckdb) or iceberg:file:///PATH')
       .optional()
-      .describe('Where tables land: `duckdb:PATH`, a DuckDB file (default `duckdb:./inlet.duckdb`), or `iceberg:file:///PATH`, Iceberg v2 tables under PATH (one directory per `schema/table`, read by path by Spark, Trino, ClickHouse, DuckDB) written from a local DuckDB mirror in `PATH/_inlet/`.'),
+      .describe('Where tables land: `duckdb:PATH`, a DuckDB file (default `duckdb:./inlet.duckdb`), or `iceberg:file:///PATH`, Iceberg v2 tables under PATH (one directory per `schema/table`, read by path by ClickHouse and by the Hadoop catalogs of Spark and Flink) written from a local DuckDB mirror in `PATH/_inlet/`.'),
     scd: z.union([z.literal(1), z.literal(2)]).optional().describe('SCD type for every table: 1 (mirror, default) or 2 (history).'),
     auto_refresh: z
       .enum(['scd1', 'all', 'off'])

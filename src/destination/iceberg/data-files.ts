@@ -3,7 +3,7 @@
  * Iceberg field ids, and described for the manifest from COPY's RETURN_STATS: row count, size,
  * and per column sizes, counts and the bounds engines prune files by.
  */
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, rmSync } from 'node:fs'
 import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { literal, type SqlSession } from '../duckdb/sql-session.js'
@@ -30,6 +30,9 @@ export async function writeParquet(sql: SqlSession, select: string, schema: Iceb
   const rows = await sql.rows<CopyStats>(
     `COPY (${select}) TO ${literal(dir)} (FORMAT parquet, COMPRESSION zstd, FIELD_IDS ${fieldIds(schema)}, FILE_SIZE_BYTES '${FILE_SIZE}', FILENAME_PATTERN '${content === 0 ? 'data' : 'eq-deletes'}-{uuid}', RETURN_STATS)`,
   )
+  // COPY leaves a file without rows when the SELECT has none: nothing would reference it.
+  for (const r of rows) if (Number(r.count) === 0) rmSync(r.filename, { force: true })
+  if (rows.every((r) => Number(r.count) === 0)) rmSync(dir, { recursive: true, force: true })
   return rows.filter((r) => Number(r.count) > 0).map((r) => describe(r, schema, content, equalityIds))
 }
 
@@ -82,8 +85,11 @@ export function bound(type: string, text: string): Buffer | undefined {
   }
   if (type === 'boolean' && (text === 'true' || text === 'false')) return Buffer.from([text === 'true' ? 1 : 0])
   if (type === 'date' && /^\d{4}-\d{2}-\d{2}$/.test(text)) {
-    const days = Date.UTC(Number(text.slice(0, 4)), Number(text.slice(5, 7)) - 1, Number(text.slice(8, 10))) / 86_400_000
     if (Number(text.slice(0, 4)) < 1) return undefined
+    // setUTCFullYear: Date.UTC reads years 0-99 as 1900-1999.
+    const date = new Date(0)
+    date.setUTCFullYear(Number(text.slice(0, 4)), Number(text.slice(5, 7)) - 1, Number(text.slice(8, 10)))
+    const days = date.getTime() / 86_400_000
     const b = Buffer.alloc(4)
     b.writeInt32LE(days)
     return b

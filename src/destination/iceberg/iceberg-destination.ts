@@ -1,6 +1,7 @@
 /**
  * The Iceberg destination (`iceberg:file:///PATH`): tables as Iceberg v2 tables under PATH, one
- * directory per `schema/table`, read by Spark, Trino, ClickHouse, DuckDB and the rest by path.
+ * directory per `schema/table`, read by path (ClickHouse's icebergLocal, Spark's and Flink's
+ * Hadoop catalog).
  *
  * It is built on a local DuckDB mirror of the tables (`PATH/_inlet/mirror.duckdb`), which runs the
  * same apply engine as the DuckDB destination: unchanged TOAST values, SCD2 versions, keyless
@@ -14,7 +15,7 @@
  * Left for later (see the README): object storage and the JDBC catalog, compaction and snapshot
  * expiry, rebuilding a lost mirror from the Iceberg tables.
  */
-import { existsSync, mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { InletError } from '../../errors/inlet-error.js'
 import type { Segment } from '../../model/change-set.js'
@@ -78,6 +79,10 @@ export class IcebergDestination implements Destination {
     const warehouse = warehousePath(rest)
     const inlet = join(warehouse, '_inlet')
     if (options.readOnly === true && !existsSync(inlet)) throw new InletError('INLET-D001', `${warehouse} holds no Iceberg tables written by Inlet.`, { fix: 'Check the path, or run inlet run with this destination first.' })
+    // DuckDB may write anywhere under the warehouse: it must be Inlet's alone.
+    if (options.readOnly !== true && existsSync(warehouse) && !existsSync(inlet) && readdirSync(warehouse).length > 0) {
+      throw new InletError('INLET-D001', `${warehouse} is not empty and holds no Iceberg tables written by Inlet.`, { fix: 'Give the Iceberg destination a directory of its own (new or empty).' })
+    }
     if (options.readOnly !== true) mkdirSync(inlet, { recursive: true })
     const mirror = await DuckDbDestination.open(join(inlet, 'mirror.duckdb'), options, [warehouse])
     const destination = new IcebergDestination(warehouse, mirror)
@@ -137,7 +142,10 @@ export class IcebergDestination implements Destination {
 
   private async afterBatch(sql: SqlSession, batch: BatchCommit, context: BatchContext): Promise<void> {
     if (context.replay) return
-    const info = (target: TableTarget) => ({ source: target.sourceName, lsn: batch.checkpoint?.lsn ?? 0n, renamed: context.renamed.get(destinationTable(target)) })
+    // A batch of swaps alone holds the checkpoint where it is.
+    const stored = new Map<string, bigint>()
+    for (const t of [...context.windows.map((w) => w.target), ...context.whole]) if (!stored.has(t.sourceName)) stored.set(t.sourceName, (await readCheckpointLsn(sql, t.sourceName)) ?? 0n)
+    const info = (target: TableTarget) => ({ source: target.sourceName, lsn: batch.checkpoint?.lsn ?? stored.get(target.sourceName) ?? 0n, renamed: context.renamed.get(destinationTable(target)) })
     const pending: PendingVersion[] = []
     for (const w of context.windows) pending.push(...present(await prepareWindow(sql, this.warehouse, w, info(w.target))))
     for (const target of context.whole) pending.push(...present(await prepareWhole(sql, this.warehouse, target, info(target))))
@@ -153,13 +161,23 @@ export class IcebergDestination implements Destination {
     await this.publishPending()
   }
 
-  /** Makes the versions the mirror recorded current, then forgets them (again after a crash: idempotent). */
-  private async publishPending(): Promise<void> {
-    await this.mirror.atomically(async (sql) => {
-      const rows = await sql.rows<{ location: string; version: number; temp: string }>(`SELECT location, version, temp FROM ${PENDING} ORDER BY location, version`)
-      for (const r of rows) publishVersion(r.location, Number(r.version), r.temp)
-      if (rows.length > 0) await sql.run(`DELETE FROM ${PENDING}`)
-    })
+  /**
+   * Makes the versions the mirror recorded current, then forgets them (again after a crash:
+   * idempotent). One at a time per warehouse: the writers of a run (several sources, a copy) share it.
+   */
+  private publishPending(): Promise<void> {
+    const previous = publishing.get(this.warehouse) ?? Promise.resolve()
+    const next = previous.catch(() => undefined).then(() =>
+      this.mirror.atomically(async (sql) => {
+        const rows = await sql.rows<{ location: string; version: number; temp: string }>(`SELECT location, version, temp FROM ${PENDING} ORDER BY location, version`)
+        for (const r of rows) {
+          publishVersion(r.location, Number(r.version), r.temp)
+          await sql.run(`DELETE FROM ${PENDING} WHERE location = ${literal(r.location)} AND version = ${Number(r.version)}`)
+        }
+      }),
+    )
+    publishing.set(this.warehouse, next)
+    return next
   }
 
   // ---- state (the mirror's) ----------------------------------------------------------------
@@ -266,6 +284,9 @@ export class IcebergDestination implements Destination {
     return this.mirror.openReader()
   }
 }
+
+/** Per warehouse, the publish in progress (see publishPending). */
+const publishing = new Map<string, Promise<void>>()
 
 const present = <T>(value: T | undefined): T[] => (value === undefined ? [] : [value])
 

@@ -17,8 +17,26 @@ export interface CurrentMetadata {
   readonly meta: TableMetadata
 }
 
+/** A table's directory; a name that would lead outside the warehouse (`..`, a slash) is refused. */
 export function tableLocation(warehouse: string, schema: string, table: string): string {
+  for (const name of [schema, table]) {
+    if (name === '' || name === '.' || name === '..' || /[/\\\0]/.test(name)) {
+      throw new InletError('INLET-D003', `The destination table name "${schema}.${table}" cannot be an Iceberg table directory (it holds a slash, a NUL or is "." or "..").`, {
+        fix: 'Map the table to another name with as: schema.table in inlet.yaml.',
+      })
+    }
+  }
   return join(warehouse, schema, table)
+}
+
+/** Makes a directory's entries (a link, a rename) durable. */
+function syncDirectory(dir: string): void {
+  const fd = openSync(dir, 'r')
+  try {
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
 }
 
 /** Writes a file and syncs it to disk before returning. */
@@ -66,13 +84,21 @@ export function publishVersion(location: string, version: number, temp: string):
     try {
       linkSync(temp, target)
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || !readFileSync(target).equals(readFileSync(temp))) {
+      const code = (error as NodeJS.ErrnoException).code
+      if (code !== 'EEXIST') {
+        throw new InletError('INLET-D002', `The file system of ${location} refused the hard link that commits an Iceberg version (${String(code)}).`, {
+          cause: error,
+          fix: 'Use a local file system (or one with hard links, such as NFS): the commit relies on an exclusive link.',
+        })
+      }
+      if (!readFileSync(target).equals(readFileSync(temp))) {
         throw new InletError('INLET-D002', `Another writer committed version ${version} of the Iceberg table at ${location}.`, {
           cause: error,
-          fix: 'Run one inlet run per destination; stop the other writer and run again.',
+          fix: `Run one inlet run per destination. This run's commit cannot be made: stop the other writer, then copy the table again (inlet refresh ${location.split('/').slice(-2).join('.')}).`,
         })
       }
     }
+    syncDirectory(dir)
     rmSync(temp, { force: true })
   } else if (!existsSync(target)) {
     throw new InletError('INLET-D002', `The prepared metadata of version ${version} of ${location} is missing.`, { fix: 'Run inlet run --resync for this destination.' })
@@ -80,4 +106,5 @@ export function publishVersion(location: string, version: number, temp: string):
   const hint = join(dir, `.version-hint-${randomUUID()}.tmp`)
   writeDurably(hint, String(version))
   renameSync(hint, join(dir, 'version-hint.text'))
+  syncDirectory(dir)
 }

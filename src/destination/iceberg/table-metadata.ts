@@ -118,7 +118,8 @@ export function withSnapshot(meta: TableMetadata, next: NewSnapshot): TableMetad
     'current-snapshot-id': next.id,
     snapshots: [...meta.snapshots, snapshot],
     'snapshot-log': [...meta['snapshot-log'], { 'snapshot-id': next.id, 'timestamp-ms': now }],
-    'metadata-log': next.previousFile === undefined ? meta['metadata-log'] : [...meta['metadata-log'], { 'metadata-file': next.previousFile, 'timestamp-ms': meta['last-updated-ms'] }],
+    // The last 100 versions, as Iceberg's write.metadata.previous-versions-max keeps by default.
+    'metadata-log': next.previousFile === undefined ? meta['metadata-log'] : [...meta['metadata-log'], { 'metadata-file': next.previousFile, 'timestamp-ms': meta['last-updated-ms'] }].slice(-100),
     refs: { ...meta.refs, main: { 'snapshot-id': next.id, type: 'branch' } },
   }
 }

@@ -46,6 +46,8 @@ export interface Window {
   readonly equality: readonly string[]
   readonly keys: string
   readonly before: string
+  /** The table's column types when the window was taken (a batch that changes them writes it whole). */
+  readonly types: string
 }
 
 /** A version of a table's metadata written aside, made current once the mirror has committed. */
@@ -64,7 +66,8 @@ export async function openWindow(sql: SqlSession, target: TableTarget, parts: re
   const held = await columnTypes(sql, target.destSchema, target.destName)
   const keyed = target.key.length > 0
   const match = keyed ? target.key.map((i) => (target.columns[i] as { name: string }).name) : target.columns.filter((c) => !UNCOMPARABLE.test(held.get(c.name) ?? '')).map((c) => c.name)
-  if (match.length === 0 || match.some((m) => !held.has(m))) return undefined
+  // Iceberg's equality deletes compare no float or list columns: a table keyed by one is written whole.
+  if (match.length === 0 || match.some((m) => !held.has(m) || UNCOMPARABLE.test(held.get(m) ?? ''))) return undefined
   const selects: string[] = []
   for (const part of parts) {
     const t = asHeld(part.target, held)
@@ -72,14 +75,17 @@ export async function openWindow(sql: SqlSession, target: TableTarget, parts: re
     const source = `${csvSource(part.file, names, part.longestLine)} s`
     const at = match.map((m) => t.columns.findIndex((c) => c.name === m))
     if (at.some((i) => i < 0)) return undefined
-    selects.push(`SELECT ${at.map((i, j) => `${sqlType(t.columns[i] as TableTarget['columns'][number]).convert(`s.c${i}`)} AS k${j}`).join(', ')} FROM ${source}`)
-    if (keyed) selects.push(`SELECT ${at.map((i, j) => `${sqlType(t.columns[i] as TableTarget['columns'][number]).convert(`s.lk${j}`)} AS k${j}`).join(', ')} FROM ${source} WHERE s.lk0 IS NOT NULL`)
+    // TRY: a value the column cannot hold fails the batch, which widens the column and runs
+    // again; its window is then read whole (the types changed), so a NULL key here only widens it.
+    const key = (i: number, x: string) => `TRY(${sqlType(t.columns[i] as TableTarget['columns'][number]).convert(x)})`
+    selects.push(`SELECT ${at.map((i, j) => `${key(i, `s.c${i}`)} AS k${j}`).join(', ')} FROM ${source}`)
+    if (keyed) selects.push(`SELECT ${at.map((i, j) => `${key(i, `s.lk${j}`)} AS k${j}`).join(', ')} FROM ${source} WHERE s.lk0 IS NOT NULL`)
   }
   const n = windows++
   const keys = `inlet_window_keys_${n}`
   const before = `inlet_window_before_${n}`
   await sql.run(`CREATE OR REPLACE TEMP TABLE ${keys} AS SELECT DISTINCT * FROM (${selects.join(' UNION ALL ')})`)
-  const window: Window = { target, match, equality: target.scd === 2 ? [...match, START_COLUMN] : match, keys, before }
+  const window: Window = { target, match, equality: target.scd === 2 ? [...match, START_COLUMN] : match, keys, before, types: JSON.stringify([...held]) }
   await sql.run(`CREATE OR REPLACE TEMP TABLE ${before} AS ${windowRows(window)}`)
   return window
 }
@@ -98,6 +104,12 @@ export interface CommitInfo {
 
 /** The table's new snapshot from its window (rows changed alone). */
 export async function prepareWindow(sql: SqlSession, warehouse: string, w: Window, info: CommitInfo): Promise<PendingVersion | undefined> {
+  // Columns widened inside the batch, or a table whose Iceberg side is missing: written whole.
+  const types = JSON.stringify([...(await columnTypes(sql, w.target.destSchema, w.target.destName))])
+  if (types !== w.types || readCurrent(tableLocation(warehouse, w.target.destSchema, w.target.destName)) === undefined) {
+    for (const t of [w.keys, w.before]) await sql.run(`DROP TABLE IF EXISTS ${t}`)
+    return prepareWhole(sql, warehouse, w.target, info)
+  }
   const after = `${w.before}_after`
   await sql.run(`CREATE OR REPLACE TEMP TABLE ${after} AS ${windowRows(w)}`)
   const eq = w.equality.map(quoteIdent).join(', ')
