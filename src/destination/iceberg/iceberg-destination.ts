@@ -62,7 +62,6 @@ export class IcebergDestination implements Destination {
     this.capabilities = mirror.capabilities
     this.types = mirror.types
     this.localPath = mirror.localPath
-    if (!mirror.capabilities.readOnlyQueries) throw new Error('unreachable')
     mirror.hooks = this.hooks()
   }
 
@@ -118,16 +117,20 @@ export class IcebergDestination implements Destination {
       const stored = await readCheckpointLsn(sql, batch.checkpoint.source)
       if (stored !== undefined && batch.checkpoint.lsn <= stored) return { ...context, replay: true }
     }
+    // Per destination table its parts; a table a copy is swapped into is written whole.
     const tables = new Map<string, { target: TableTarget; parts: DuckStaged['parts'][number][]; whole: boolean }>()
-    const entry = (target: TableTarget, whole: boolean) => {
+    const entry = (target: TableTarget) => {
       const name = destinationTable(target)
-      const found = tables.get(name) ?? { target, parts: [], whole: false }
-      tables.set(name, { ...found, whole: found.whole || whole })
-      return tables.get(name) as { parts: DuckStaged['parts'][number][] }
+      let found = tables.get(name)
+      if (found === undefined) tables.set(name, (found = { target, parts: [], whole: false }))
+      return found
     }
-    for (const swap of batch.swaps) for (const s of swap.changes as readonly DuckStaged[]) entry(swap.table, true).parts.push(...s.parts)
-    for (const swap of batch.swaps) entry(swap.table, true)
-    for (const s of batch.changes as readonly DuckStaged[]) entry(s.target, false).parts.push(...s.parts)
+    for (const swap of batch.swaps) {
+      const e = entry(swap.table)
+      e.whole = true
+      for (const s of swap.changes as readonly DuckStaged[]) e.parts.push(...s.parts)
+    }
+    for (const s of batch.changes as readonly DuckStaged[]) entry(s.target).parts.push(...s.parts)
     for (const [name, { target, parts, whole }] of tables) {
       const renamed = new Map<string, string>()
       for (const p of parts) if (p.kind === 'schema') for (const r of p.change.renamed) renamed.set(r.to, renamed.get(r.from) ?? r.from)

@@ -114,6 +114,11 @@ const MANIFEST_FILE = {
 const MANIFEST_TYPE = avro.Type.forSchema(MANIFEST_ENTRY as avro.Schema)
 const LIST_TYPE = avro.Type.forSchema(MANIFEST_FILE as avro.Schema)
 
+/** Every record fits the schema (avsc would write a broken file otherwise); names the first wrong field. */
+function validate(type: avro.Type, records: readonly object[], what: string): void {
+  for (const r of records) type.isValid(r, { errorHook: (path) => { throw new Error(`${what} invalid at ${path.join('.')}`) } })
+}
+
 /** Encodes records into an Avro object container file in memory. */
 function encode(schema: object, metadata: Record<string, string>, records: readonly object[]): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -169,7 +174,7 @@ export function writeManifest(entries: readonly ManifestEntry[], content: 0 | 1,
       sort_order_id: null,
     },
   }))
-  for (const r of records) MANIFEST_TYPE.isValid(r, { errorHook: (path) => { throw new Error(`manifest entry invalid at ${path.join('.')}`) } })
+  validate(MANIFEST_TYPE, records, 'manifest entry')
   return encode(MANIFEST_ENTRY, { schema: schemaJson, 'schema-id': String(schemaId), 'partition-spec': '[]', 'partition-spec-id': '0', 'format-version': '2', content: content === 0 ? 'data' : 'deletes' }, records)
 }
 
@@ -191,7 +196,7 @@ export function writeManifestList(files: readonly ManifestFile[], snapshotId: nu
     partitions: null,
     key_metadata: null,
   }))
-  for (const r of records) LIST_TYPE.isValid(r, { errorHook: (path) => { throw new Error(`manifest list entry invalid at ${path.join('.')}`) } })
+  validate(LIST_TYPE, records, 'manifest list entry')
   return encode(MANIFEST_FILE, { 'snapshot-id': String(snapshotId), 'parent-snapshot-id': parentId === null ? 'null' : String(parentId), 'sequence-number': String(sequenceNumber), 'format-version': '2' }, records)
 }
 
