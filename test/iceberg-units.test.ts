@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { bound } from '../src/destination/iceberg/data-files.js'
-import { tableLocation } from '../src/destination/iceberg/path-catalog.js'
+import { tableLocation } from '../src/destination/iceberg/catalog.js'
+import { FileStorage } from '../src/destination/iceberg/storage.js'
 import { evolveSchema, fieldIds, writtenType } from '../src/destination/iceberg/iceberg-schema.js'
 import { readManifestList, writeManifest, writeManifestList } from '../src/destination/iceberg/manifests.js'
 
@@ -60,8 +61,8 @@ test('manifest lists read back as written; an empty one keeps its header', async
 })
 
 test('table names that would leave the warehouse are refused', () => {
-  assert.equal(tableLocation('/w', 'public', 'orders'), '/w/public/orders')
+  assert.equal(tableLocation(new FileStorage('/w'), 'public', 'orders'), '/w/public/orders')
   for (const [schema, table] of [['..', 't'], ['public', '../x'], ['public', 'a/b'], ['public', 'a\\b'], ['public', '.'], ['public', 'a\0b']]) {
-    assert.throws(() => tableLocation('/w', schema as string, table as string), /INLET-D003|cannot be an Iceberg table directory/)
+    assert.throws(() => tableLocation(new FileStorage('/w'), schema as string, table as string), /INLET-D003|cannot be an Iceberg table directory/)
   }
 })

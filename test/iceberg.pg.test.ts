@@ -82,7 +82,7 @@ describe(`Iceberg destination (PostgreSQL ${major})`, () => {
     writeFileSync(join(location, 'metadata', 'version-hint.text'), String(published.version - 1))
     const mirror = await openDuck(join(warehouse, '_inlet', 'mirror.duckdb'))
     try {
-      await mirror.duck.run(`INSERT INTO _inlet.iceberg_pending VALUES ('${location}', ${published.version}, '${aside}')`)
+      await mirror.duck.run(`INSERT INTO _inlet.iceberg_pending_versions VALUES ('public', 't', '${location}', ${published.version}, '${aside}', '', '{"files":[],"prefixes":[]}')`)
     } finally {
       mirror.close()
     }

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs'
 import { ERROR_CODES } from '../errors/codes.js'
 import { causeText, isInletError } from '../errors/inlet-error.js'
 import { redactSecrets } from '../postgres/connection-settings.js'
+import { compactCommand } from './commands/compact.js'
 import { demoCommand } from './commands/demo.js'
 import { doctorCommand } from './commands/doctor.js'
 import { refreshCommand } from './commands/refresh.js'
@@ -30,6 +31,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   refresh: { run: refreshCommand, summary: 'copy tables again beside the current ones, swapped in when loaded' },
   status: { run: statusCommand, summary: 'each table\'s phase and rows, lag behind the source, the slot\'s retained WAL' },
   query: { run: queryCommand, summary: 'read-only SQL on the destination, also while inlet run streams into it' },
+  compact: { run: compactCommand, summary: 'rewrite Iceberg tables without their deletes and small files' },
   teardown: { run: teardownCommand, summary: 'drop what setup created: slot, publication, DDL tracking' },
   slots: { run: slotsCommand, summary: 'list replication slots, or drop one by name' },
   demo: { run: demoCommand, summary: 'the whole job on an embedded PostgreSQL with a live workload, into ./inlet-demo.duckdb' },

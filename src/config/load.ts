@@ -64,6 +64,8 @@ export interface ResolvedConfig {
   readonly droppedColumns: 'keep' | 'drop'
   /** Seconds between heartbeat messages; undefined: none. */
   readonly heartbeatSeconds: number | undefined
+  /** commit_interval_seconds and commit_max_changes, when given (else the destination's defaults). */
+  readonly commit: { readonly intervalMs?: number; readonly maxChanges?: number }
   readonly retainedWalWarningBytes: number
   /** `memory_limit` and its split among the parts of a run. */
   readonly memory: MemoryBudget
@@ -165,7 +167,7 @@ export function resolveConfig(input: ConfigInput, flags: ConfigFlags, env: Reado
     throw new InletError('INLET-C004', `--scd must be 1 or 2, not "${scdText}".`)
   }
   const destination = checkDestination(flags.destination ?? input.destination ?? DEFAULT_DESTINATION)
-  return { sources, destination, scd: scdText === '2' ? 2 : 1, autoRefresh: input.auto_refresh ?? 'scd1', droppedColumns: input.dropped_columns ?? 'keep', heartbeatSeconds: input.heartbeat_seconds, retainedWalWarningBytes: (input.retained_wal_warning_mb ?? 1024) * 1024 * 1024, memory: memoryBudget(input.memory_limit === undefined ? defaultMemoryLimit() : parseMemoryLimit(input.memory_limit)), file }
+  return { sources, destination, scd: scdText === '2' ? 2 : 1, autoRefresh: input.auto_refresh ?? 'scd1', droppedColumns: input.dropped_columns ?? 'keep', heartbeatSeconds: input.heartbeat_seconds, commit: { ...(input.commit_interval_seconds === undefined ? {} : { intervalMs: input.commit_interval_seconds * 1000 }), ...(input.commit_max_changes === undefined ? {} : { maxChanges: input.commit_max_changes }) }, retainedWalWarningBytes: (input.retained_wal_warning_mb ?? 1024) * 1024 * 1024, memory: memoryBudget(input.memory_limit === undefined ? defaultMemoryLimit() : parseMemoryLimit(input.memory_limit)), file }
 }
 
 /** A source name as a DuckDB schema name (database names may hold any character). */

@@ -62,14 +62,26 @@ export const configSchema = z
     tables: z.array(tableEntry).min(1).optional().describe('Tables to replicate from every source that does not list its own: patterns, or `{table, as, scd, exclude_columns}` objects.'),
     destination: z
       .string()
-      .regex(/^(duckdb:.+|iceberg:file:\/\/.+)/, 'use duckdb:PATH (e.g. duckdb:./lake.duckdb) or iceberg:file:///PATH')
+      .regex(/^(duckdb:.+|iceberg:(file|s3):\/\/.+)/, 'use duckdb:PATH (e.g. duckdb:./lake.duckdb), iceberg:file:///PATH or iceberg:s3://BUCKET/PREFIX?catalog=postgresql://USER@HOST/DB')
       .optional()
-      .describe('Where tables land: `duckdb:PATH`, a DuckDB file (default `duckdb:./inlet.duckdb`), or `iceberg:file:///PATH`, Iceberg v2 tables under PATH (one directory per `schema/table`, read by path by ClickHouse and by the Hadoop catalogs of Spark and Flink) written from a local DuckDB mirror in `PATH/_inlet/`.'),
+      .describe('Where tables land: `duckdb:PATH`, a DuckDB file (default `duckdb:./inlet.duckdb`), `iceberg:file:///PATH`, Iceberg v2 tables under PATH (one directory per `schema/table`, read by path by ClickHouse and by the Hadoop catalogs of Spark and Flink) written from a local DuckDB mirror in `PATH/_inlet/`, or `iceberg:s3://BUCKET/PREFIX?catalog=postgresql://USER@HOST/DB`, Iceberg tables in an S3 bucket found by name through the Iceberg JDBC catalog kept in that PostgreSQL database (more parameters before `catalog`, which comes last: `endpoint=URL`, `region=R`, `path_style=true`, `mirror=DIR`, `catalog_name=N`, `catalog_schema=S`; see the README). Quote it in YAML.'),
     scd: z.union([z.literal(1), z.literal(2)]).optional().describe('SCD type for every table: 1 (mirror, default) or 2 (history).'),
     auto_refresh: z
       .enum(['scd1', 'all', 'off'])
       .optional()
       .describe('Copy a table again by itself when a schema change cannot be followed in place: `scd1` (default; SCD2 tables stop instead, as a new copy replaces their history), `all`, or `off` (stop with INLET-S007).'),
+    commit_interval_seconds: z
+      .number()
+      .positive()
+      .max(3600)
+      .optional()
+      .describe('How long a batch of the stream may gather changes before it commits (it commits sooner when it reaches commit_max_changes or its share of memory_limit). Default 0.5 for DuckDB (sub-second latency), 10 for Iceberg, where every commit writes files: fewer, larger commits cost less to store and to read.'),
+    commit_max_changes: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe('Commit a batch once it holds this many changes (at a transaction boundary). Default 50000 for DuckDB, 500000 for Iceberg.'),
     heartbeat_seconds: z
       .number()
       .int()

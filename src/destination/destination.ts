@@ -46,6 +46,9 @@ export interface DestinationCapabilities {
    * text column then takes every value of its source column, whatever the type mapping says.
    */
   readonly widensToText?: boolean
+  /** How long a stream batch gathers changes, and how many, unless the config says (default 0.5 s, 50,000). */
+  readonly commitIntervalMs?: number
+  readonly commitMaxChanges?: number
 }
 
 /** Changes of one table written to the destination's scratch space by `stage()`, applied by `commit()`. */

@@ -4,6 +4,7 @@
  */
 import { resolve } from 'node:path'
 import { InletError } from '../errors/inlet-error.js'
+import { redactSecrets } from '../postgres/connection-settings.js'
 import type { Destination, DestinationOptions } from './destination.js'
 import { DuckDbDestination } from './duckdb/duckdb-destination.js'
 import { IcebergDestination } from './iceberg/iceberg-destination.js'
@@ -18,7 +19,7 @@ interface DestinationKind {
 
 const KINDS: Record<string, DestinationKind> = {
   duckdb: { form: 'duckdb:PATH', open: (path, options) => DuckDbDestination.open(path, options), localPath: (path) => resolve(path) },
-  iceberg: { form: 'iceberg:file:///PATH', open: (rest, options) => IcebergDestination.open(rest, options), localPath: (rest) => IcebergDestination.mirrorPath(rest) },
+  iceberg: { form: 'iceberg:file:///PATH or iceberg:s3://BUCKET/PREFIX?catalog=...', open: (rest, options) => IcebergDestination.open(rest, options), localPath: (rest) => IcebergDestination.mirrorPath(rest) },
 }
 
 export const DESTINATION_FORMS = Object.values(KINDS).map((k) => k.form)
@@ -48,7 +49,7 @@ export function localPathOf(url: string): string {
   return (KINDS[parsed.scheme] as DestinationKind).localPath(parsed.rest)
 }
 
-/** How status and errors name a destination: a DuckDB file by its path, others by URL. */
+/** How status and errors name a destination: a DuckDB file by its path, others by URL (a password in it hidden). */
 export function displayOf(url: string): string {
-  return url.startsWith('duckdb:') ? url.slice('duckdb:'.length) : url
+  return url.startsWith('duckdb:') ? url.slice('duckdb:'.length) : redactSecrets(url)
 }

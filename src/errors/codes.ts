@@ -206,6 +206,18 @@ export const ERROR_CODES = {
     description: 'A running `inlet run` holds the destination and serves `inlet status` and `inlet query` on a local socket beside the file, but it did not answer (it may be stopping, or be an older version without the socket). Try again, or stop it to read the file directly.',
     retryable: true,
   },
+  'INLET-D007': {
+    area: 'destination',
+    title: 'Object storage request failed',
+    description: 'A request to the S3 bucket of an Iceberg destination failed: the bucket does not exist, the credentials are missing or refused, the endpoint cannot be reached, or the server answered an error. The batch was not confirmed to the source, so rerunning after the fix loses nothing. Credentials come from the usual AWS variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_PROFILE`) and are never printed.',
+    retryable: true,
+  },
+  'INLET-D008': {
+    area: 'destination',
+    title: 'Iceberg catalog commit failed',
+    description: 'The JDBC catalog (the `iceberg_tables` table in PostgreSQL) could not be reached or refused a commit: another writer changed a table since Inlet last committed it (the compare-and-set on `metadata_location` failed), or the role lacks rights on the catalog schema. Nothing of the batch became visible and nothing was confirmed to the source.',
+    retryable: true,
+  },
   'INLET-X001': {
     area: 'internal',
     title: 'Internal error',

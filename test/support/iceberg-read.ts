@@ -20,11 +20,23 @@ export async function readWithClickHouse(location: string, into: string, columns
   const cwd = process.cwd()
   process.chdir('/')
   try {
-    const result = await session.queryAsync(`SELECT ${columns} FROM icebergLocal('${relative('/', location).replace(/'/g, "\\'")}') SETTINGS output_format_parquet_string_as_string = 0, date_time_overflow_behavior = 'saturate'`, { format: 'Parquet' })
+    const result = await session.queryAsync(`SELECT ${columns} FROM ${tableFunction(location)} SETTINGS output_format_parquet_string_as_string = 0, date_time_overflow_behavior = 'saturate'`, { format: 'Parquet' })
     writeFileSync(into, result.bytes())
   } finally {
     process.chdir(cwd)
   }
+}
+
+const text = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`
+
+/**
+ * icebergLocal for a directory; icebergS3 for an s3:// location, through the endpoint and
+ * credentials of the AWS variables the test set.
+ */
+function tableFunction(location: string): string {
+  if (!location.startsWith('s3://')) return `icebergLocal(${text(relative('/', location))})`
+  const endpoint = process.env.AWS_ENDPOINT_URL_S3 as string
+  return `icebergS3(${text(`${endpoint}/${location.slice('s3://'.length)}/`)}, ${text(process.env.AWS_ACCESS_KEY_ID as string)}, ${text(process.env.AWS_SECRET_ACCESS_KEY as string)})`
 }
 
 const q = (name: string) => `"${name.replace(/"/g, '""')}"`
@@ -74,7 +86,7 @@ export async function assertIcebergMatchesMirror(warehouse: string, mirror: stri
         }
       }
       if (process.env.INLET_DEBUG_CHDB === '1') console.error('chdb columns', columns.map((c) => c.column_name + ' ' + c.column_type).join(', '))
-      await readWithClickHouse(join(warehouse, schema, name), file, columns.map((c) => `\`${c.column_name.replace(/`/g, '\\`')}\``).join(', '))
+      await readWithClickHouse(`${warehouse}/${schema}/${name}`, file, columns.map((c) => `\`${c.column_name.replace(/`/g, '\\`')}\``).join(', '))
       const mine = columns.map((c) => `${mirrorForm(writtenType(c.column_type), q(c.column_name))} AS ${q(c.column_name)}`).join(', ')
       const theirs = columns.map((c) => `${fromClickHouse(writtenType(c.column_type), q(c.column_name))} AS ${q(c.column_name)}`).join(', ')
       const mirrorRows = `SELECT ${mine} FROM ${q(schema)}.${q(name)}`

@@ -1,7 +1,7 @@
 import { localPathOf } from '../../destination/registry.js'
 import { loadConfig, type ResolvedConfig, type ResolvedSource } from '../../config/load.js'
 import type { Destination } from '../../destination/destination.js'
-import { destinationHeld, openDestination } from '../../destination/registry.js'
+import { destinationHeld, displayOf, openDestination } from '../../destination/registry.js'
 import type { TableState } from '../../model/state.js'
 import { connect, type SqlClient } from '../../postgres/connect.js'
 import { askRun, controlSocketPath } from '../../observability/run-api.js'
@@ -68,7 +68,7 @@ export async function refreshCommand(args: readonly string[]): Promise<number> {
     const unknown = wanted.filter((w) => w.source === undefined).map((w) => w.name)
     if (unknown.length > 0) {
       const all = [...streaming].flatMap(([s, ts]) => ts.map((t) => `${config.sources.length > 1 ? `${s.name}:` : ''}${t.sourceSchema}.${t.sourceTable}`))
-      throw new InletError('INLET-C004', `No streaming table ${unknown.join(', ')} in ${config.destination}.`, {
+      throw new InletError('INLET-C004', `No streaming table ${unknown.join(', ')} in ${displayOf(config.destination)}.`, {
         fix: all.length > 0 ? `Streaming tables: ${all.join(', ')}` : 'Run inlet run first: only tables already copied can be refreshed.',
       })
     }

@@ -22,8 +22,10 @@ exit 0), or with --once until caught up with the WAL position current when strea
                          each readable until its new copy replaces it
   --takeover             the slot is held by a previous inlet run (INLET-S002): end that
                          connection (only one whose application_name is Inlet's) and go on
-  --destination URL      where tables land: duckdb:PATH (default duckdb:./inlet.duckdb) or
-                         iceberg:file:///PATH (Iceberg v2 tables under PATH)
+  --destination URL      where tables land: duckdb:PATH (default duckdb:./inlet.duckdb),
+                         iceberg:file:///PATH (Iceberg v2 tables under PATH) or
+                         iceberg:s3://BUCKET/PREFIX?catalog=postgresql://USER@HOST/DB (Iceberg
+                         tables on S3, committed through the JDBC catalog in that database)
   --scd 1|2              SCD type of every table without its own (default 1: a mirror)
   --metrics-port [HOST:]PORT  serve Prometheus metrics at /metrics and a health check at
                          /healthz (default host 127.0.0.1; 0.0.0.0:PORT for a remote scraper)

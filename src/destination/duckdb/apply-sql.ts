@@ -17,7 +17,7 @@ export function stageMetaColumns(target: TableTarget): string[] {
   return ['op', 'toast', ...target.key.map((_, j) => `lk${j}`), 'lsn', 'ts', 'end_ts', 'first', 'n', 'grp', ...(target.partitionColumn === true ? ['part'] : [])]
 }
 
-export function destinationTable(target: TableTarget): string {
+export function destinationTable(target: Pick<TableTarget, 'destSchema' | 'destName'>): string {
   return `${quoteIdent(target.destSchema)}.${quoteIdent(target.destName)}`
 }
 

@@ -4,11 +4,20 @@
  * and per column sizes, counts and the bounds engines prune files by.
  */
 import { mkdirSync, rmSync } from 'node:fs'
-import { randomUUID } from 'node:crypto'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { literal, type SqlSession } from '../duckdb/sql-session.js'
 import { fieldIds, type IcebergSchema } from './iceberg-schema.js'
 import type { ContentFile } from './manifests.js'
+import type { Storage } from './storage.js'
+
+/** Where a table's data files go: in place on a file system, through a local scratch directory to object storage. */
+export interface DataDirectory {
+  readonly storage: Storage
+  readonly location: string
+  readonly scratch: string
+  /** The commit the files belong to: they go under `<commit>-<content>/`. */
+  readonly commit: string
+}
 
 /** Data files grow to about this size before the next one starts (whole-table writes). */
 const FILE_SIZE = '256MB'
@@ -24,8 +33,10 @@ interface CopyStats {
  * Writes `select` (columns named and cast as `schema`'s fields) to new Parquet files under
  * `directory`; returns them described, none when the SELECT has no rows.
  */
-export async function writeParquet(sql: SqlSession, select: string, schema: IcebergSchema, directory: string, content: 0 | 2, equalityIds?: readonly number[]): Promise<ContentFile[]> {
-  const dir = join(directory, randomUUID())
+export async function writeParquet(sql: SqlSession, select: string, schema: IcebergSchema, directory: DataDirectory, content: 0 | 2, equalityIds?: readonly number[]): Promise<ContentFile[]> {
+  const name = `${directory.commit}-${content}`
+  const { storage } = directory
+  const dir = storage.local ? storage.child(directory.location, name) : join(directory.scratch, name)
   mkdirSync(dir, { recursive: true })
   const rows = await sql.rows<CopyStats>(
     `COPY (${select}) TO ${literal(dir)} (FORMAT parquet, COMPRESSION zstd, FIELD_IDS ${fieldIds(schema)}, FILE_SIZE_BYTES '${FILE_SIZE}', FILENAME_PATTERN '${content === 0 ? 'data' : 'eq-deletes'}-{uuid}', RETURN_STATS)`,
@@ -33,7 +44,19 @@ export async function writeParquet(sql: SqlSession, select: string, schema: Iceb
   // COPY leaves a file without rows when the SELECT has none: nothing would reference it.
   for (const r of rows) if (Number(r.count) === 0) rmSync(r.filename, { force: true })
   if (rows.every((r) => Number(r.count) === 0)) rmSync(dir, { recursive: true, force: true })
-  return rows.filter((r) => Number(r.count) > 0).map((r) => describe(r, schema, content, equalityIds))
+  const files = rows.filter((r) => Number(r.count) > 0).map((r) => describe(r, schema, content, equalityIds))
+  if (storage.local) return files
+  try {
+    const placed: ContentFile[] = []
+    for (const f of files) {
+      const location = storage.child(directory.location, name, basename(f.path))
+      await storage.upload(f.path, location)
+      placed.push({ ...f, path: location })
+    }
+    return placed
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 }
 
 function describe(r: CopyStats, schema: IcebergSchema, content: 0 | 2, equalityIds: readonly number[] | undefined): ContentFile {

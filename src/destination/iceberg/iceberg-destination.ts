@@ -1,22 +1,24 @@
 /**
- * The Iceberg destination (`iceberg:file:///PATH`): tables as Iceberg v2 tables under PATH, one
- * directory per `schema/table`, read by path (ClickHouse's icebergLocal, Spark's and Flink's
- * Hadoop catalog).
+ * The Iceberg destination: tables as Iceberg v2 tables in a warehouse, one location per
+ * `schema/table`, either a local directory (`iceberg:file:///PATH`, path-based tables read by
+ * ClickHouse's icebergLocal and the Hadoop catalogs of Spark and Flink) or an S3 bucket
+ * (`iceberg:s3://BUCKET/PREFIX`), found by name through the JDBC catalog in PostgreSQL.
  *
- * It is built on a local DuckDB mirror of the tables (`PATH/_inlet/mirror.duckdb`), which runs the
- * same apply engine as the DuckDB destination: unchanged TOAST values, SCD2 versions, keyless
- * duplicates, partitions and schema changes behave exactly as there. Each commit of the mirror
- * also writes, inside its transaction, one Iceberg snapshot per changed table from the rows that
- * changed (table-sync.ts), and records the new metadata versions as pending; once the mirror has
- * committed they are made current (path-catalog.ts), and only then is the batch confirmed to the
- * slot. A crash between the two leaves them pending, and the next open finishes them, so the
- * Iceberg tables always end equal to the mirror, and the mirror holds the checkpoint.
+ * It is built on a local DuckDB mirror of the tables (`PATH/_inlet/mirror.duckdb`, or `mirror=`
+ * for S3), which runs the same apply engine as the DuckDB destination: unchanged TOAST values,
+ * SCD2 versions, keyless duplicates, partitions and schema changes behave exactly as there. Each
+ * commit of the mirror also writes, inside its transaction, one Iceberg snapshot per changed
+ * table from the rows that changed (table-sync.ts), and records the new metadata versions as
+ * pending; once the mirror has committed they are made current by the catalog (all tables of the
+ * batch in one PostgreSQL transaction with the JDBC catalog), and only then is the batch
+ * confirmed to the slot. A crash between the two leaves them pending, and the next open finishes
+ * them, so the Iceberg tables always end equal to the mirror, and the mirror holds the checkpoint.
  *
- * Left for later (see the README): object storage and the JDBC catalog, compaction and snapshot
- * expiry, rebuilding a lost mirror from the Iceberg tables.
+ * Left for later (see the README): compaction and snapshot expiry, rebuilding a lost mirror from
+ * the Iceberg tables.
  */
-import { existsSync, mkdirSync, readdirSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
 import { InletError } from '../../errors/inlet-error.js'
 import type { Segment } from '../../model/change-set.js'
 import type { SnapshotFile } from '../../model/snapshot-file.js'
@@ -29,18 +31,21 @@ import type { CommitHooks } from '../duckdb/commit-hooks.js'
 import { BESIDE_SUFFIX, DuckDbDestination } from '../duckdb/duckdb-destination.js'
 import { literal, type SqlSession } from '../duckdb/sql-session.js'
 import { readCheckpointLsn } from '../duckdb/state-store.js'
-import { publishVersion } from './path-catalog.js'
-import { openWindow, prepareWhole, prepareWindow, type PendingVersion, type StagedRows, type Window } from './table-sync.js'
+import type { Catalog, PendingVersion } from './catalog.js'
+import { CommitJournal, type JournalEntry } from './commit-journal.js'
+import { deleteFilesSinceWhole, removeGarbage, type CompactedTable, type Garbage } from './maintenance.js'
+import { openCatalog } from './open-catalog.js'
+import { openWindow, prepareWhole, prepareWindow, type Lake, type PreparedVersion, type StagedRows, type TableRef, type Window } from './table-sync.js'
+import { currentSnapshot, snapshotLsn } from './table-metadata.js'
+import { parseWarehouse, type WarehouseSpec } from './warehouse-url.js'
 
-const PENDING = '_inlet.iceberg_pending'
+const PENDING = '_inlet.iceberg_pending_versions'
 
-/** Parses `file:///PATH` (the part after `iceberg:`). */
-function warehousePath(rest: string): string {
-  if (rest.startsWith('file://')) return resolve(rest.slice('file://'.length))
-  if (rest.startsWith('s3://')) {
-    throw new InletError('INLET-C004', `Iceberg tables on object storage (${rest.split('/').slice(0, 3).join('/')}) are not supported yet.`, { fix: 'Use iceberg:file:///PATH for tables on a local or mounted file system, or duckdb:PATH.' })
-  }
-  throw new InletError('INLET-C004', `The Iceberg destination "iceberg:${rest}" names no warehouse.`, { fix: 'Use iceberg:file:///PATH (an absolute path after file://).' })
+/** What the writers of one destination share: the catalog, the upload scratch, the journal. */
+interface Shared {
+  readonly catalog: Catalog
+  readonly scratch: string
+  readonly journal: CommitJournal
 }
 
 interface BatchContext {
@@ -55,59 +60,118 @@ export class IcebergDestination implements Destination {
   readonly types
   readonly localPath: string
 
+  private readonly lake: Lake
+  /** This writer's commits whose files are written and not yet known to be current (commit-journal.ts). */
+  private unsettled: JournalEntry[] = []
+
   private constructor(
-    private readonly warehouse: string,
+    private readonly spec: WarehouseSpec,
+    private readonly shared: Shared,
     private readonly mirror: DuckDbDestination,
+    /** Whether close() closes the catalog (the first writer's; others share it). */
+    private readonly ownsCatalog: boolean,
   ) {
-    this.capabilities = mirror.capabilities
+    // Every commit writes files: ten seconds by default, as object storage suits (config: commit_interval_seconds).
+    this.capabilities = { ...mirror.capabilities, commitIntervalMs: 10_000, commitMaxChanges: 500_000 }
     this.types = mirror.types
     this.localPath = mirror.localPath
     mirror.hooks = this.hooks()
+    this.lake = {
+      catalog: shared.catalog,
+      scratch: shared.scratch,
+      retentionMs: spec.retentionMs,
+      journal: (entry) => {
+        shared.journal.record(entry)
+        this.unsettled.push(entry)
+      },
+    }
   }
 
   get url(): string {
-    return `iceberg:file://${this.warehouse}`
+    return this.spec.display
   }
 
   /** Where the mirror of the warehouse `rest` (after `iceberg:`) lives. */
   static mirrorPath(rest: string): string {
-    return join(warehousePath(rest), '_inlet', 'mirror.duckdb')
+    return join(parseWarehouse(rest).mirrorDir, 'mirror.duckdb')
   }
 
   static async open(rest: string, options: DestinationOptions = {}): Promise<IcebergDestination> {
-    const warehouse = warehousePath(rest)
-    const inlet = join(warehouse, '_inlet')
-    if (options.readOnly === true && !existsSync(inlet)) throw new InletError('INLET-D001', `${warehouse} holds no Iceberg tables written by Inlet.`, { fix: 'Check the path, or run inlet run with this destination first.' })
-    // DuckDB may write anywhere under the warehouse: it must be Inlet's alone.
-    if (options.readOnly !== true && existsSync(warehouse) && !existsSync(inlet) && readdirSync(warehouse).length > 0) {
-      throw new InletError('INLET-D001', `${warehouse} is not empty and holds no Iceberg tables written by Inlet.`, { fix: 'Give the Iceberg destination a directory of its own (new or empty).' })
+    const spec = parseWarehouse(rest)
+    const readOnly = options.readOnly === true
+    const inlet = spec.mirrorDir
+    const owned = spec.path ?? inlet
+    if (readOnly && !existsSync(join(inlet, 'mirror.duckdb'))) throw new InletError('INLET-D001', `${spec.display} has no mirror of Iceberg tables written by Inlet at ${inlet}.`, { fix: 'Check the destination, or run inlet run with it first.' })
+    // DuckDB may write anywhere under the directory: it must be Inlet's alone.
+    if (!readOnly && existsSync(owned) && !existsSync(join(inlet, 'mirror.duckdb')) && readdirSync(owned).filter((n) => n !== '_inlet').length > 0) {
+      throw new InletError('INLET-D001', `${owned} is not empty and holds no Iceberg tables written by Inlet.`, { fix: `Give the Iceberg destination${spec.path === undefined ? "'s mirror (mirror=DIR)" : ''} a directory of its own (new or empty).` })
     }
-    if (options.readOnly !== true) mkdirSync(inlet, { recursive: true })
-    const mirror = await DuckDbDestination.open(join(inlet, 'mirror.duckdb'), options, [warehouse])
-    const destination = new IcebergDestination(warehouse, mirror)
-    if (options.readOnly !== true) {
-      await mirror.atomically((sql) => sql.run(`CREATE TABLE IF NOT EXISTS ${PENDING} (location VARCHAR, version INTEGER, temp VARCHAR)`))
+    if (!readOnly) mkdirSync(inlet, { recursive: true })
+    const scratch = join(inlet, 'upload')
+    const catalog = await openCatalog(spec, readOnly)
+    let mirror: DuckDbDestination
+    try {
+      mirror = await DuckDbDestination.open(join(inlet, 'mirror.duckdb'), options, [owned])
+    } catch (error) {
+      await catalog.close()
+      throw error
+    }
+    const destination = new IcebergDestination(spec, { catalog, scratch, journal: new CommitJournal(join(inlet, 'commits')) }, mirror, true)
+    if (!readOnly) {
+      // Files on their way to object storage when a run stopped: nothing names them.
+      rmSync(scratch, { recursive: true, force: true })
+      mkdirSync(scratch, { recursive: true })
+      await mirror.atomically((sql) => sql.run(`CREATE TABLE IF NOT EXISTS ${PENDING} (namespace VARCHAR, name VARCHAR, location VARCHAR, version INTEGER, file VARCHAR, previous VARCHAR, garbage VARCHAR)`))
       await destination.publishPending()
+      await destination.settle(destination.shared.journal.all())
     }
     return destination
   }
 
   async openWriter(): Promise<Destination> {
-    return new IcebergDestination(this.warehouse, await this.mirror.openWriter())
+    return new IcebergDestination(this.spec, this.shared, await this.mirror.openWriter(), false)
   }
 
-  close(): Promise<void> {
-    return this.mirror.close()
+  async close(): Promise<void> {
+    try {
+      await this.mirror.close()
+    } finally {
+      if (this.ownsCatalog) {
+        await this.shared.catalog.close()
+        this.shared.catalog.storage.close()
+      }
+    }
   }
 
   // ---- Iceberg commits ------------------------------------------------------------------
 
   private hooks(): CommitHooks {
     return {
-      before: (sql, batch) => this.beforeBatch(sql, batch),
+      before: async (sql, batch) => {
+        // Files of an attempt that did not commit (a batch applied again after a widening).
+        await this.settle(this.unsettled, sql)
+        return this.beforeBatch(sql, batch)
+      },
       after: (sql, batch, context) => this.afterBatch(sql, batch, context as BatchContext),
-      committed: () => this.publishPending(),
+      committed: () => this.published(),
     }
+  }
+
+  /** After the mirror committed: the versions made current, and the journal of this writer's commits forgotten. */
+  private async published(): Promise<void> {
+    await this.publishPending()
+    for (const e of this.unsettled) this.shared.journal.forget(e.commit)
+    this.unsettled = []
+  }
+
+  /** Settles journal entries (see commit-journal.ts) against the pending versions and the catalog. */
+  private async settle(entries: readonly JournalEntry[], inBatch?: SqlSession): Promise<void> {
+    if (entries.length === 0) return
+    const read = (sql: SqlSession) => sql.rows<{ file: string }>(`SELECT file FROM ${PENDING}`)
+    const pending = inBatch === undefined ? await this.mirror.atomically(read) : await read(inBatch)
+    await this.shared.journal.settle(entries, this.shared.catalog, pending.map((p) => p.file))
+    const settled = new Set(entries.map((e) => e.commit))
+    this.unsettled = this.unsettled.filter((e) => !settled.has(e.commit))
   }
 
   /** Per table of the batch: a window of the rows it can touch, or a whole write. */
@@ -149,37 +213,67 @@ export class IcebergDestination implements Destination {
     const stored = new Map<string, bigint>()
     for (const t of [...context.windows.map((w) => w.target), ...context.whole]) if (!stored.has(t.sourceName)) stored.set(t.sourceName, (await readCheckpointLsn(sql, t.sourceName)) ?? 0n)
     const info = (target: TableTarget) => ({ source: target.sourceName, lsn: batch.checkpoint?.lsn ?? stored.get(target.sourceName) ?? 0n, renamed: context.renamed.get(destinationTable(target)) })
-    const pending: PendingVersion[] = []
-    for (const w of context.windows) pending.push(...present(await prepareWindow(sql, this.warehouse, w, info(w.target))))
-    for (const target of context.whole) pending.push(...present(await prepareWhole(sql, this.warehouse, target, info(target))))
+    const pending: PreparedVersion[] = []
+    for (const w of context.windows) pending.push(...present(await prepareWindow(sql, this.lake, w, info(w.target))))
+    for (const target of context.whole) pending.push(...present(await prepareWhole(sql, this.lake, target, info(target))))
     await recordPending(sql, pending)
   }
 
   /** A table's rows written anew, in the transaction of the mirror's change `work`. */
-  private async writeWhole(target: TableTarget, lsn: bigint, work: () => Promise<void>): Promise<void> {
+  private async writeWhole(target: TableRef, source: string, lsn: bigint, work: () => Promise<void>): Promise<number> {
+    await this.settle(this.unsettled)
+    let records = 0
     await this.mirror.atomically(async (sql) => {
       await work()
-      await recordPending(sql, present(await prepareWhole(sql, this.warehouse, target, { source: target.sourceName, lsn })))
+      const version = await prepareWhole(sql, this.lake, target, { source, lsn })
+      records = version?.records ?? 0
+      await recordPending(sql, present(version))
     })
-    await this.publishPending()
+    await this.published()
+    return records
   }
 
   /**
-   * Makes the versions the mirror recorded current, then forgets them (again after a crash:
-   * idempotent). One at a time per warehouse: the writers of a run (several sources, a copy) share it.
+   * Rewrites tables whole from the mirror (inlet compact): one snapshot of large files without
+   * deletes, at the position they hold. All streaming tables, or those named `schema.table`.
+   */
+  async compact(names: readonly string[] = []): Promise<CompactedTable[]> {
+    const rows = await this.mirror.atomically((sql) => sql.rows<{ source: string; source_schema: string; source_table: string; dest_schema: string; dest_table: string; scd: number }>(`SELECT source, source_schema, source_table, dest_schema, dest_table, scd FROM _inlet.tables WHERE phase = 'streaming' ORDER BY dest_schema, dest_table`))
+    const named = (r: (typeof rows)[number]) => names.length === 0 || names.includes(`${r.dest_schema}.${r.dest_table}`) || names.includes(`${r.source_schema}.${r.source_table}`)
+    const unknown = names.filter((n) => !rows.some((r) => `${r.dest_schema}.${r.dest_table}` === n || `${r.source_schema}.${r.source_table}` === n))
+    if (unknown.length > 0) throw new InletError('INLET-C004', `No streaming table ${unknown.join(', ')} in ${this.url}.`, { fix: `Name tables as schema.table: ${rows.slice(0, 3).map((r) => `${r.dest_schema}.${r.dest_table}`).join(' ')}` })
+    const done: CompactedTable[] = []
+    for (const r of rows.filter(named)) {
+      const current = await this.shared.catalog.current(r.dest_schema, r.dest_table)
+      if (current === undefined) continue
+      const lsn = snapshotLsn(current.meta)
+      const before = currentSnapshot(current.meta)
+      const target: TableRef = { destSchema: r.dest_schema, destName: r.dest_table, display: `${r.source_schema}.${r.source_table}`, scd: Number(r.scd) === 2 ? 2 : 1 }
+      const records = await this.writeWhole(target, r.source, lsn, async () => undefined)
+      done.push({ table: `${r.dest_schema}.${r.dest_table}`, records, deleteFilesBefore: deleteFilesSinceWhole(current.meta, before) })
+    }
+    return done
+  }
+
+  /**
+   * Makes the versions the mirror recorded current (in one catalog transaction where the catalog
+   * can), then forgets them; again after a crash, as publishing is idempotent. One at a time per
+   * warehouse: the writers of a run (several sources, a copy) share it.
    */
   private publishPending(): Promise<void> {
-    const previous = publishing.get(this.warehouse) ?? Promise.resolve()
+    const key = this.localPath
+    const previous = publishing.get(key) ?? Promise.resolve()
     const next = previous.catch(() => undefined).then(() =>
       this.mirror.atomically(async (sql) => {
-        const rows = await sql.rows<{ location: string; version: number; temp: string }>(`SELECT location, version, temp FROM ${PENDING} ORDER BY location, version`)
-        for (const r of rows) {
-          publishVersion(r.location, Number(r.version), r.temp)
-          await sql.run(`DELETE FROM ${PENDING} WHERE location = ${literal(r.location)} AND version = ${Number(r.version)}`)
-        }
+        const rows = await sql.rows<PendingVersion & { garbage: string }>(`SELECT namespace, name, location, CAST(version AS INTEGER) AS version, file, previous, garbage FROM ${PENDING} ORDER BY location, version`)
+        if (rows.length === 0) return
+        await this.shared.catalog.publish(rows.map((r) => ({ ...r, version: Number(r.version) })))
+        // What the versions no longer reference (expired snapshots), now that they are current.
+        for (const r of rows) await removeGarbage(this.shared.catalog.storage, JSON.parse(r.garbage) as Garbage)
+        await sql.run(`DELETE FROM ${PENDING} WHERE file IN (${rows.map((r) => literal(r.file)).join(', ')})`)
       }),
     )
-    publishing.set(this.warehouse, next)
+    publishing.set(key, next)
     return next
   }
 
@@ -234,10 +328,10 @@ export class IcebergDestination implements Destination {
     return this.mirror.columnTypes(target)
   }
   async widenColumn(target: TableTarget, column: TargetColumn): Promise<void> {
-    await this.writeWhole(target, await this.tableLsn(target), () => this.mirror.widenColumn(target, column))
+    await this.writeWhole(target, target.sourceName, await this.tableLsn(target), () => this.mirror.widenColumn(target, column))
   }
   async dropColumns(target: TableTarget, names: readonly string[]): Promise<void> {
-    await this.writeWhole(target, await this.tableLsn(target), () => this.mirror.dropColumns(target, names))
+    await this.writeWhole(target, target.sourceName, await this.tableLsn(target), () => this.mirror.dropColumns(target, names))
   }
   copyBeside(target: TableTarget, partition?: number): TableTarget {
     return this.mirror.copyBeside(target, partition)
@@ -264,7 +358,7 @@ export class IcebergDestination implements Destination {
   }
   finishTable(target: TableTarget, snapshotLsn: bigint, rows: number): Promise<void> {
     if (target.destName.includes(BESIDE_SUFFIX)) return this.mirror.finishTable(target, snapshotLsn, rows)
-    return this.writeWhole(target, snapshotLsn, () => this.mirror.finishTable(target, snapshotLsn, rows))
+    return this.writeWhole(target, target.sourceName, snapshotLsn, () => this.mirror.finishTable(target, snapshotLsn, rows)).then(() => undefined)
   }
   swapIn(copy: TableTarget, table: TableTarget, snapshotLsn: bigint, rows: number): Promise<void> {
     return this.mirror.swapIn(copy, table, snapshotLsn, rows)
@@ -293,6 +387,6 @@ const publishing = new Map<string, Promise<void>>()
 
 const present = <T>(value: T | undefined): T[] => (value === undefined ? [] : [value])
 
-async function recordPending(sql: SqlSession, pending: readonly PendingVersion[]): Promise<void> {
-  for (const p of pending) await sql.run(`INSERT INTO ${PENDING} VALUES (${literal(p.location)}, ${p.version}, ${literal(p.temp)})`)
+async function recordPending(sql: SqlSession, pending: readonly PreparedVersion[]): Promise<void> {
+  for (const p of pending) await sql.run(`INSERT INTO ${PENDING} VALUES (${[p.namespace, p.name, p.location].map(literal).join(', ')}, ${p.version}, ${literal(p.file)}, ${literal(p.previous)}, ${literal(JSON.stringify(p.garbage))})`)
 }

@@ -5,29 +5,13 @@
  * written aside, then hard-linked to its name, which fails if that version exists (another
  * writer), so two commits can never both become version N.
  */
-import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs'
+import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs'
 import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { InletError } from '../../errors/inlet-error.js'
+import { tableLocation, type Catalog, type CurrentMetadata, type PendingVersion } from './catalog.js'
+import { FileStorage, writeDurably } from './storage.js'
 import type { TableMetadata } from './table-metadata.js'
-
-export interface CurrentMetadata {
-  readonly version: number
-  readonly file: string
-  readonly meta: TableMetadata
-}
-
-/** A table's directory; a name that would lead outside the warehouse (`..`, a slash) is refused. */
-export function tableLocation(warehouse: string, schema: string, table: string): string {
-  for (const name of [schema, table]) {
-    if (name === '' || name === '.' || name === '..' || /[/\\\0]/.test(name)) {
-      throw new InletError('INLET-D003', `The destination table name "${schema}.${table}" cannot be an Iceberg table directory (it holds a slash, a NUL or is "." or "..").`, {
-        fix: 'Map the table to another name with as: schema.table in inlet.yaml.',
-      })
-    }
-  }
-  return join(warehouse, schema, table)
-}
 
 /** Makes a directory's entries (a link, a rename) durable. */
 function syncDirectory(dir: string): void {
@@ -39,15 +23,36 @@ function syncDirectory(dir: string): void {
   }
 }
 
-/** Writes a file and syncs it to disk before returning. */
-export function writeDurably(path: string, bytes: Buffer | string): void {
-  const fd = openSync(path, 'w')
-  try {
-    writeSync(fd, typeof bytes === 'string' ? Buffer.from(bytes) : bytes)
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
+export class PathCatalog implements Catalog {
+  readonly storage: FileStorage
+  readonly display: string
+
+  constructor(warehouse: string) {
+    this.storage = new FileStorage(warehouse)
+    this.display = `iceberg:file://${warehouse}`
   }
+
+  async current(namespace: string, name: string): Promise<CurrentMetadata | undefined> {
+    return readCurrent(tableLocation(this.storage, namespace, name))
+  }
+
+  metadataFile(location: string, version: number, commit: string): string {
+    return join(location, 'metadata', `.v${version}-${commit}.metadata.json.tmp`)
+  }
+
+  async prepare(namespace: string, name: string, version: number, meta: TableMetadata, previous: string, commit: string): Promise<PendingVersion> {
+    const location = tableLocation(this.storage, namespace, name)
+    const file = this.metadataFile(location, version, commit)
+    mkdirSync(join(location, 'metadata'), { recursive: true })
+    writeDurably(file, JSON.stringify(meta))
+    return { namespace, name, location, version, file, previous }
+  }
+
+  async publish(pending: readonly PendingVersion[]): Promise<void> {
+    for (const p of pending) publishVersion(p.location, p.version, p.file)
+  }
+
+  async close(): Promise<void> {}
 }
 
 /** The table's latest version (the highest vN file; version-hint.text may lag after a crash). */
@@ -62,15 +67,6 @@ export function readCurrent(location: string): CurrentMetadata | undefined {
   if (version === 0) return undefined
   const file = join(dir, `v${version}.metadata.json`)
   return { version, file, meta: JSON.parse(readFileSync(file, 'utf8')) as TableMetadata }
-}
-
-/** The next version's file written aside (durable, not yet visible): the commit's intent. */
-export function prepareVersion(location: string, version: number, meta: TableMetadata): string {
-  const dir = join(location, 'metadata')
-  mkdirSync(dir, { recursive: true })
-  const temp = join(dir, `.v${version}-${randomUUID()}.metadata.json.tmp`)
-  writeDurably(temp, JSON.stringify(meta))
-  return temp
 }
 
 /**

@@ -15,8 +15,7 @@
  * The SQL runs in the mirror's transaction of the commit, so both sides see the same rows.
  */
 import { randomUUID } from 'node:crypto'
-import { mkdirSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { InletError } from '../../errors/inlet-error.js'
 import { quoteIdent } from '../../postgres/sql-text.js'
 import { START_COLUMN, type TableTarget } from '../../model/table-binding.js'
 import { asHeld, sqlType } from '../duckdb/column-types.js'
@@ -25,10 +24,15 @@ import { csvSource } from '../duckdb/stage-file.js'
 import { columnTypes } from '../duckdb/table-ddl.js'
 import type { SqlSession } from '../duckdb/sql-session.js'
 import { castColumn, evolveSchema, type IcebergSchema, type MirrorColumn } from './iceberg-schema.js'
-import { writeParquet } from './data-files.js'
+import { writeParquet, type DataDirectory } from './data-files.js'
 import { readManifestList, writeManifest, writeManifestList, type ContentFile, type ManifestFile } from './manifests.js'
-import { prepareVersion, readCurrent, tableLocation, writeDurably } from './path-catalog.js'
+import { tableLocation, type Catalog, type PendingVersion } from './catalog.js'
+import type { JournalEntry } from './commit-journal.js'
+import { expireSnapshots, needsRewrite, WHOLE, type Garbage } from './maintenance.js'
 import { currentSchema, currentSnapshot, newMetadata, newSnapshotId, withSnapshot } from './table-metadata.js'
+
+/** What a whole write needs of a table. */
+export type TableRef = Pick<TableTarget, 'destSchema' | 'destName' | 'display' | 'scd'>
 
 /** A staged rows part, as the window reads its keys. */
 export interface StagedRows {
@@ -50,11 +54,23 @@ export interface Window {
   readonly types: string
 }
 
-/** A version of a table's metadata written aside, made current once the mirror has committed. */
-export interface PendingVersion {
-  readonly location: string
-  readonly version: number
-  readonly temp: string
+/**
+ * Where a commit's files go: the catalog (and its storage), a local directory for files on their
+ * way to object storage, and the journal told each commit's files before any is written.
+ */
+export interface Lake {
+  readonly catalog: Catalog
+  readonly scratch: string
+  /** Snapshots older than this leave the metadata (maintenance.ts). */
+  readonly retentionMs: number
+  journal(entry: JournalEntry): void
+}
+
+/** A version to make current, and the files to remove once it is. */
+export interface PreparedVersion extends PendingVersion {
+  readonly garbage: Garbage
+  /** Rows of the data files written. */
+  readonly records: number
 }
 
 const UNCOMPARABLE = /\[\]$|^FLOAT$|^DOUBLE$/
@@ -103,12 +119,14 @@ export interface CommitInfo {
 }
 
 /** The table's new snapshot from its window (rows changed alone). */
-export async function prepareWindow(sql: SqlSession, warehouse: string, w: Window, info: CommitInfo): Promise<PendingVersion | undefined> {
+export async function prepareWindow(sql: SqlSession, lake: Lake, w: Window, info: CommitInfo): Promise<PreparedVersion | undefined> {
   // Columns widened inside the batch, or a table whose Iceberg side is missing: written whole.
   const types = JSON.stringify([...(await columnTypes(sql, w.target.destSchema, w.target.destName))])
-  if (types !== w.types || readCurrent(tableLocation(warehouse, w.target.destSchema, w.target.destName)) === undefined) {
+  // Also when the table's commits since its last whole write call for one (compaction).
+  const current = await lake.catalog.current(w.target.destSchema, w.target.destName)
+  if (types !== w.types || current === undefined || needsRewrite(current.meta)) {
     for (const t of [w.keys, w.before]) await sql.run(`DROP TABLE IF EXISTS ${t}`)
-    return prepareWhole(sql, warehouse, w.target, info)
+    return prepareWhole(sql, lake, w.target, info)
   }
   const after = `${w.before}_after`
   await sql.run(`CREATE OR REPLACE TEMP TABLE ${after} AS ${windowRows(w)}`)
@@ -117,7 +135,7 @@ export async function prepareWindow(sql: SqlSession, warehouse: string, w: Windo
   await sql.run(`CREATE OR REPLACE TEMP TABLE ${after}_gone AS SELECT DISTINCT ${eq} FROM (SELECT * FROM ${w.before} EXCEPT ALL SELECT * FROM ${after})`)
   const added = `(SELECT * FROM ${after} EXCEPT ALL SELECT * FROM ${w.before})`
   try {
-    return await prepareTable(sql, warehouse, w.target, info, async (schema, columns, dir) => {
+    return await prepareTable(sql, lake, w.target, info, async (schema, columns, dir) => {
       const cast = columns.map(castColumn).join(', ')
       const data = await writeParquet(sql, `SELECT ${cast} FROM (SELECT a.* FROM ${after} a SEMI JOIN ${after}_gone g ON ${on('a', 'g')} UNION ALL SELECT x.* FROM ${added} x ANTI JOIN ${after}_gone g ON ${on('x', 'g')})`, schema, dir, 0)
       const eqSchema: IcebergSchema = { ...schema, fields: schema.fields.filter((f) => w.equality.includes(f.name)) }
@@ -131,41 +149,54 @@ export async function prepareWindow(sql: SqlSession, warehouse: string, w: Windo
 }
 
 /** The table's new snapshot holding all its rows (replacing every file). */
-export function prepareWhole(sql: SqlSession, warehouse: string, target: TableTarget, info: CommitInfo): Promise<PendingVersion | undefined> {
-  return prepareTable(sql, warehouse, target, info, async (schema, columns, dir) => {
+export function prepareWhole(sql: SqlSession, lake: Lake, target: TableRef, info: CommitInfo): Promise<PreparedVersion | undefined> {
+  return prepareTable(sql, lake, target, info, async (schema, columns, dir) => {
     const data = await writeParquet(sql, `SELECT ${columns.map(castColumn).join(', ')} FROM ${destinationTable(target)}`, schema, dir, 0)
     return { data, deletes: [], replace: true }
   })
 }
 
-type WriteFiles = (schema: IcebergSchema, columns: readonly MirrorColumn[], dataDir: string) => Promise<{ data: ContentFile[]; deletes: ContentFile[]; replace: boolean }>
+type WriteFiles = (schema: IcebergSchema, columns: readonly MirrorColumn[], dir: DataDirectory) => Promise<{ data: ContentFile[]; deletes: ContentFile[]; replace: boolean }>
 
-async function prepareTable(sql: SqlSession, warehouse: string, target: TableTarget, info: CommitInfo, write: WriteFiles): Promise<PendingVersion | undefined> {
-  const location = tableLocation(warehouse, target.destSchema, target.destName)
+async function prepareTable(sql: SqlSession, lake: Lake, target: TableRef, info: CommitInfo, write: WriteFiles): Promise<PreparedVersion | undefined> {
+  const storage = lake.catalog.storage
+  const location = tableLocation(storage, target.destSchema, target.destName)
   const columns = [...(await columnTypes(sql, target.destSchema, target.destName))].map(([name, type]) => ({ name, type }))
-  const current = readCurrent(location)
+  const current = await lake.catalog.current(target.destSchema, target.destName)
   const previous = current === undefined ? undefined : currentSchema(current.meta)
   const { schema, lastId } = evolveSchema(previous, columns, current?.meta['last-column-id'] ?? 0, info.renamed)
-  const { data, deletes, replace } = await write(schema, columns, join(location, 'data'))
-  if (current !== undefined && !replace && data.length === 0 && deletes.length === 0 && schema['schema-id'] === previous?.['schema-id']) return undefined
-  mkdirSync(join(location, 'metadata'), { recursive: true })
+  // Every file of the commit is named after it, and the journal knows them before the first is
+  // written: a commit that never becomes current leaves nothing behind (commit-journal.ts).
+  const commit = randomUUID()
   const id = newSnapshotId()
+  const version = (current?.version ?? 0) + 1
+  const dataLocation = storage.child(location, 'data')
+  const manifestPath = (content: 0 | 1) => storage.child(location, 'metadata', `${commit}-m${content}.avro`)
+  const listPath = storage.child(location, 'metadata', `snap-${id}-${commit}.avro`)
+  lake.journal({
+    namespace: target.destSchema,
+    name: target.destName,
+    commit,
+    prefixes: [0, 2].map((c) => storage.child(dataLocation, `${commit}-${c}`)),
+    files: [manifestPath(0), manifestPath(1), listPath, lake.catalog.metadataFile(location, version, commit)],
+  })
+  const { data, deletes, replace } = await write(schema, columns, { storage, location: dataLocation, scratch: lake.scratch, commit })
+  if (current !== undefined && !replace && data.length === 0 && deletes.length === 0 && schema['schema-id'] === previous?.['schema-id']) return undefined
   const sequence = (current?.meta['last-sequence-number'] ?? 0) + 1
   const snapshot = current === undefined ? undefined : currentSnapshot(current.meta)
-  const carried: ManifestFile[] = replace || snapshot === undefined ? [] : await readManifestList(readFileSync(snapshot['manifest-list']))
+  const carried: ManifestFile[] = replace || snapshot === undefined ? [] : await readManifestList(await readObject(lake.catalog, snapshot['manifest-list']))
   const schemaJson = JSON.stringify(schema)
   const manifests = [...carried]
   for (const [content, files] of [[0, data], [1, deletes]] as const) {
     if (files.length === 0) continue
     const bytes = await writeManifest(files.map((file) => ({ status: 1, snapshotId: id, sequenceNumber: null, fileSequenceNumber: null, file })), content, schemaJson, schema['schema-id'])
-    const path = join(location, 'metadata', `${randomUUID()}-m${content}.avro`)
-    writeDurably(path, bytes)
+    const path = manifestPath(content)
+    await storage.write(path, bytes)
     const rows = files.reduce((sum, f) => sum + f.records, 0)
     manifests.push({ path, length: bytes.length, content, sequenceNumber: sequence, minSequenceNumber: sequence, addedSnapshotId: id, addedFiles: files.length, existingFiles: 0, deletedFiles: 0, addedRows: rows, existingRows: 0, deletedRows: 0 })
   }
   const parent = snapshot?.['snapshot-id'] ?? null
-  const listPath = join(location, 'metadata', `snap-${id}-${randomUUID()}.avro`)
-  writeDurably(listPath, await writeManifestList(manifests, id, parent, sequence))
+  await storage.write(listPath, await writeManifestList(manifests, id, parent, sequence))
   const records = (files: readonly ContentFile[]) => String(files.reduce((sum, f) => sum + f.records, 0))
   const summary: Record<string, string> = {
     operation: replace && snapshot !== undefined ? 'overwrite' : deletes.length > 0 ? 'overwrite' : 'append',
@@ -175,10 +206,21 @@ async function prepareTable(sql: SqlSession, warehouse: string, target: TableTar
     'added-records': records(data),
     'added-delete-files': String(deletes.length),
     'added-equality-deletes': records(deletes),
+    ...(replace ? { [WHOLE]: 'true' } : {}),
   }
   const base = current?.meta ?? newMetadata(location, schema, lastId, { 'inlet.source-table': target.display, 'inlet.scd': String(target.scd) })
   const next = withSnapshot(base, { id, manifestList: listPath, summary, schema, lastColumnId: lastId, previousFile: current?.file })
-  const version = (current?.version ?? 0) + 1
-  return { location, version, temp: prepareVersion(location, version, next) }
+  const expired = await expireSnapshots(next, lake.retentionMs, storage)
+  // Metadata files that left the metadata log go too.
+  const logged = new Set(next['metadata-log'].map((e) => e['metadata-file']))
+  const unlogged = (current?.meta['metadata-log'] ?? []).map((e) => e['metadata-file']).filter((f) => !logged.has(f))
+  const pending = await lake.catalog.prepare(target.destSchema, target.destName, version, expired.meta, current?.file ?? '', commit)
+  return { ...pending, garbage: { files: [...expired.garbage.files, ...unlogged], prefixes: expired.garbage.prefixes }, records: data.reduce((sum, f) => sum + f.records, 0) }
+}
+
+async function readObject(catalog: Catalog, location: string): Promise<Buffer> {
+  const bytes = await catalog.storage.read(location)
+  if (bytes === undefined) throw new InletError('INLET-D002', `The Iceberg file ${location} that the current snapshot names is missing.`, { fix: 'Restore it, or copy the table again with inlet refresh.' })
+  return bytes
 }
 

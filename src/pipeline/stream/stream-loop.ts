@@ -9,7 +9,7 @@
  *                                      └─ every few seconds ─▶ SourceChecks (publication, slot, heartbeat)
  */
 import type { ResolvedConfig, ResolvedSource } from '../../config/load.js'
-import type { Destination } from '../../destination/destination.js'
+import type { Destination, DestinationCapabilities } from '../../destination/destination.js'
 import type { TableState } from '../../model/state.js'
 import type { ChangeCommit } from '../../model/change-set.js'
 import type { TableTarget } from '../../model/table-binding.js'
@@ -116,7 +116,7 @@ class StreamLoop {
     const stateOf = (t: TableTarget) => states.get(key(t.table.schema, t.table.name))
     const router = new TableRouter(plan.targets, (t) => stateOf(t)?.snapshotLsn ?? 0n)
     const pending = new PendingChanges()
-    const batcher = new Batcher({ ...DEFAULT_BATCH, maxBytes: o.config.memory.batchBytes, ...o.batch })
+    const batcher = new Batcher({ ...DEFAULT_BATCH, maxBytes: o.config.memory.batchBytes, ...commitCadence(o.config.commit, destination.capabilities, o.once), ...o.batch })
     let stream: ReplicationStream | undefined
     let copies: CopiesInFlight | undefined
     const heap = new HeapGovernor(o.config.memory.heapBytes)
@@ -322,3 +322,16 @@ class StreamLoop {
   }
 }
 
+/**
+ * The batch limits a configured or destination-given commit interval sets: a batch commits when
+ * its oldest change is that old, also on a quiet stream (the point is fewer commits), except that
+ * a --once run commits as soon as it is quiet, to finish.
+ */
+function commitCadence(config: ResolvedConfig['commit'], capabilities: DestinationCapabilities, once: boolean): Partial<BatchLimits> {
+  const interval = config.intervalMs ?? capabilities.commitIntervalMs
+  const maxChanges = config.maxChanges ?? capabilities.commitMaxChanges
+  return {
+    ...(interval === undefined ? {} : { maxLatencyMs: interval, minLatencyMs: once ? Math.min(interval, DEFAULT_BATCH.minLatencyMs) : interval }),
+    ...(maxChanges === undefined ? {} : { maxChanges }),
+  }
+}
