@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomUUID } from 'node:crypto'
 import { metadataVersion } from '../src/destination/iceberg/jdbc-catalog.js'
-import { expireSnapshots, needsRewrite, removeGarbage } from '../src/destination/iceberg/maintenance.js'
+import { expireSnapshots, needsRewrite, removeGarbage, rewriteCounters } from '../src/destination/iceberg/maintenance.js'
 import { writeManifestList, type ManifestFile } from '../src/destination/iceberg/manifests.js'
 import { FileStorage } from '../src/destination/iceberg/storage.js'
 import { newMetadata, withSnapshot, type TableMetadata } from '../src/destination/iceberg/table-metadata.js'
@@ -56,12 +56,19 @@ function commitTo(meta: TableMetadata, location: string, summary: Record<string,
 
 test('a table is rewritten whole once its changes since the last whole write come to a fifth of it', () => {
   let meta = newMetadata('/w/t', schema, 1, {})
-  meta = commitTo(meta, '/w/t', { 'added-records': '10000', 'inlet.whole': 'true' }, 0).meta
-  for (let i = 0; i < 3; i++) meta = commitTo(meta, '/w/t', { 'added-records': '300', 'added-equality-deletes': '300' }, 0).meta
+  const commit = (added: number, deletes: number, whole = false) => {
+    const parent = meta.snapshots.find((s) => s['snapshot-id'] === meta['current-snapshot-id'])
+    meta = commitTo(meta, '/w/t', rewriteCounters(parent, whole, added, deletes, deletes > 0 ? 1 : 0), 0).meta
+  }
+  commit(10_000, 0, true)
+  for (let i = 0; i < 3; i++) commit(300, 300)
   assert.equal(needsRewrite(meta), false, '1,800 of 10,000 rows')
-  meta = commitTo(meta, '/w/t', { 'added-records': '100', 'added-equality-deletes': '100' }, 0).meta
+  commit(100, 100)
   assert.equal(needsRewrite(meta), true, '2,000 of 10,000 rows')
-  meta = commitTo(meta, '/w/t', { 'added-records': '10000', 'inlet.whole': 'true' }, 0).meta
+  // The counters live in the current snapshot: expiring the others changes nothing.
+  meta = { ...meta, snapshots: meta.snapshots.filter((s) => s['snapshot-id'] === meta['current-snapshot-id']) }
+  assert.equal(needsRewrite(meta), true)
+  commit(10_000, 0, true)
   assert.equal(needsRewrite(meta), false, 'counted again from the last whole write')
 })
 

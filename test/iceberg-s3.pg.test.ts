@@ -107,18 +107,27 @@ describe(`Iceberg on S3 with the JDBC catalog (PostgreSQL ${major})`, () => {
     await assertEqualTables(mirrorOf('pair'), pairTables)
     await assertIcebergMatchesMirror('s3://pair-lake/pair', mirrorOf('pair'), ['public.a', 'public.b'])
 
-    // Another writer moves table a: Inlet's next commit must not overwrite it.
-    const [{ metadata_location: before } = { metadata_location: '' }] = await sql<{ metadata_location: string }>(server, 'catalog', `SELECT metadata_location FROM iceberg_catalog.iceberg_tables WHERE table_name = 'a'`)
+    // Another writer rolls table a back a version: Inlet's next commit must not build on it.
     await sql(server, 'catalog', `UPDATE iceberg_catalog.iceberg_tables SET metadata_location = previous_metadata_location, previous_metadata_location = metadata_location WHERE table_name = 'a'`)
-    await sql(server, 'pair', `update a set v = 'z' where id = 3; update b set v = 'z' where id = 3`)
+    const [{ metadata_location: moved } = { metadata_location: '' }] = await sql<{ metadata_location: string }>(server, 'catalog', `SELECT metadata_location FROM iceberg_catalog.iceberg_tables WHERE table_name = 'a'`)
+    const [{ metadata_location: bBefore } = { metadata_location: '' }] = await sql<{ metadata_location: string }>(server, 'catalog', `SELECT metadata_location FROM iceberg_catalog.iceberg_tables WHERE table_name = 'b'`)
+    await sql(server, 'pair', `begin; update a set v = 'z' where id = 3; update b set v = 'z' where id = 3; commit;`)
     const conflict = await runCli(['run', '--once', '--source', server.url('pair'), '--destination', url], s3.env)
     assert.notEqual(conflict.code, 0)
     assert.match(conflict.stderr, /INLET-D002/)
     assert.match(conflict.stderr, /Another writer changed the Iceberg table public\.a/)
+    assert.match(conflict.stderr, /inlet compact public\.a/)
     // Neither table moved: the batch is all or nothing.
-    const now = await sql<{ table_name: string; metadata_location: string }>(server, 'catalog', `SELECT table_name, metadata_location FROM iceberg_catalog.iceberg_tables WHERE table_name IN ('a', 'b') ORDER BY table_name`)
-    assert.notEqual(now[0]?.metadata_location, before)
-    assert.equal(now[1]?.metadata_location, swapped.length === 2 ? now[1]?.metadata_location : '')
+    const after = await sql<{ table_name: string; metadata_location: string }>(server, 'catalog', `SELECT table_name, metadata_location FROM iceberg_catalog.iceberg_tables WHERE table_name IN ('a', 'b') ORDER BY table_name`)
+    assert.deepEqual(after.map((r) => r.metadata_location), [moved, bBefore])
+    // The fix it names: Inlet's copy written over the other writer's version, then streaming goes on.
+    const compacted = await runCli(['compact', 'public.a', '--destination', url], s3.env)
+    assert.equal(compacted.code, 0, compacted.stderr)
+    assert.match(compacted.stdout, /public\.a: 100 rows rewritten/)
+    const resumed = await runCli(['run', '--once', '--source', server.url('pair'), '--destination', url], s3.env)
+    assert.equal(resumed.code, 0, resumed.stderr)
+    await assertEqualTables(mirrorOf('pair'), pairTables)
+    await assertIcebergMatchesMirror('s3://pair-lake/pair', mirrorOf('pair'), ['public.a', 'public.b'])
   })
 
   test('a missing bucket, refused credentials and a missing catalog are told clearly, secrets unprinted', async (t) => {

@@ -3,11 +3,12 @@
  * commits are merge-on-read (a batch adds an equality delete file and a small data file, the
  * earlier files stay), each snapshot records the source and LSN, a crash between the mirror's
  * commit and the Iceberg publish is finished by the next run, SIGKILLs under a workload leave the
- * tables (as ClickHouse reads them) equal to the source, and object storage is refused clearly.
+ * tables (as ClickHouse reads them) equal to the source, and tables are rewritten (compacted) and
+ * their old snapshots expired with the files only they read.
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { sampleData, SAMPLE_SCHEMA } from '../src/demo/sample-schema.js'
@@ -147,11 +148,42 @@ describe(`Iceberg destination (PostgreSQL ${major})`, () => {
     ])
   })
 
-  test('object storage is refused with what to use instead', async () => {
-    const result = await runCli(['run', '--once', '--source', server.url('postgres'), '--destination', 'iceberg:s3://bucket/prefix'])
-    assert.equal(result.code, 2, result.stderr)
-    assert.match(result.stderr, /INLET-C004: Iceberg tables on object storage \(s3:\/\/bucket\) are not supported yet/)
-    assert.match(result.stderr, /iceberg:file:\/\/\/PATH/)
-    assert.doesNotMatch(result.stderr, /\n\s+at /)
+  test('a table is rewritten whole by itself once a fifth of it changed; inlet compact; expired snapshots take their files', async () => {
+    await createDatabase(server, 'upkeep', `create table u (id int primary key, v text);
+      insert into u select g, md5(g::text) from generate_series(1, 2000) g; create publication inlet_pub for table u`)
+    const url = `${ICEBERG.url(dir, 'upkeep')}?retention_minutes=0`
+    const location = join(url.slice('iceberg:file://'.length, url.indexOf('?')), 'public', 'u')
+    assert.equal((await runCli(['setup', '--source', server.url('upkeep'), '--apply'])).code, 0)
+    const run = async () => {
+      const r = await runCli(['run', '--once', '--source', server.url('upkeep'), '--destination', url])
+      assert.equal(r.code, 0, r.stderr)
+      return currentSnapshot(readCurrent(location)?.meta as never)
+    }
+    await run()
+    // Small batches are merge-on-read; once a fifth of the table changed, the next is a whole write.
+    const kinds: string[] = []
+    for (let i = 0; i < 4; i++) {
+      await sql(server, 'upkeep', `update u set v = 'b${i}' where id between ${i * 150 + 1} and ${i * 150 + 150}`)
+      kinds.push((await run())?.summary['inlet.whole'] === 'true' ? 'whole' : 'delta')
+    }
+    // Each batch touches 300 (150 deleted, 150 added): the third finds 600 of 2000 touched, over a fifth.
+    assert.deepEqual(kinds, ['delta', 'delta', 'whole', 'delta'])
+    await sql(server, 'upkeep', `update u set v = 'c' where id <= 10`)
+    assert.equal((await run())?.summary['added-delete-files'], '1')
+    // Retention 0: every earlier snapshot expired, and with them the files no current one reads.
+    const meta = readCurrent(location)?.meta
+    assert.equal(meta?.snapshots.length, 1)
+    const compacted = await runCli(['compact', '--destination', url])
+    assert.equal(compacted.code, 0, compacted.stderr)
+    assert.match(compacted.stdout, /public\.u: 2000 rows rewritten in one snapshot \(2 delete file\(s\) no longer applied\)/)
+    await run()
+    const dataDirs = readdirSync(join(location, 'data'))
+    assert.equal(dataDirs.length, 1, `only the compaction's files remain: ${dataDirs.join(', ')}`)
+    const avro = readdirSync(join(location, 'metadata')).filter((n) => n.endsWith('.avro'))
+    assert.equal(avro.length, 2, `the current manifest list and its one manifest: ${avro.join(', ')}`)
+    await ICEBERG.assertEqual(url, [{ sourceUrl: server.url('upkeep'), sourceTable: 'public.u', destTable: 'public.u', key: ['id'] }])
+    const duck = await runCli(['compact', '--destination', `duckdb:${join(dir, 'x.duckdb')}`])
+    assert.equal(duck.code, 2)
+    assert.match(duck.stderr, /not an Iceberg destination/)
   })
 })

@@ -27,7 +27,7 @@ export interface ConformanceTarget {
 }
 
 const duckPath = (url: string) => url.slice('duckdb:'.length)
-const warehouse = (url: string) => url.slice('iceberg:file://'.length)
+const warehouse = (url: string) => url.slice('iceberg:file://'.length).replace(/\?.*$/, '')
 const mirror = (url: string) => join(warehouse(url), '_inlet', 'mirror.duckdb')
 
 export const TARGETS: readonly ConformanceTarget[] = [

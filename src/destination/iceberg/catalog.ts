@@ -36,6 +36,8 @@ export interface Catalog {
   /** Where the metadata of a table's `version` written by `commit` goes. */
   metadataFile(location: string, version: number, commit: string): string
   prepare(namespace: string, name: string, version: number, meta: TableMetadata, previous: string, commit: string): Promise<PendingVersion>
+  /** The metadata file a prepared version is once current. */
+  publishedFile(pending: PendingVersion): string
   /** Makes prepared versions current: idempotent (run again after a crash), all or none where the catalog can. */
   publish(pending: readonly PendingVersion[]): Promise<void>
   close(): Promise<void>

@@ -33,13 +33,13 @@ import { literal, type SqlSession } from '../duckdb/sql-session.js'
 import { readCheckpointLsn } from '../duckdb/state-store.js'
 import type { Catalog, PendingVersion } from './catalog.js'
 import { CommitJournal, type JournalEntry } from './commit-journal.js'
-import { deleteFilesSinceWhole, removeGarbage, type CompactedTable, type Garbage } from './maintenance.js'
+import { deleteFilesSinceWhole, type CompactedTable } from './maintenance.js'
+import { createVersionTables, pendingFiles, publishVersions, recordPending } from './pending-versions.js'
 import { openCatalog } from './open-catalog.js'
 import { openWindow, prepareWhole, prepareWindow, type Lake, type PreparedVersion, type StagedRows, type TableRef, type Window } from './table-sync.js'
 import { currentSnapshot, snapshotLsn } from './table-metadata.js'
 import { parseWarehouse, type WarehouseSpec } from './warehouse-url.js'
 
-const PENDING = '_inlet.iceberg_pending_versions'
 
 /** What the writers of one destination share: the catalog, the upload scratch, the journal. */
 interface Shared {
@@ -121,8 +121,8 @@ export class IcebergDestination implements Destination {
       // Files on their way to object storage when a run stopped: nothing names them.
       rmSync(scratch, { recursive: true, force: true })
       mkdirSync(scratch, { recursive: true })
-      await mirror.atomically((sql) => sql.run(`CREATE TABLE IF NOT EXISTS ${PENDING} (namespace VARCHAR, name VARCHAR, location VARCHAR, version INTEGER, file VARCHAR, previous VARCHAR, garbage VARCHAR)`))
-      await destination.publishPending()
+      await mirror.atomically(createVersionTables)
+      await destination.publishPending(true)
       await destination.settle(destination.shared.journal.all())
     }
     return destination
@@ -167,9 +167,8 @@ export class IcebergDestination implements Destination {
   /** Settles journal entries (see commit-journal.ts) against the pending versions and the catalog. */
   private async settle(entries: readonly JournalEntry[], inBatch?: SqlSession): Promise<void> {
     if (entries.length === 0) return
-    const read = (sql: SqlSession) => sql.rows<{ file: string }>(`SELECT file FROM ${PENDING}`)
-    const pending = inBatch === undefined ? await this.mirror.atomically(read) : await read(inBatch)
-    await this.shared.journal.settle(entries, this.shared.catalog, pending.map((p) => p.file))
+    const pending = inBatch === undefined ? await this.mirror.atomically(pendingFiles) : await pendingFiles(inBatch)
+    await this.shared.journal.settle(entries, this.shared.catalog, pending)
     const settled = new Set(entries.map((e) => e.commit))
     this.unsettled = this.unsettled.filter((e) => !settled.has(e.commit))
   }
@@ -216,18 +215,18 @@ export class IcebergDestination implements Destination {
     const pending: PreparedVersion[] = []
     for (const w of context.windows) pending.push(...present(await prepareWindow(sql, this.lake, w, info(w.target))))
     for (const target of context.whole) pending.push(...present(await prepareWhole(sql, this.lake, target, info(target))))
-    await recordPending(sql, pending)
+    await recordPending(sql, this.shared.catalog, pending)
   }
 
   /** A table's rows written anew, in the transaction of the mirror's change `work`. */
-  private async writeWhole(target: TableRef, source: string, lsn: bigint, work: () => Promise<void>): Promise<number> {
+  private async writeWhole(target: TableRef, source: string, lsn: bigint, work: () => Promise<void>, adopt = false): Promise<number> {
     await this.settle(this.unsettled)
     let records = 0
     await this.mirror.atomically(async (sql) => {
       await work()
-      const version = await prepareWhole(sql, this.lake, target, { source, lsn })
+      const version = await prepareWhole(sql, this.lake, target, { source, lsn, adopt })
       records = version?.records ?? 0
-      await recordPending(sql, present(version))
+      await recordPending(sql, this.shared.catalog, present(version))
     })
     await this.published()
     return records
@@ -249,8 +248,8 @@ export class IcebergDestination implements Destination {
       const lsn = snapshotLsn(current.meta)
       const before = currentSnapshot(current.meta)
       const target: TableRef = { destSchema: r.dest_schema, destName: r.dest_table, display: `${r.source_schema}.${r.source_table}`, scd: Number(r.scd) === 2 ? 2 : 1 }
-      const records = await this.writeWhole(target, r.source, lsn, async () => undefined)
-      done.push({ table: `${r.dest_schema}.${r.dest_table}`, records, deleteFilesBefore: deleteFilesSinceWhole(current.meta, before) })
+      const records = await this.writeWhole(target, r.source, lsn, async () => undefined, true)
+      done.push({ table: `${r.dest_schema}.${r.dest_table}`, records, deleteFilesBefore: deleteFilesSinceWhole(before) })
     }
     return done
   }
@@ -260,18 +259,11 @@ export class IcebergDestination implements Destination {
    * can), then forgets them; again after a crash, as publishing is idempotent. One at a time per
    * warehouse: the writers of a run (several sources, a copy) share it.
    */
-  private publishPending(): Promise<void> {
+  private publishPending(atOpen = false): Promise<void> {
     const key = this.localPath
     const previous = publishing.get(key) ?? Promise.resolve()
     const next = previous.catch(() => undefined).then(() =>
-      this.mirror.atomically(async (sql) => {
-        const rows = await sql.rows<PendingVersion & { garbage: string }>(`SELECT namespace, name, location, CAST(version AS INTEGER) AS version, file, previous, garbage FROM ${PENDING} ORDER BY location, version`)
-        if (rows.length === 0) return
-        await this.shared.catalog.publish(rows.map((r) => ({ ...r, version: Number(r.version) })))
-        // What the versions no longer reference (expired snapshots), now that they are current.
-        for (const r of rows) await removeGarbage(this.shared.catalog.storage, JSON.parse(r.garbage) as Garbage)
-        await sql.run(`DELETE FROM ${PENDING} WHERE file IN (${rows.map((r) => literal(r.file)).join(', ')})`)
-      }),
+      this.mirror.atomically((sql) => publishVersions(sql, this.shared.catalog, atOpen)),
     )
     publishing.set(key, next)
     return next
@@ -386,7 +378,3 @@ export class IcebergDestination implements Destination {
 const publishing = new Map<string, Promise<void>>()
 
 const present = <T>(value: T | undefined): T[] => (value === undefined ? [] : [value])
-
-async function recordPending(sql: SqlSession, pending: readonly PreparedVersion[]): Promise<void> {
-  for (const p of pending) await sql.run(`INSERT INTO ${PENDING} VALUES (${[p.namespace, p.name, p.location].map(literal).join(', ')}, ${p.version}, ${literal(p.file)}, ${literal(p.previous)}, ${literal(JSON.stringify(p.garbage))})`)
-}

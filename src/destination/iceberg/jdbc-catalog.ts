@@ -92,6 +92,10 @@ export class JdbcCatalog implements Catalog {
     return { namespace, name, location, version, file, previous }
   }
 
+  publishedFile(pending: PendingVersion): string {
+    return pending.file
+  }
+
   /** One transaction for all: each table's location swapped from the one it replaces, or none of them. */
   async publish(pending: readonly PendingVersion[]): Promise<void> {
     if (pending.length === 0) return
@@ -120,7 +124,8 @@ export class JdbcCatalog implements Catalog {
     const now = await client.query<{ metadata_location: string | null }>(`SELECT metadata_location FROM ${this.tables} WHERE catalog_name = $1 AND table_namespace = $2 AND table_name = $3`, [c, p.namespace, p.name])
     if (now.rows[0]?.metadata_location === p.file) return
     throw new InletError('INLET-D002', `Another writer changed the Iceberg table ${p.namespace}.${p.name} in the catalog since Inlet last committed it (its metadata_location is no longer the one this commit replaces).`, {
-      fix: `Run one inlet run per catalog and warehouse. Stop the other writer, then copy the table again: inlet refresh ${p.namespace}.${p.name}`,
+      fix: `Stop the other writer, then write Inlet's copy (equal to the source) over it: inlet compact ${p.namespace}.${p.name}`,
+      details: { conflict: { namespace: p.namespace, name: p.name } },
     })
   }
 

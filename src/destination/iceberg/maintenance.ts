@@ -12,8 +12,8 @@
  *   snapshot is never expired, so the table's `inlet.lsn` (the checkpoint) always stays.
  *
  * Every file Inlet writes is named after its commit (`data/<commit>-0/`, `<commit>-m0.avro`,
- * `snap-<id>-<commit>.avro`), so which commits a snapshot still needs follows from one manifest
- * list, without reading manifests.
+ * `snap-<id>-<commit>.avro`), so which commits a snapshot reads follows from its manifest list,
+ * without reading manifests.
  */
 import { rmSync } from 'node:fs'
 import type { Storage } from './storage.js'
@@ -31,29 +31,28 @@ const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
 const LIST_COMMIT = new RegExp(`snap-\\d+-(${UUID})\\.avro$`)
 const MANIFEST_COMMIT = new RegExp(`(${UUID})-m[01]\\.avro$`)
 
-/** The snapshots since the table's last whole write, newest first (the whole write last). */
-function sinceWhole(meta: TableMetadata): Snapshot[] {
-  const byId = new Map(meta.snapshots.map((s) => [s['snapshot-id'], s]))
-  const chain: Snapshot[] = []
-  let s = byId.get(meta['current-snapshot-id'])
-  while (s !== undefined) {
-    chain.push(s)
-    if (s.summary[WHOLE] === 'true') break
-    s = s['parent-snapshot-id'] === undefined ? undefined : byId.get(s['parent-snapshot-id'])
-  }
-  return chain
+const TOUCHED = 'inlet.touched-since-whole'
+const COMMITS = 'inlet.commits-since-whole'
+const ROWS = 'inlet.rows-at-whole'
+const DELETE_FILES = 'inlet.delete-files-since-whole'
+
+/**
+ * The counters a new snapshot's summary carries (they survive expiry, which the snapshots
+ * themselves do not): rows touched and commits since the last whole write, rows it wrote.
+ */
+export function rewriteCounters(parent: Snapshot | undefined, whole: boolean, added: number, deletes: number, deleteFiles: number): Record<string, string> {
+  if (whole || parent === undefined) return { [WHOLE]: 'true', [TOUCHED]: '0', [COMMITS]: '0', [ROWS]: String(added), [DELETE_FILES]: '0' }
+  const n = (k: string) => Number(parent.summary[k] ?? '0')
+  return { [TOUCHED]: String(n(TOUCHED) + added + deletes), [COMMITS]: String(n(COMMITS) + 1), [ROWS]: String(n(ROWS)), [DELETE_FILES]: String(n(DELETE_FILES) + deleteFiles) }
 }
 
 /** Whether the next commit should write the table whole (see the file's comment). */
 export function needsRewrite(meta: TableMetadata): boolean {
-  const chain = sinceWhole(meta)
-  const whole = chain.at(-1)
-  const commits = chain.length - 1
-  if (whole === undefined || commits < 2) return false
-  const rows = Number(whole.summary['added-records'] ?? '0')
-  let touched = 0
-  for (const s of chain.slice(0, -1)) touched += Number(s.summary['added-records'] ?? '0') + Number(s.summary['added-equality-deletes'] ?? '0')
-  return touched >= Math.max(rows, 1000) / 5 || (commits >= 200 && rows <= 1_000_000)
+  const current = meta.snapshots.find((s) => s['snapshot-id'] === meta['current-snapshot-id'])
+  if (current === undefined) return false
+  const n = (k: string) => Number(current.summary[k] ?? '0')
+  if (n(COMMITS) < 2) return false
+  return n(TOUCHED) >= Math.max(n(ROWS), 1000) / 5 || (n(COMMITS) >= 200 && n(ROWS) <= 1_000_000)
 }
 
 /**
@@ -80,16 +79,27 @@ export async function expireSnapshots(meta: TableMetadata, retentionMs: number, 
     const c = MANIFEST_COMMIT.exec(m.path)?.[1]
     if (c !== undefined) needed.add(c)
   }
+  // The commits an expired snapshot read: its own and those its list carries. Their files go once
+  // no retained snapshot reads them (the last snapshot to carry a commit may expire long after it).
   const files: string[] = []
   const prefixes: string[] = []
+  const dropped = new Map<string, string>()
   for (const s of expired) {
     const list = s['manifest-list']
     files.push(list)
-    const c = LIST_COMMIT.exec(list)?.[1]
-    if (c === undefined || needed.has(c)) continue
-    const metadataDir = list.slice(0, list.length - list.split('/').at(-1)!.length)
-    const tableDir = metadataDir.replace(/metadata\/$/, '')
-    files.push(`${metadataDir}${c}-m0.avro`, `${metadataDir}${c}-m1.avro`)
+    const tableDir = list.slice(0, list.length - (list.split('/').at(-1) as string).length).replace(/metadata\/$/, '')
+    const own = LIST_COMMIT.exec(list)?.[1]
+    if (own !== undefined) dropped.set(own, tableDir)
+    const listed = await storage.read(list)
+    if (listed === undefined) continue
+    for (const m of await readManifestList(listed)) {
+      const c = MANIFEST_COMMIT.exec(m.path)?.[1]
+      if (c !== undefined) dropped.set(c, tableDir)
+    }
+  }
+  for (const [c, tableDir] of dropped) {
+    if (needed.has(c)) continue
+    files.push(storage.child(tableDir, 'metadata', `${c}-m0.avro`), storage.child(tableDir, 'metadata', `${c}-m1.avro`))
     prefixes.push(storage.child(tableDir, 'data', `${c}-0`), storage.child(tableDir, 'data', `${c}-2`))
   }
   const gone = new Set(expired.map((s) => s['snapshot-id']))
@@ -115,10 +125,7 @@ export interface CompactedTable {
   readonly deleteFilesBefore: number
 }
 
-/** Delete files added since the table's last whole write, up to `snapshot`. */
-export function deleteFilesSinceWhole(meta: TableMetadata, snapshot: Snapshot | undefined): number {
-  const byId = new Map(meta.snapshots.map((s) => [s['snapshot-id'], s]))
-  let n = 0
-  for (let s = snapshot; s !== undefined && s.summary[WHOLE] !== 'true'; s = s['parent-snapshot-id'] === undefined ? undefined : byId.get(s['parent-snapshot-id'])) n += Number(s.summary['added-delete-files'] ?? '0')
-  return n
+/** Delete files readers of the table's current snapshot apply (added since its last whole write). */
+export function deleteFilesSinceWhole(snapshot: Snapshot | undefined): number {
+  return Number(snapshot?.summary[DELETE_FILES] ?? '0')
 }

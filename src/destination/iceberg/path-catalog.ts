@@ -48,6 +48,10 @@ export class PathCatalog implements Catalog {
     return { namespace, name, location, version, file, previous }
   }
 
+  publishedFile(pending: PendingVersion): string {
+    return join(pending.location, 'metadata', `v${pending.version}.metadata.json`)
+  }
+
   async publish(pending: readonly PendingVersion[]): Promise<void> {
     for (const p of pending) publishVersion(p.location, p.version, p.file)
   }
@@ -90,7 +94,8 @@ export function publishVersion(location: string, version: number, temp: string):
       if (!readFileSync(target).equals(readFileSync(temp))) {
         throw new InletError('INLET-D002', `Another writer committed version ${version} of the Iceberg table at ${location}.`, {
           cause: error,
-          fix: `Run one inlet run per destination. This run's commit cannot be made: stop the other writer, then copy the table again (inlet refresh ${location.split('/').slice(-2).join('.')}).`,
+          fix: `Stop the other writer, then write Inlet's copy (equal to the source) over it: inlet compact ${location.split('/').slice(-2).join('.')}`,
+          details: { conflict: { namespace: location.split('/').at(-2), name: location.split('/').at(-1) } },
         })
       }
     }

@@ -22,13 +22,13 @@ import { asHeld, sqlType } from '../duckdb/column-types.js'
 import { destinationTable, stageMetaColumns } from '../duckdb/apply-sql.js'
 import { csvSource } from '../duckdb/stage-file.js'
 import { columnTypes } from '../duckdb/table-ddl.js'
-import type { SqlSession } from '../duckdb/sql-session.js'
+import { literal, type SqlSession } from '../duckdb/sql-session.js'
 import { castColumn, evolveSchema, type IcebergSchema, type MirrorColumn } from './iceberg-schema.js'
 import { writeParquet, type DataDirectory } from './data-files.js'
 import { readManifestList, writeManifest, writeManifestList, type ContentFile, type ManifestFile } from './manifests.js'
-import { tableLocation, type Catalog, type PendingVersion } from './catalog.js'
+import { tableLocation, type Catalog, type CurrentMetadata, type PendingVersion } from './catalog.js'
 import type { JournalEntry } from './commit-journal.js'
-import { expireSnapshots, needsRewrite, WHOLE, type Garbage } from './maintenance.js'
+import { expireSnapshots, needsRewrite, rewriteCounters, type Garbage } from './maintenance.js'
 import { currentSchema, currentSnapshot, newMetadata, newSnapshotId, withSnapshot } from './table-metadata.js'
 
 /** What a whole write needs of a table. */
@@ -116,6 +116,25 @@ export interface CommitInfo {
   readonly lsn: bigint
   /** Columns renamed by the commit: new name → old name (they keep their field ids). */
   readonly renamed?: ReadonlyMap<string, string>
+  /** Write over whatever version is current, another writer's too (inlet compact: Iceberg made equal to the mirror). */
+  readonly adopt?: boolean
+}
+
+/** Per table, the metadata file the mirror last made (or is making) current. */
+export const VERSIONS = '_inlet.iceberg_versions'
+
+/**
+ * The catalog's current version must be the one the mirror last made current: a table another
+ * writer committed to (or rolled back) since would silently part from the mirror if a commit
+ * built on it. Not checked for a table the mirror never wrote (a new mirror copies it anew).
+ */
+async function expectCurrent(sql: SqlSession, target: TableRef, current: CurrentMetadata | undefined): Promise<void> {
+  const rows = await sql.rows<{ file: string }>(`SELECT file FROM ${VERSIONS} WHERE namespace = ${literal(target.destSchema)} AND name = ${literal(target.destName)}`)
+  const expected = rows[0]?.file
+  if (expected === undefined || expected === current?.file) return
+  throw new InletError('INLET-D002', `Another writer changed the Iceberg table ${target.destSchema}.${target.destName} since Inlet last committed it (its current metadata is ${current?.file ?? 'gone'}, not ${expected}).`, {
+    fix: `Stop the other writer, then write Inlet's copy (equal to the source) over it: inlet compact ${target.destSchema}.${target.destName}`,
+  })
 }
 
 /** The table's new snapshot from its window (rows changed alone). */
@@ -163,6 +182,7 @@ async function prepareTable(sql: SqlSession, lake: Lake, target: TableRef, info:
   const location = tableLocation(storage, target.destSchema, target.destName)
   const columns = [...(await columnTypes(sql, target.destSchema, target.destName))].map(([name, type]) => ({ name, type }))
   const current = await lake.catalog.current(target.destSchema, target.destName)
+  if (info.adopt !== true) await expectCurrent(sql, target, current)
   const previous = current === undefined ? undefined : currentSchema(current.meta)
   const { schema, lastId } = evolveSchema(previous, columns, current?.meta['last-column-id'] ?? 0, info.renamed)
   // Every file of the commit is named after it, and the journal knows them before the first is
@@ -206,7 +226,7 @@ async function prepareTable(sql: SqlSession, lake: Lake, target: TableRef, info:
     'added-records': records(data),
     'added-delete-files': String(deletes.length),
     'added-equality-deletes': records(deletes),
-    ...(replace ? { [WHOLE]: 'true' } : {}),
+    ...rewriteCounters(snapshot, replace, data.reduce((sum, f) => sum + f.records, 0), deletes.reduce((sum, f) => sum + f.records, 0), deletes.length),
   }
   const base = current?.meta ?? newMetadata(location, schema, lastId, { 'inlet.source-table': target.display, 'inlet.scd': String(target.scd) })
   const next = withSnapshot(base, { id, manifestList: listPath, summary, schema, lastColumnId: lastId, previousFile: current?.file })
