@@ -19,7 +19,8 @@ import { startS3, type S3Server } from './support/s3-server.js'
 import { createDatabase, runAndKill, runCli, sql, startServer, testMajors } from './support/servers.js'
 
 const major = testMajors().at(-1) as number
-const KILLS = process.env.INLET_TEST_BIG === 'full' ? 20 : 6
+// The issue's twenty, at random points of the copy, the uploads and the commits (every half second here).
+const KILLS = 20
 
 describe(`Iceberg on S3 with the JDBC catalog (PostgreSQL ${major})`, () => {
   let server: EmbeddedPostgres
@@ -51,13 +52,13 @@ describe(`Iceberg on S3 with the JDBC catalog (PostgreSQL ${major})`, () => {
     await sql(server, 'shop', 'create publication inlet_pub for all tables')
     const url = urlFor('shop-lake', 'shop')
     const config = join(dir, 'shop.yaml')
-    writeFileSync(config, `sources:\n  - url: ${server.url('shop')}\ndestination: "${url}"\ntables:\n  - public.*\n  - table: public.orders\n    scd: 2\n`)
+    writeFileSync(config, `sources:\n  - url: ${server.url('shop')}\ndestination: "${url}"\ncommit_interval_seconds: 0.5\ntables:\n  - public.*\n  - table: public.orders\n    scd: 2\n`)
     const stop = new AbortController()
     const workload = runWorkload(server.url('shop'), stop.signal, 300)
     try {
       for (let i = 0; i < KILLS; i++) {
         const env: Record<string, string> = { ...(s3.env), ...(i % 3 === 2 ? { INLET_TEST_FAULTS: JSON.stringify({ killAfterCommit: 1 + (i % 2) }) } : {}) }
-        const result = await runAndKill(['run', '--config', config, '--json'], i === 0 ? 50 : Math.floor(Math.random() * 2000), env, i === 0 ? /"event":"snapshot\.start"/ : /"event":"(stream|snapshot)\.start"/)
+        const result = await runAndKill(['run', '--config', config, '--json'], i === 0 ? 50 : Math.floor(Math.random() * 2500), env, i === 0 ? /"event":"snapshot\.start"/ : /"event":"(stream|snapshot)\.start"/)
         assert.equal(result.signal, 'SIGKILL', result.stderr.slice(-2000))
       }
     } finally {

@@ -27,6 +27,22 @@ export async function readWithClickHouse(location: string, into: string, columns
   }
 }
 
+/**
+ * One aggregate over an Iceberg table as ClickHouse reads it, optionally at an earlier snapshot
+ * (time travel); as TSV. The trivial-count shortcut is off: it gave wrong counts on older snapshots.
+ */
+export async function aggregateWithClickHouse(location: string, select: string, snapshotId?: number): Promise<string> {
+  session ??= new Session(undefined, { connectionArgs: ['--user_files_path=/'] })
+  const cwd = process.cwd()
+  process.chdir('/')
+  try {
+    const at = snapshotId === undefined ? '' : `, iceberg_snapshot_id = ${snapshotId}`
+    return (await session.queryAsync(`SELECT ${select} FROM ${tableFunction(location)} SETTINGS optimize_trivial_count_query = 0${at}`, { format: 'TSV' })).text().trim()
+  } finally {
+    process.chdir(cwd)
+  }
+}
+
 const text = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`
 
 /**
