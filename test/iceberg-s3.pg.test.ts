@@ -67,6 +67,14 @@ describe(`Iceberg on S3 with the JDBC catalog (PostgreSQL ${major})`, () => {
     }
     const final = await runCli(['run', '--config', config, '--once'], s3.env)
     assert.equal(final.code, 0, final.stderr)
+    // The catalog's password (in its URL here) is never printed; status reads the mirror alone (no AWS credentials needed).
+    const secret = new URL(server.url('catalog')).password
+    assert.doesNotMatch(final.stdout + final.stderr, new RegExp(secret))
+    const status = await runCli(['status', '--config', config], { AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '' })
+    assert.equal(status.code, 0, status.stderr)
+    assert.match(status.stdout, /iceberg:s3:\/\/shop-lake\/shop/)
+    assert.match(status.stdout, /public\.orders/)
+    assert.doesNotMatch(status.stdout + status.stderr, new RegExp(secret))
     const tables = (
       [
         ['customers', ['id'], 1],
