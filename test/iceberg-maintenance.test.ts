@@ -111,3 +111,33 @@ test('expired snapshots leave the metadata; only files no retained snapshot read
     rmSync(dir, { recursive: true, force: true })
   }
 })
+
+test('a clock stepped back expires no snapshot newer than one kept (its files are carried by the current list)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'inlet-expire-'))
+  try {
+    const storage = new FileStorage(dir)
+    const location = join(dir, 't')
+    const now = 10_000_000
+    let meta = newMetadata(location, schema, 1, {})
+    const made: Array<{ commit: string; list: string }> = []
+    const manifests: ManifestFile[] = []
+    // The second commit's clock was behind: its timestamp is older than the retention allows.
+    for (const [i, at] of [[0, now - 1000], [1, 0], [2, now]] as const) {
+      const c = commitTo(meta, location, i === 0 ? { 'inlet.whole': 'true' } : {}, at)
+      meta = c.meta
+      made.push(c)
+      const data = join(location, 'data', `${c.commit}-0`, 'data-x.parquet')
+      mkdirSync(join(data, '..'), { recursive: true })
+      mkdirSync(join(c.list, '..'), { recursive: true })
+      writeFileSync(data, 'x')
+      manifests.push({ path: join(location, 'metadata', `${c.commit}-m0.avro`), length: 1, content: 0, sequenceNumber: i + 1, minSequenceNumber: i + 1, addedSnapshotId: 1, addedFiles: 1, existingFiles: 0, deletedFiles: 0, addedRows: 1, existingRows: 0, deletedRows: 0 })
+      writeFileSync(c.list, await writeManifestList(manifests, 1, null, i + 1))
+    }
+    const { meta: kept, garbage } = await expireSnapshots(meta, 60_000, storage, now)
+    assert.equal(kept.snapshots.length, 3, 'only snapshots before the first kept one (in commit order) expire')
+    assert.equal(garbage.files.length + garbage.prefixes.length, 0)
+    for (const c of made) assert.equal(existsSync(join(location, 'data', `${c.commit}-0`, 'data-x.parquet')), true)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})

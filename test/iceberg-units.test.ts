@@ -1,9 +1,12 @@
 /**
  * Pure parts of the Iceberg destination: the bounds of the manifests (Iceberg's single-value
- * binary forms), field ids across schema changes, and manifest lists written and read back.
+ * binary forms), field ids across schema changes, manifest lists written and read back, and the
+ * row identities of the row index (in DuckDB).
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { DuckDBInstance } from '@duckdb/node-api'
+import { rowIdentity } from '../src/destination/iceberg/row-index.js'
 import { bound } from '../src/destination/iceberg/data-files.js'
 import { tableLocation } from '../src/destination/iceberg/catalog.js'
 import { FileStorage } from '../src/destination/iceberg/storage.js'
@@ -64,5 +67,27 @@ test('table names that would leave the warehouse are refused', () => {
   assert.equal(tableLocation(new FileStorage('/w'), 'public', 'orders'), '/w/public/orders')
   for (const [schema, table] of [['..', 't'], ['public', '../x'], ['public', 'a/b'], ['public', 'a\\b'], ['public', '.'], ['public', 'a\0b']]) {
     assert.throws(() => tableLocation(new FileStorage('/w'), schema as string, table as string), /INLET-D003|cannot be an Iceberg table directory/)
+  }
+})
+
+test('row identities: the same for the same values in any session time zone, apart for values that print alike', async () => {
+  const instance = await DuckDBInstance.create(':memory:')
+  const duck = await instance.connect()
+  try {
+    const columns = [{ name: 'a', type: 'VARCHAR' }, { name: 'b', type: 'VARCHAR' }, { name: 't', type: 'TIMESTAMP WITH TIME ZONE' }, { name: 'l', type: 'TIMESTAMP WITH TIME ZONE[]' }]
+    const id = async (zone: string, row: string) => {
+      await duck.run(`SET TimeZone = '${zone}'`)
+      const rows = (await (await duck.runAndReadAll(`SELECT CAST(${rowIdentity(columns, 'r')} AS VARCHAR) AS id FROM (SELECT ${row}) r`)).getRowObjectsJS()) as Array<{ id: string }>
+      return rows[0]?.id
+    }
+    const row = (a: string, b: string) => `${a} AS a, ${b} AS b, TIMESTAMPTZ '2024-03-01 12:00:00+00' AS t, [TIMESTAMPTZ '1999-12-31 23:59:59.5+00'] AS l`
+    const utc = await id('UTC', row(`'x'`, `'y'`))
+    assert.equal(await id('Asia/Kathmandu', row(`'x'`, `'y'`)), utc, 'time zone of the session')
+    assert.notEqual(await id('UTC', row(`'a, b'`, `'c'`)), await id('UTC', row(`'a'`, `'b, c'`)))
+    assert.notEqual(await id('UTC', row(`NULL`, `'~'`)), await id('UTC', row(`'~'`, `NULL`)))
+    assert.notEqual(await id('UTC', row(`''`, `NULL`)), await id('UTC', row(`NULL`, `''`)))
+  } finally {
+    duck.closeSync()
+    instance.closeSync()
   }
 })

@@ -61,7 +61,7 @@ describe(`Iceberg destination (PostgreSQL ${major})`, () => {
     assert.equal(snapshot?.summary['added-delete-files'], '1')
     // The ten changed rows and the new one; the five deleted are in the delete file alone.
     assert.equal(snapshot?.summary['added-records'], '11')
-    assert.equal(snapshot?.summary['added-equality-deletes'], '15')
+    assert.equal(snapshot?.summary['added-position-deletes'], '15')
     const list = await readManifestList(readFileSync(snapshot?.['manifest-list'] as string))
     for (const m of firstList) assert.ok(list.some((x) => x.path === m.path), 'the earlier manifests are carried, not rewritten')
     assert.ok(list.some((m) => m.content === 1))
@@ -97,6 +97,35 @@ describe(`Iceberg destination (PostgreSQL ${major})`, () => {
     assert.equal(next.code, 0, next.stderr)
     assert.equal(readCurrent(location)?.version, published.version)
     assert.equal(readFileSync(join(location, 'metadata', 'version-hint.text'), 'utf8'), String(published.version))
+    await ICEBERG.assertEqual(url, [table])
+
+    // The same crash, and meanwhile another writer (a Hadoop catalog) commits its own version of
+    // that number: the name alone does not tell them apart, the snapshot does. The next batch is
+    // refused (INLET-D002), and inlet compact writes Inlet's copy over it.
+    await sql(server, 'mor', `update t set n = 0 where id between 200 and 210`)
+    assert.equal((await runCli(['run', '--once', '--source', server.url('mor'), '--destination', url])).code, 0)
+    const mine = readCurrent(location)
+    assert.ok(mine !== undefined)
+    const mineAside = join(location, 'metadata', `.v${mine.version}-crash2.metadata.json.tmp`)
+    renameSync(mine.file, mineAside)
+    const base = JSON.parse(readFileSync(join(location, 'metadata', `v${mine.version - 1}.metadata.json`), 'utf8')) as typeof mine.meta
+    const theirs = { ...(currentSnapshot(base) as NonNullable<ReturnType<typeof currentSnapshot>>), 'snapshot-id': 4242, 'sequence-number': base['last-sequence-number'] + 1, summary: { operation: 'append' } }
+    writeFileSync(mine.file, JSON.stringify({ ...base, 'last-sequence-number': theirs['sequence-number'], 'current-snapshot-id': 4242, snapshots: [...base.snapshots, theirs] }))
+    writeFileSync(join(location, 'metadata', 'version-hint.text'), String(mine.version))
+    const pendingMirror = await openDuck(join(warehouse, '_inlet', 'mirror.duckdb'))
+    try {
+      await pendingMirror.duck.run(`INSERT INTO _inlet.iceberg_pending_versions VALUES ('public', 't', '${location}', ${mine.version}, '${mineAside}', '', '{"files":[],"prefixes":[]}')`)
+    } finally {
+      pendingMirror.close()
+    }
+    await sql(server, 'mor', `update t set n = 1 where id between 300 and 310`)
+    const refused = await runCli(['run', '--once', '--source', server.url('mor'), '--destination', url])
+    assert.notEqual(refused.code, 0)
+    assert.match(refused.stderr, /INLET-D002/)
+    assert.equal((JSON.parse(readFileSync(mine.file, 'utf8')) as typeof mine.meta)['current-snapshot-id'], 4242, "the other writer's version stays until compact")
+    const compacted = await runCli(['compact', 'public.t', '--destination', url])
+    assert.equal(compacted.code, 0, compacted.stderr)
+    assert.equal((await runCli(['run', '--once', '--source', server.url('mor'), '--destination', url])).code, 0)
     await ICEBERG.assertEqual(url, [table])
   })
 

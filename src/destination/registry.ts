@@ -33,7 +33,7 @@ export function parseDestination(url: string): { scheme: string; rest: string } 
 
 export async function openDestination(url: string, options: DestinationOptions = {}): Promise<Destination> {
   const parsed = parseDestination(url)
-  if (parsed === undefined) throw new InletError('INLET-C004', `The destination "${url}" is not one Inlet knows.`, { fix: `Use ${DESTINATION_FORMS.join(' or ')}.` })
+  if (parsed === undefined) throw new InletError('INLET-C004', `The destination "${redactSecrets(url)}" is not one Inlet knows.`, { fix: `Use ${DESTINATION_FORMS.join(' or ')}.` })
   return (KINDS[parsed.scheme] as DestinationKind).open(parsed.rest, options)
 }
 
@@ -45,7 +45,7 @@ export function destinationHeld(error: unknown): boolean {
 /** The local path of a destination URL (see DestinationKind.localPath); the URL must be a known one. */
 export function localPathOf(url: string): string {
   const parsed = parseDestination(url)
-  if (parsed === undefined) throw new InletError('INLET-C004', `The destination "${url}" is not one Inlet knows.`, { fix: `Use ${DESTINATION_FORMS.join(' or ')}.` })
+  if (parsed === undefined) throw new InletError('INLET-C004', `The destination "${redactSecrets(url)}" is not one Inlet knows.`, { fix: `Use ${DESTINATION_FORMS.join(' or ')}.` })
   return (KINDS[parsed.scheme] as DestinationKind).localPath(parsed.rest)
 }
 

@@ -4,7 +4,6 @@
  * writing); otherwise on the file opened read-only.
  */
 import { localPathOf } from '../../destination/registry.js'
-import { resolve } from 'node:path'
 import { loadDestination } from '../../config/load.js'
 import type { Destination, QueryResult } from '../../destination/destination.js'
 import { destinationHeld, openDestination } from '../../destination/registry.js'

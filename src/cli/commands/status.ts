@@ -4,7 +4,6 @@
  * otherwise reads the file read-only and the sources' catalogs.
  */
 import { localPathOf } from '../../destination/registry.js'
-import { resolve } from 'node:path'
 import { loadConfig, type ResolvedConfig } from '../../config/load.js'
 import type { Destination } from '../../destination/destination.js'
 import { destinationHeld, openDestination } from '../../destination/registry.js'

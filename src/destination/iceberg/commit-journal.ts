@@ -14,7 +14,9 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Catalog } from './catalog.js'
-import { writeDurably } from './storage.js'
+import { readManifestList } from './manifests.js'
+import { currentSnapshot } from './table-metadata.js'
+import { syncDirectory, writeDurably } from './storage.js'
 
 export interface JournalEntry {
   readonly namespace: string
@@ -34,6 +36,7 @@ export class CommitJournal {
     const temp = join(this.dir, `.${entry.commit}.tmp`)
     writeDurably(temp, JSON.stringify(entry))
     renameSync(temp, this.path(entry.commit))
+    syncDirectory(this.dir)
   }
 
   forget(commit: string): void {
@@ -50,28 +53,40 @@ export class CommitJournal {
   /**
    * Forgets the entries whose commit is in its table's snapshots, removes the files of those
    * neither current nor pending (`pending`: the metadata files the mirror still has to publish).
-   * Returns how many files went.
+   * Returns the commits settled (a pending one stays in the journal).
    */
-  async settle(entries: readonly JournalEntry[], catalog: Catalog, pending: readonly string[]): Promise<number> {
-    let removed = 0
+  async settle(entries: readonly JournalEntry[], catalog: Catalog, pending: readonly string[]): Promise<Set<string>> {
+    const settled = new Set<string>()
     for (const e of entries) {
       if (pending.some((file) => file.includes(e.commit))) continue
-      const current = await catalog.current(e.namespace, e.name)
-      // Current: its snapshot is in the table's, or (after expiry) its metadata file in the log.
-      const made = current !== undefined && (current.file.includes(e.commit) || current.meta.snapshots.some((s) => s['manifest-list'].includes(e.commit)) || current.meta['metadata-log'].some((m) => m['metadata-file'].includes(e.commit)))
-      if (!made) {
+      if (!(await madeCurrent(e, catalog))) {
         const found = [...e.files]
         for (const prefix of e.prefixes) found.push(...(await catalog.storage.list(prefix)))
         await catalog.storage.remove(found)
         for (const prefix of e.prefixes) if (catalog.storage.local) rmSync(prefix, { recursive: true, force: true })
-        removed += found.length
       }
       this.forget(e.commit)
+      settled.add(e.commit)
     }
-    return removed
+    return settled
   }
 
   private path(commit: string): string {
     return join(this.dir, `${commit}.json`)
   }
+}
+
+/**
+ * Whether a commit's files are read: its snapshot is the table's, its metadata file in the log
+ * (after expiry), or its manifests carried by the current snapshot (never removed while they are).
+ */
+async function madeCurrent(e: JournalEntry, catalog: Catalog): Promise<boolean> {
+  const current = await catalog.current(e.namespace, e.name)
+  if (current === undefined) return false
+  if (current.file.includes(e.commit) || current.meta.snapshots.some((s) => s['manifest-list'].includes(e.commit)) || current.meta['metadata-log'].some((m) => m['metadata-file'].includes(e.commit))) return true
+  const snapshot = currentSnapshot(current.meta)
+  const list = snapshot === undefined ? undefined : await catalog.storage.read(snapshot['manifest-list'])
+  // A list that cannot be read: keep the files (waste at worst).
+  if (snapshot !== undefined && list === undefined) return true
+  return list !== undefined && (await readManifestList(list)).some((m) => m.path.includes(e.commit))
 }

@@ -8,6 +8,7 @@ import { basename, join } from 'node:path'
 import { literal, type SqlSession } from '../duckdb/sql-session.js'
 import { fieldIds, type IcebergSchema } from './iceberg-schema.js'
 import type { ContentFile } from './manifests.js'
+import type { WrittenFile } from './row-index.js'
 import type { Storage } from './storage.js'
 
 /** Where a table's data files go: in place on a file system, through a local scratch directory to object storage. */
@@ -31,25 +32,32 @@ interface CopyStats {
 
 /**
  * Writes `select` (columns named and cast as `schema`'s fields) to new Parquet files under
- * `directory`; returns them described, none when the SELECT has no rows.
+ * `directory`; returns them described, none when the SELECT has no rows. `written` sees each
+ * file while a local copy exists (before an upload), to read its rows back.
  */
-export async function writeParquet(sql: SqlSession, select: string, schema: IcebergSchema, directory: DataDirectory, content: 0 | 2, equalityIds?: readonly number[]): Promise<ContentFile[]> {
+export async function writeParquet(sql: SqlSession, select: string, schema: IcebergSchema, directory: DataDirectory, content: 0 | 1, written?: (files: WrittenFile[]) => Promise<void>): Promise<ContentFile[]> {
   const name = `${directory.commit}-${content}`
   const { storage } = directory
   const dir = storage.local ? storage.child(directory.location, name) : join(directory.scratch, name)
   mkdirSync(dir, { recursive: true })
   const rows = await sql.rows<CopyStats>(
-    `COPY (${select}) TO ${literal(dir)} (FORMAT parquet, COMPRESSION zstd, FIELD_IDS ${fieldIds(schema)}, FILE_SIZE_BYTES '${FILE_SIZE}', FILENAME_PATTERN '${content === 0 ? 'data' : 'eq-deletes'}-{uuid}', RETURN_STATS)`,
+    `COPY (${select}) TO ${literal(dir)} (FORMAT parquet, COMPRESSION zstd, FIELD_IDS ${fieldIds(schema)}, FILE_SIZE_BYTES '${FILE_SIZE}', FILENAME_PATTERN '${content === 0 ? 'data' : 'pos-deletes'}-{uuid}', RETURN_STATS)`,
   )
   // COPY leaves a file without rows when the SELECT has none: nothing would reference it.
   for (const r of rows) if (Number(r.count) === 0) rmSync(r.filename, { force: true })
   if (rows.every((r) => Number(r.count) === 0)) rmSync(dir, { recursive: true, force: true })
-  const files = rows.filter((r) => Number(r.count) > 0).map((r) => describe(r, schema, content, equalityIds))
-  if (storage.local) return files
+  const files = rows.filter((r) => Number(r.count) > 0).map((r) => describe(r, schema, content))
+  const at = (f: ContentFile) => (storage.local ? f.path : storage.child(directory.location, name, basename(f.path)))
+  const readBack = () => written?.(files.map((f) => ({ local: f.path, location: at(f) })))
+  if (storage.local) {
+    await readBack()
+    return files
+  }
   try {
+    await readBack()
     const placed: ContentFile[] = []
     for (const f of files) {
-      const location = storage.child(directory.location, name, basename(f.path))
+      const location = at(f)
       await storage.upload(f.path, location)
       placed.push({ ...f, path: location })
     }
@@ -59,7 +67,7 @@ export async function writeParquet(sql: SqlSession, select: string, schema: Iceb
   }
 }
 
-function describe(r: CopyStats, schema: IcebergSchema, content: 0 | 2, equalityIds: readonly number[] | undefined): ContentFile {
+function describe(r: CopyStats, schema: IcebergSchema, content: 0 | 1): ContentFile {
   const columnSizes = new Map<number, number>()
   const valueCounts = new Map<number, number>()
   const nullCounts = new Map<number, number>()
@@ -88,7 +96,7 @@ function describe(r: CopyStats, schema: IcebergSchema, content: 0 | 2, equalityI
       upperBounds.set(field.id, upper)
     }
   }
-  return { content, path: r.filename, records, bytes: Number(r.file_size_bytes), columnSizes, valueCounts, nullCounts, lowerBounds, upperBounds, ...(equalityIds === undefined ? {} : { equalityIds }) }
+  return { content, path: r.filename, records, bytes: Number(r.file_size_bytes), columnSizes, valueCounts, nullCounts, lowerBounds, upperBounds }
 }
 
 /**

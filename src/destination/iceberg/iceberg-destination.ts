@@ -14,8 +14,7 @@
  * confirmed to the slot. A crash between the two leaves them pending, and the next open finishes
  * them, so the Iceberg tables always end equal to the mirror, and the mirror holds the checkpoint.
  *
- * Left for later (see the README): compaction and snapshot expiry, rebuilding a lost mirror from
- * the Iceberg tables.
+ * Left for later (see the README): rebuilding a lost mirror from the Iceberg tables.
  */
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
@@ -29,9 +28,9 @@ import { destinationTable } from '../duckdb/apply-sql.js'
 import type { DuckStaged } from '../duckdb/batch-apply.js'
 import type { CommitHooks } from '../duckdb/commit-hooks.js'
 import { BESIDE_SUFFIX, DuckDbDestination } from '../duckdb/duckdb-destination.js'
-import { literal, type SqlSession } from '../duckdb/sql-session.js'
+import type { SqlSession } from '../duckdb/sql-session.js'
 import { readCheckpointLsn } from '../duckdb/state-store.js'
-import type { Catalog, PendingVersion } from './catalog.js'
+import type { Catalog } from './catalog.js'
 import { CommitJournal, type JournalEntry } from './commit-journal.js'
 import { deleteFilesSinceWhole, type CompactedTable } from './maintenance.js'
 import { createVersionTables, pendingFiles, publishVersions, recordPending } from './pending-versions.js'
@@ -118,12 +117,17 @@ export class IcebergDestination implements Destination {
     }
     const destination = new IcebergDestination(spec, { catalog, scratch, journal: new CommitJournal(join(inlet, 'commits')) }, mirror, true)
     if (!readOnly) {
-      // Files on their way to object storage when a run stopped: nothing names them.
-      rmSync(scratch, { recursive: true, force: true })
-      mkdirSync(scratch, { recursive: true })
-      await mirror.atomically(createVersionTables)
-      await destination.publishPending(true)
-      await destination.settle(destination.shared.journal.all())
+      try {
+        // Files on their way to object storage when a run stopped: nothing names them.
+        rmSync(scratch, { recursive: true, force: true })
+        mkdirSync(scratch, { recursive: true })
+        await mirror.atomically(createVersionTables)
+        await destination.publishPending(true)
+        await destination.settle(destination.shared.journal.all())
+      } catch (error) {
+        await destination.close().catch(() => undefined)
+        throw error
+      }
     }
     return destination
   }
@@ -168,8 +172,8 @@ export class IcebergDestination implements Destination {
   private async settle(entries: readonly JournalEntry[], inBatch?: SqlSession): Promise<void> {
     if (entries.length === 0) return
     const pending = inBatch === undefined ? await this.mirror.atomically(pendingFiles) : await pendingFiles(inBatch)
-    await this.shared.journal.settle(entries, this.shared.catalog, pending)
-    const settled = new Set(entries.map((e) => e.commit))
+    // A commit still pending stays this writer's to forget once published.
+    const settled = await this.shared.journal.settle(entries, this.shared.catalog, pending)
     this.unsettled = this.unsettled.filter((e) => !settled.has(e.commit))
   }
 
@@ -220,6 +224,7 @@ export class IcebergDestination implements Destination {
 
   /** A table's rows written anew, in the transaction of the mirror's change `work`. */
   private async writeWhole(target: TableRef, source: string, lsn: bigint, work: () => Promise<void>, adopt = false): Promise<number> {
+    await this.publishPending()
     await this.settle(this.unsettled)
     let records = 0
     await this.mirror.atomically(async (sql) => {
@@ -245,7 +250,8 @@ export class IcebergDestination implements Destination {
     for (const r of rows.filter(named)) {
       const current = await this.shared.catalog.current(r.dest_schema, r.dest_table)
       if (current === undefined) continue
-      const lsn = snapshotLsn(current.meta)
+      // The mirror's checkpoint: an adopted snapshot (another writer's) carries no inlet.lsn.
+      const lsn = (await this.mirror.readSource(r.source))?.checkpointLsn ?? snapshotLsn(current.meta)
       const before = currentSnapshot(current.meta)
       const target: TableRef = { destSchema: r.dest_schema, destName: r.dest_table, display: `${r.source_schema}.${r.source_table}`, scd: Number(r.scd) === 2 ? 2 : 1 }
       const records = await this.writeWhole(target, r.source, lsn, async () => undefined, true)
@@ -280,7 +286,8 @@ export class IcebergDestination implements Destination {
   writeSource(state: SourceState): Promise<void> {
     return this.mirror.writeSource(state)
   }
-  writeIdleCheckpoint(source: string, lsn: bigint): Promise<void> {
+  async writeIdleCheckpoint(source: string, lsn: bigint): Promise<void> {
+    await this.publishPending()
     return this.mirror.writeIdleCheckpoint(source, lsn)
   }
   writeLastError(source: string, error: LastError): Promise<void> {
@@ -361,7 +368,10 @@ export class IcebergDestination implements Destination {
   stage(target: TableTarget, segments: readonly Segment[]): Promise<StagedChanges> {
     return this.mirror.stage(target, segments)
   }
-  commit(batch: BatchCommit): Promise<void> {
+  async commit(batch: BatchCommit): Promise<void> {
+    // Versions a failed publish left pending go first: a batch builds on them, and the slot must
+    // not be confirmed past a version the catalog does not have.
+    await this.publishPending()
     return this.mirror.commit(batch)
   }
   discard(staged: readonly StagedChanges[]): Promise<void> {

@@ -12,7 +12,7 @@
 import { InletError } from '../../errors/inlet-error.js'
 import { connect, type SqlClient } from '../../postgres/connect.js'
 import { describeConnection, type ConnectionSettings } from '../../postgres/connection-settings.js'
-import { quoteIdent } from '../../postgres/sql-text.js'
+import { quoteIdent, quoteLiteral } from '../../postgres/sql-text.js'
 import { tableLocation, type Catalog, type CurrentMetadata, type PendingVersion } from './catalog.js'
 import type { Storage } from './storage.js'
 import type { TableMetadata } from './table-metadata.js'
@@ -54,9 +54,13 @@ export class JdbcCatalog implements Catalog {
     if (!readOnly) {
       const client = await catalog.connection()
       await catalog.run(client, 'create the catalog tables', async () => {
-        await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(settings.schema)}`)
-        await client.query(`CREATE TABLE IF NOT EXISTS ${catalog.tables} (catalog_name VARCHAR(255) NOT NULL, table_namespace VARCHAR(255) NOT NULL, table_name VARCHAR(255) NOT NULL, metadata_location VARCHAR(1000), previous_metadata_location VARCHAR(1000), iceberg_type VARCHAR(5), PRIMARY KEY (catalog_name, table_namespace, table_name))`)
-        await client.query(`CREATE TABLE IF NOT EXISTS ${catalog.namespaces} (catalog_name VARCHAR(255) NOT NULL, namespace VARCHAR(255) NOT NULL, property_key VARCHAR(255), property_value VARCHAR(1000), PRIMARY KEY (catalog_name, namespace, property_key))`)
+        // Only what is missing: CREATE ... IF NOT EXISTS still needs the right to create, which a
+        // role given a schema and its two tables need not have.
+        const found = await client.query<{ schema: boolean; tables: boolean; namespaces: boolean }>('SELECT to_regnamespace($1) IS NOT NULL AS schema, to_regclass($2) IS NOT NULL AS tables, to_regclass($3) IS NOT NULL AS namespaces', [quoteIdent(settings.schema), catalog.tables, catalog.namespaces])
+        const exists = found.rows[0]
+        if (exists?.schema !== true) await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(settings.schema)}`)
+        if (exists?.tables !== true) await client.query(`CREATE TABLE IF NOT EXISTS ${catalog.tables} (catalog_name VARCHAR(255) NOT NULL, table_namespace VARCHAR(255) NOT NULL, table_name VARCHAR(255) NOT NULL, metadata_location VARCHAR(1000), previous_metadata_location VARCHAR(1000), iceberg_type VARCHAR(5), PRIMARY KEY (catalog_name, table_namespace, table_name))`)
+        if (exists?.namespaces !== true) await client.query(`CREATE TABLE IF NOT EXISTS ${catalog.namespaces} (catalog_name VARCHAR(255) NOT NULL, namespace VARCHAR(255) NOT NULL, property_key VARCHAR(255), property_value VARCHAR(1000), PRIMARY KEY (catalog_name, namespace, property_key))`)
       })
     }
     return catalog
@@ -74,7 +78,7 @@ export class JdbcCatalog implements Catalog {
     if (cached?.file === file) return cached
     const bytes = await this.storage.read(file)
     if (bytes === undefined) {
-      throw new InletError('INLET-D008', `The catalog names ${file} as the metadata of ${key}, but there is no such file.`, { fix: `Restore the file, or drop the table from the catalog (DELETE FROM ${this.tables} WHERE table_namespace = '${namespace}' AND table_name = '${name}') and copy it again with inlet refresh.` })
+      throw new InletError('INLET-D008', `The catalog names ${file} as the metadata of ${key}, but there is no such file.`, { fix: `Restore the file, or drop the table from the catalog (DELETE FROM ${this.tables} WHERE table_namespace = ${quoteLiteral(namespace)} AND table_name = ${quoteLiteral(name)}) and copy it again with inlet refresh.` })
     }
     const current: CurrentMetadata = { version: metadataVersion(file), file, meta: JSON.parse(bytes.toString('utf8')) as TableMetadata }
     this.known.set(key, current)

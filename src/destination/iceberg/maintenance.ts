@@ -1,7 +1,7 @@
 /**
  * Keeping Iceberg tables cheap to read and to store, from what the metadata says:
  *
- * - **Rewrite** (compaction): merge-on-read commits add small data files and equality deletes that
+ * - **Rewrite** (compaction): merge-on-read commits add small data files and position deletes that
  *   every reader must apply. Once the rows a table's commits touched since its last whole write
  *   come to a fifth of the table (or, for tables up to a million rows, after 200 commits), the next
  *   commit writes the table whole from the mirror instead: one snapshot of large files without
@@ -62,9 +62,12 @@ export function needsRewrite(meta: TableMetadata): boolean {
 export async function expireSnapshots(meta: TableMetadata, retentionMs: number, storage: Storage, now = Date.now()): Promise<{ meta: TableMetadata; garbage: Garbage }> {
   const current = meta['current-snapshot-id']
   const keep = (s: Snapshot) => s['snapshot-id'] === current || s['timestamp-ms'] >= now - retentionMs
-  const expired = meta.snapshots.filter((s) => !keep(s))
+  // Only the snapshots before the first one kept, in commit order: a clock stepped back must not
+  // expire a newer snapshot whose files an older kept one does not name.
+  const ordered = [...meta.snapshots].sort((a, b) => a['sequence-number'] - b['sequence-number'])
+  const expired = ordered.slice(0, Math.max(0, ordered.findIndex(keep)))
   if (expired.length === 0) return { meta, garbage: { files: [], prefixes: [] } }
-  const retained = meta.snapshots.filter(keep)
+  const retained = ordered.slice(expired.length)
   const needed = new Set<string>()
   for (const s of retained) {
     const c = LIST_COMMIT.exec(s['manifest-list'])?.[1]
@@ -100,7 +103,8 @@ export async function expireSnapshots(meta: TableMetadata, retentionMs: number, 
   for (const [c, tableDir] of dropped) {
     if (needed.has(c)) continue
     files.push(storage.child(tableDir, 'metadata', `${c}-m0.avro`), storage.child(tableDir, 'metadata', `${c}-m1.avro`))
-    prefixes.push(storage.child(tableDir, 'data', `${c}-0`), storage.child(tableDir, 'data', `${c}-2`))
+    // -1 position deletes; -2 equality deletes, written before Inlet kept a row index.
+    prefixes.push(...[0, 1, 2].map((content) => storage.child(tableDir, 'data', `${c}-${content}`)))
   }
   const gone = new Set(expired.map((s) => s['snapshot-id']))
   return {

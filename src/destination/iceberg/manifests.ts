@@ -8,8 +8,8 @@ import avro from 'avsc'
 
 /** A data file or delete file in a manifest (the spec's data_file struct, the fields Inlet fills). */
 export interface ContentFile {
-  /** 0 data, 2 equality deletes. */
-  readonly content: 0 | 2
+  /** 0 data, 1 position deletes, 2 equality deletes (tables written before Inlet kept a row index). */
+  readonly content: 0 | 1 | 2
   readonly path: string
   readonly records: number
   readonly bytes: number

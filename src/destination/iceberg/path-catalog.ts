@@ -5,23 +5,14 @@
  * written aside, then hard-linked to its name, which fails if that version exists (another
  * writer), so two commits can never both become version N.
  */
-import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs'
+import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs'
 import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { InletError } from '../../errors/inlet-error.js'
 import { tableLocation, type Catalog, type CurrentMetadata, type PendingVersion } from './catalog.js'
-import { FileStorage, writeDurably } from './storage.js'
+import { FileStorage, syncDirectory, writeDurably } from './storage.js'
 import type { TableMetadata } from './table-metadata.js'
 
-/** Makes a directory's entries (a link, a rename) durable. */
-function syncDirectory(dir: string): void {
-  const fd = openSync(dir, 'r')
-  try {
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-}
 
 export class PathCatalog implements Catalog {
   readonly storage: FileStorage

@@ -15,6 +15,7 @@ const PENDING = '_inlet.iceberg_pending_versions'
 export async function createVersionTables(sql: SqlSession): Promise<void> {
   await sql.run(`CREATE TABLE IF NOT EXISTS ${PENDING} (namespace VARCHAR, name VARCHAR, location VARCHAR, version INTEGER, file VARCHAR, previous VARCHAR, garbage VARCHAR)`)
   await sql.run(`CREATE TABLE IF NOT EXISTS ${VERSIONS} (namespace VARCHAR, name VARCHAR, file VARCHAR)`)
+  await sql.run(`ALTER TABLE ${VERSIONS} ADD COLUMN IF NOT EXISTS snapshot BIGINT`)
 }
 
 /** The metadata files of the pending versions. */
@@ -26,7 +27,7 @@ export async function pendingFiles(sql: SqlSession): Promise<string[]> {
 export async function recordPending(sql: SqlSession, catalog: Catalog, pending: readonly PreparedVersion[]): Promise<void> {
   for (const p of pending) {
     await sql.run(`DELETE FROM ${VERSIONS} WHERE namespace = ${literal(p.namespace)} AND name = ${literal(p.name)}`)
-    await sql.run(`INSERT INTO ${VERSIONS} VALUES (${literal(p.namespace)}, ${literal(p.name)}, ${literal(catalog.publishedFile(p))})`)
+    await sql.run(`INSERT INTO ${VERSIONS} (namespace, name, file, snapshot) VALUES (${literal(p.namespace)}, ${literal(p.name)}, ${literal(catalog.publishedFile(p))}, ${p.snapshot})`)
     await sql.run(`INSERT INTO ${PENDING} VALUES (${[p.namespace, p.name, p.location].map(literal).join(', ')}, ${p.version}, ${literal(p.file)}, ${literal(p.previous)}, ${literal(JSON.stringify(p.garbage))})`)
   }
 }

@@ -20,10 +20,13 @@ export interface S3Settings {
   readonly pathStyle: boolean
 }
 
+const UPLOAD_ATTEMPTS = 4
+
 export class S3Storage implements Storage {
   readonly local = false
   readonly root: string
   private readonly client: S3Client
+  private readonly uploader: S3Client
 
   constructor(private readonly settings: S3Settings) {
     this.root = `s3://${settings.bucket}${settings.prefix === '' ? '' : `/${settings.prefix}`}`
@@ -32,9 +35,14 @@ export class S3Storage implements Storage {
       forcePathStyle: settings.pathStyle,
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
+      // A server that stops answering fails the request (and the batch, which is retried) rather than hanging it.
+      requestHandler: { connectionTimeout: 10_000, requestTimeout: 60_000 },
       ...(settings.endpoint === undefined ? {} : { endpoint: settings.endpoint }),
     }
     this.client = new S3Client(config)
+    // Uploads retry here, each attempt with a new stream of the file: the SDK cannot send a
+    // stream again it has read once.
+    this.uploader = new S3Client({ ...config, maxAttempts: 1 })
     this.client.middlewareStack.add(
       (next, context) => async (args) => {
         const request = args.request as { headers: Record<string, string>; body?: unknown }
@@ -73,7 +81,18 @@ export class S3Storage implements Storage {
 
   async upload(file: string, location: string): Promise<void> {
     const size = statSync(file).size
-    await this.call('upload', location, () => this.client.send(new PutObjectCommand({ Bucket: this.settings.bucket, Key: this.key(location), Body: createReadStream(file), ContentLength: size })))
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.uploader.send(new PutObjectCommand({ Bucket: this.settings.bucket, Key: this.key(location), Body: createReadStream(file), ContentLength: size }))
+        break
+      } catch (error) {
+        const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode
+        // Refusals (4xx) do not pass on a second try; throttling, server errors and lost connections may.
+        const retryable = status === undefined || status >= 500 || status === 429
+        if (!retryable || attempt === UPLOAD_ATTEMPTS) throw this.failure('upload', location, error)
+        await new Promise((resolve) => setTimeout(resolve, 200 * 4 ** (attempt - 1)))
+      }
+    }
     rmSync(file, { force: true })
   }
 
@@ -100,6 +119,7 @@ export class S3Storage implements Storage {
 
   close(): void {
     this.client.destroy()
+    this.uploader.destroy()
   }
 
   private key(location: string): string {

@@ -28,6 +28,16 @@ export interface Storage {
   close(): void
 }
 
+/** Makes a directory's entries (a link, a rename) durable. */
+export function syncDirectory(dir: string): void {
+  const fd = openSync(dir, 'r')
+  try {
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+}
+
 /** Writes a file and syncs it to disk before returning. */
 export function writeDurably(path: string, bytes: Buffer | string): void {
   const fd = openSync(path, 'w')

@@ -4,11 +4,9 @@
  *
  * - **Window**: a batch of rows alone. Before the batch applies, the mirror's rows it can touch
  *   (those whose key, or for a keyless table whose values, a staged row names) are copied aside;
- *   after it, the same rows are read again. Rows that changed or went give their equality tuple
- *   (the key, plus the version's start for SCD2) to an equality delete file; the rows after the
- *   batch that match a deleted tuple, and the new rows, go to a data file. An equality delete
- *   removes only rows of earlier snapshots, so the rows re-added beside it stay. This holds for
- *   any tuple the window covers, so duplicates of a keyless table come out right.
+ *   after it, the same rows are read again. The rows that went or changed (duplicates counted)
+ *   are found in the table's row index and removed by a position delete file; the rows that came
+ *   or changed go to a new data file, whose rows join the index (row-index.ts).
  * - **Whole**: anything else (a truncate, a schema change, a copy swapped in, the end of a
  *   snapshot): the table is written anew and the snapshot replaces every file.
  *
@@ -17,7 +15,7 @@
 import { randomUUID } from 'node:crypto'
 import { InletError } from '../../errors/inlet-error.js'
 import { quoteIdent } from '../../postgres/sql-text.js'
-import { START_COLUMN, type TableTarget } from '../../model/table-binding.js'
+import type { TableTarget } from '../../model/table-binding.js'
 import { asHeld, sqlType } from '../duckdb/column-types.js'
 import { destinationTable, stageMetaColumns } from '../duckdb/apply-sql.js'
 import { csvSource } from '../duckdb/stage-file.js'
@@ -25,6 +23,7 @@ import { columnTypes } from '../duckdb/table-ddl.js'
 import { literal, type SqlSession } from '../duckdb/sql-session.js'
 import { castColumn, evolveSchema, type IcebergSchema, type MirrorColumn } from './iceberg-schema.js'
 import { writeParquet, type DataDirectory } from './data-files.js'
+import { dropPositions, hasRowIndex, indexFiles, positionsOf, POSITION_DELETES, resetRowIndex } from './row-index.js'
 import { readManifestList, writeManifest, writeManifestList, type ContentFile, type ManifestFile } from './manifests.js'
 import { tableLocation, type Catalog, type CurrentMetadata, type PendingVersion } from './catalog.js'
 import type { JournalEntry } from './commit-journal.js'
@@ -46,8 +45,6 @@ export interface Window {
   readonly target: TableTarget
   /** Columns the window is chosen by. */
   readonly match: readonly string[]
-  /** Columns of the equality deletes (the match, plus the version's start in SCD2). */
-  readonly equality: readonly string[]
   readonly keys: string
   readonly before: string
   /** The table's column types when the window was taken (a batch that changes them writes it whole). */
@@ -68,6 +65,8 @@ export interface Lake {
 
 /** A version to make current, and the files to remove once it is. */
 export interface PreparedVersion extends PendingVersion {
+  /** The snapshot it makes current (what tells Inlet's version from another writer's of the same number). */
+  readonly snapshot: number
   readonly garbage: Garbage
   /** Rows of the data files written. */
   readonly records: number
@@ -82,7 +81,7 @@ export async function openWindow(sql: SqlSession, target: TableTarget, parts: re
   const held = await columnTypes(sql, target.destSchema, target.destName)
   const keyed = target.key.length > 0
   const match = keyed ? target.key.map((i) => (target.columns[i] as { name: string }).name) : target.columns.filter((c) => !UNCOMPARABLE.test(held.get(c.name) ?? '')).map((c) => c.name)
-  // Iceberg's equality deletes compare no float or list columns: a table keyed by one is written whole.
+  // Float and list values do not select rows exactly (their staged text): a table keyed by one is written whole.
   if (match.length === 0 || match.some((m) => !held.has(m) || UNCOMPARABLE.test(held.get(m) ?? ''))) return undefined
   const selects: string[] = []
   for (const part of parts) {
@@ -101,7 +100,7 @@ export async function openWindow(sql: SqlSession, target: TableTarget, parts: re
   const keys = `inlet_window_keys_${n}`
   const before = `inlet_window_before_${n}`
   await sql.run(`CREATE OR REPLACE TEMP TABLE ${keys} AS SELECT DISTINCT * FROM (${selects.join(' UNION ALL ')})`)
-  const window: Window = { target, match, equality: target.scd === 2 ? [...match, START_COLUMN] : match, keys, before, types: JSON.stringify([...held]) }
+  const window: Window = { target, match, keys, before, types: JSON.stringify([...held]) }
   await sql.run(`CREATE OR REPLACE TEMP TABLE ${before} AS ${windowRows(window)}`)
   return window
 }
@@ -129,10 +128,13 @@ export const VERSIONS = '_inlet.iceberg_versions'
  * built on it. Not checked for a table the mirror never wrote (a new mirror copies it anew).
  */
 async function expectCurrent(sql: SqlSession, target: TableRef, current: CurrentMetadata | undefined): Promise<void> {
-  const rows = await sql.rows<{ file: string }>(`SELECT file FROM ${VERSIONS} WHERE namespace = ${literal(target.destSchema)} AND name = ${literal(target.destName)}`)
-  const expected = rows[0]?.file
-  if (expected === undefined || expected === current?.file) return
-  throw new InletError('INLET-D002', `Another writer changed the Iceberg table ${target.destSchema}.${target.destName} since Inlet last committed it (its current metadata is ${current?.file ?? 'gone'}, not ${expected}).`, {
+  const rows = await sql.rows<{ file: string; snapshot: bigint | null }>(`SELECT file, snapshot FROM ${VERSIONS} WHERE namespace = ${literal(target.destSchema)} AND name = ${literal(target.destName)}`)
+  const expected = rows[0]
+  if (expected === undefined) return
+  // The file alone does not tell: path-based tables name every writer's version N alike.
+  const snapshot = current === undefined ? undefined : currentSnapshot(current.meta)?.['snapshot-id']
+  if (expected.file === current?.file && (expected.snapshot === null || Number(expected.snapshot) === snapshot)) return
+  throw new InletError('INLET-D002', `Another writer changed the Iceberg table ${target.destSchema}.${target.destName} since Inlet last committed it (its current metadata is ${current?.file ?? 'gone'}${expected.file === current?.file ? ` with snapshot ${String(snapshot)}` : ''}, not Inlet's ${expected.file}).`, {
     fix: `Stop the other writer, then write Inlet's copy (equal to the source) over it: inlet compact ${target.destSchema}.${target.destName}`,
   })
 }
@@ -148,29 +150,36 @@ export async function prepareWindow(sql: SqlSession, lake: Lake, w: Window, info
     return prepareWhole(sql, lake, w.target, info)
   }
   const after = `${w.before}_after`
-  await sql.run(`CREATE OR REPLACE TEMP TABLE ${after} AS ${windowRows(w)}`)
-  const eq = w.equality.map(quoteIdent).join(', ')
-  const on = (a: string, b: string) => w.equality.map((c) => `${a}.${quoteIdent(c)} IS NOT DISTINCT FROM ${b}.${quoteIdent(c)}`).join(' AND ')
-  await sql.run(`CREATE OR REPLACE TEMP TABLE ${after}_gone AS SELECT DISTINCT ${eq} FROM (SELECT * FROM ${w.before} EXCEPT ALL SELECT * FROM ${after})`)
-  const added = `(SELECT * FROM ${after} EXCEPT ALL SELECT * FROM ${w.before})`
+  const gone = `${after}_gone`
+  const positions = `${after}_positions`
+  const temps = [w.keys, w.before, after, gone, positions]
   try {
-    return await prepareTable(sql, lake, w.target, info, async (schema, columns, dir) => {
-      const cast = columns.map(castColumn).join(', ')
-      const data = await writeParquet(sql, `SELECT ${cast} FROM (SELECT a.* FROM ${after} a SEMI JOIN ${after}_gone g ON ${on('a', 'g')} UNION ALL SELECT x.* FROM ${added} x ANTI JOIN ${after}_gone g ON ${on('x', 'g')})`, schema, dir, 0)
-      const eqSchema: IcebergSchema = { ...schema, fields: schema.fields.filter((f) => w.equality.includes(f.name)) }
-      const eqColumns = columns.filter((c) => w.equality.includes(c.name))
-      const deletes = await writeParquet(sql, `SELECT ${eqColumns.map(castColumn).join(', ')} FROM ${after}_gone`, eqSchema, dir, 2, eqSchema.fields.map((f) => f.id))
+    await sql.run(`CREATE OR REPLACE TEMP TABLE ${after} AS ${windowRows(w)}`)
+    // Rows (duplicates counted) that went or changed, and those that came or changed.
+    await sql.run(`CREATE OR REPLACE TEMP TABLE ${gone} AS SELECT * FROM ${w.before} EXCEPT ALL SELECT * FROM ${after}`)
+    const added = `SELECT * FROM ${after} EXCEPT ALL SELECT * FROM ${w.before}`
+    const columns = [...(await columnTypes(sql, w.target.destSchema, w.target.destName))].map(([name, type]) => ({ name, type }))
+    // Where the gone rows sit; a table whose index is missing or disagrees is written whole (row-index.ts).
+    if (!(await hasRowIndex(sql, w.target)) || !(await positionsOf(sql, w.target, columns, gone, positions))) {
+      for (const t of temps) await sql.run(`DROP TABLE IF EXISTS ${t}`)
+      return await prepareWhole(sql, lake, w.target, info)
+    }
+    return await prepareTable(sql, lake, w.target, info, async (schema, written, dir) => {
+      const data = await writeParquet(sql, `SELECT ${written.map(castColumn).join(', ')} FROM (${added})`, schema, dir, 0, (files) => indexFiles(sql, w.target, written, files))
+      const deletes = await writeParquet(sql, `SELECT file_path, pos FROM ${positions} ORDER BY file_path, pos`, POSITION_DELETES, dir, 1)
+      await dropPositions(sql, w.target, positions)
       return { data, deletes, replace: false }
     })
   } finally {
-    for (const t of [w.keys, w.before, after, `${after}_gone`]) await sql.run(`DROP TABLE IF EXISTS ${t}`)
+    for (const t of temps) await sql.run(`DROP TABLE IF EXISTS ${t}`)
   }
 }
 
 /** The table's new snapshot holding all its rows (replacing every file). */
 export function prepareWhole(sql: SqlSession, lake: Lake, target: TableRef, info: CommitInfo): Promise<PreparedVersion | undefined> {
   return prepareTable(sql, lake, target, info, async (schema, columns, dir) => {
-    const data = await writeParquet(sql, `SELECT ${columns.map(castColumn).join(', ')} FROM ${destinationTable(target)}`, schema, dir, 0)
+    await resetRowIndex(sql, target)
+    const data = await writeParquet(sql, `SELECT ${columns.map(castColumn).join(', ')} FROM ${destinationTable(target)}`, schema, dir, 0, (files) => indexFiles(sql, target, columns, files))
     return { data, deletes: [], replace: true }
   })
 }
@@ -197,7 +206,7 @@ async function prepareTable(sql: SqlSession, lake: Lake, target: TableRef, info:
     namespace: target.destSchema,
     name: target.destName,
     commit,
-    prefixes: [0, 2].map((c) => storage.child(dataLocation, `${commit}-${c}`)),
+    prefixes: [0, 1].map((c) => storage.child(dataLocation, `${commit}-${c}`)),
     files: [manifestPath(0), manifestPath(1), listPath, lake.catalog.metadataFile(location, version, commit)],
   })
   const { data, deletes, replace } = await write(schema, columns, { storage, location: dataLocation, scratch: lake.scratch, commit })
@@ -225,7 +234,7 @@ async function prepareTable(sql: SqlSession, lake: Lake, target: TableRef, info:
     'added-data-files': String(data.length),
     'added-records': records(data),
     'added-delete-files': String(deletes.length),
-    'added-equality-deletes': records(deletes),
+    'added-position-deletes': records(deletes),
     ...rewriteCounters(snapshot, replace, data.reduce((sum, f) => sum + f.records, 0), deletes.reduce((sum, f) => sum + f.records, 0), deletes.length),
   }
   const base = current?.meta ?? newMetadata(location, schema, lastId, { 'inlet.source-table': target.display, 'inlet.scd': String(target.scd) })
@@ -235,7 +244,7 @@ async function prepareTable(sql: SqlSession, lake: Lake, target: TableRef, info:
   const logged = new Set(next['metadata-log'].map((e) => e['metadata-file']))
   const unlogged = (current?.meta['metadata-log'] ?? []).map((e) => e['metadata-file']).filter((f) => !logged.has(f))
   const pending = await lake.catalog.prepare(target.destSchema, target.destName, version, expired.meta, current?.file ?? '', commit)
-  return { ...pending, garbage: { files: [...expired.garbage.files, ...unlogged], prefixes: expired.garbage.prefixes }, records: data.reduce((sum, f) => sum + f.records, 0) }
+  return { ...pending, snapshot: id, garbage: { files: [...expired.garbage.files, ...unlogged], prefixes: expired.garbage.prefixes }, records: data.reduce((sum, f) => sum + f.records, 0) }
 }
 
 async function readObject(catalog: Catalog, location: string): Promise<Buffer> {

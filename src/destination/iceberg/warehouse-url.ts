@@ -46,7 +46,7 @@ export function parseWarehouse(rest: string, env: Env = process.env): WarehouseS
   }
   const display = `iceberg:${redactSecrets(rest)}`
   const minutes = Number(params.get('retention_minutes') ?? '60')
-  if (!Number.isFinite(minutes) || minutes < 0) throw refused(`retention_minutes must be a number of minutes, not "${params.get('retention_minutes')}"`, rest)
+  if (params.get('retention_minutes') === '' || !Number.isFinite(minutes) || minutes < 0) throw refused(`retention_minutes must be a number of minutes, not "${params.get('retention_minutes')}"`, rest)
   const retentionMs = minutes * 60_000
   if (base.startsWith('file://')) {
     const path = resolve(base.slice('file://'.length))
@@ -85,7 +85,11 @@ function parameters(query: string, rest: string): Map<string, string> {
     }
     const amp = text.indexOf('&')
     const value = eq < 0 ? '' : text.slice(eq + 1, amp < 0 ? undefined : amp)
-    found.set(name, decodeURIComponent(value))
+    try {
+      found.set(name, decodeURIComponent(value))
+    } catch {
+      throw refused(`the value of ${name} has a bad %-escape`, rest)
+    }
     text = amp < 0 ? '' : text.slice(amp + 1)
   }
   return found
