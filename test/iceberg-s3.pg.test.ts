@@ -15,6 +15,7 @@ import { runWorkload } from '../src/demo/workload.js'
 import type { EmbeddedPostgres } from '../src/embedded/postgres-server.js'
 import { assertEqualTables } from './support/compare.js'
 import { assertIcebergMatchesMirror } from './support/iceberg-read.js'
+import { assertIcebirdMatchesMirror } from './support/icebird-read.js'
 import { startS3, type S3Server } from './support/s3-server.js'
 import { createDatabase, runAndKill, runCli, sql, startServer, testMajors } from './support/servers.js'
 
@@ -93,6 +94,8 @@ describe(`Iceberg on S3 with the JDBC catalog (PostgreSQL ${major})`, () => {
     for (const r of rows) {
       assert.equal(r.table_namespace, 'public')
       assert.match(r.metadata_location, new RegExp(`^s3://shop-lake/shop/public/${r.table_name}/metadata/\\d{5}-[0-9a-f-]{36}\\.metadata\\.json$`))
+      // A second reader, icebird, found through the catalog's metadata location, agrees.
+      await assertIcebirdMatchesMirror(r.metadata_location, mirrorOf('shop'), `public.${r.table_name}`)
     }
   })
 

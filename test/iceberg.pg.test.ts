@@ -19,6 +19,7 @@ import { readCurrent } from '../src/destination/iceberg/path-catalog.js'
 import { currentSnapshot } from '../src/destination/iceberg/table-metadata.js'
 import { openDuck } from './support/compare.js'
 import { aggregateWithClickHouse } from './support/iceberg-read.js'
+import { assertIcebirdMatchesMirror } from './support/icebird-read.js'
 import { createDatabase, runAndKill, runCli, sql, startServer, testMajors } from './support/servers.js'
 import { TARGETS } from './conformance/targets.js'
 
@@ -162,6 +163,13 @@ describe(`Iceberg destination (PostgreSQL ${major})`, () => {
       ] as const
     ).map(([t, key, scd]) => ({ sourceUrl: server.url('shop'), sourceTable: `public.${t}`, destTable: `public.${t}`, scd, key }))
     await ICEBERG.assertEqual(url, tables)
+    // A second reader, icebird (JavaScript), agrees with the mirror ClickHouse was compared with.
+    const warehouse = url.slice('iceberg:file://'.length)
+    for (const t of tables) {
+      const current = readCurrent(join(warehouse, ...t.destTable.split('.')))
+      assert.ok(current !== undefined)
+      await assertIcebirdMatchesMirror(current.file, join(warehouse, '_inlet', 'mirror.duckdb'), t.destTable)
+    }
   })
 
   test('a column widened to text inside a batch (NaN in numeric(p,s)) rewrites the table, keyed and keyless', async () => {
