@@ -26,8 +26,25 @@ test('bounds in Iceberg binary form, none where the text is not exact', () => {
   // Years 1-99 (Date.UTC would read them as 1901-1999).
   assert.equal(bound('date', '0001-01-01')?.readInt32LE(), -719162)
   assert.equal(bound('date', '0099-12-31')?.readInt32LE(), -683004)
-  assert.equal(bound('double', '1.5'), undefined)
-  assert.equal(bound('timestamptz', '2026-12-03 15:53:59+00'), undefined)
+  // Timestamps and times in microseconds (statistics print timestamptz in UTC), floats in IEEE form.
+  const long = (b: Buffer | undefined) => b?.readBigInt64LE()
+  assert.equal(long(bound('timestamp', '1970-01-01 00:00:01.5')), 1_500_000n)
+  assert.equal(long(bound('timestamp', '1969-12-31 23:59:59')), -1_000_000n)
+  assert.equal(long(bound('timestamptz', '2026-12-03 15:53:59+00')), 1_796_313_239_000_000n)
+  assert.equal(long(bound('timestamptz', '1970-01-01 05:45:00+05:45')), 0n)
+  assert.equal(long(bound('timestamptz', '1969-12-31 21:30:00-02:30')), 0n)
+  assert.equal(long(bound('timestamp', '0001-01-01 00:00:00')), -62_135_596_800_000_000n)
+  assert.equal(bound('timestamp', 'infinity'), undefined)
+  assert.equal(bound('timestamp', '2026-12-03 15:53:59+00'), undefined)
+  assert.equal(bound('timestamptz', '2026-12-03 15:53:59'), undefined)
+  assert.equal(long(bound('time', '00:00:01.000001')), 1_000_001n)
+  assert.equal(long(bound('time', '23:59:59.999999')), 86_399_999_999n)
+  assert.equal(bound('double', '1.5')?.readDoubleLE(), 1.5)
+  assert.equal(bound('double', '-2.5e-300')?.readDoubleLE(), -2.5e-300)
+  assert.equal(bound('double', '-inf')?.readDoubleLE(), -Infinity)
+  assert.equal(bound('float', '1.1')?.readFloatLE(), Math.fround(1.1))
+  assert.equal(bound('float', '3.4e+38')?.readFloatLE(), Math.fround(3.4e38))
+  assert.equal(bound('double', 'nan'), undefined)
 })
 
 test('field ids: kept by renames and promotions, new for other type changes and new columns', () => {

@@ -89,6 +89,8 @@ function describe(r: CopyStats, schema: IcebergSchema, content: 0 | 1): ContentF
     const min = stats.get('min')
     const max = stats.get('max')
     if (min === undefined || max === undefined) continue
+    // Float bounds leave NaN out; a file holding one gets none (nan_value_counts is not written).
+    if ((field.type === 'float' || field.type === 'double') && stats.get('has_nan') !== 'false') continue
     const lower = bound(field.type, min)
     const upper = bound(field.type, max)
     if (lower !== undefined && upper !== undefined) {
@@ -125,6 +127,28 @@ export function bound(type: string, text: string): Buffer | undefined {
     b.writeInt32LE(days)
     return b
   }
+  if (type === 'timestamp' || type === 'timestamptz') {
+    const micros = epochMicros(text, type === 'timestamptz')
+    if (micros === undefined) return undefined
+    const b = Buffer.alloc(8)
+    b.writeBigInt64LE(micros)
+    return b
+  }
+  if (type === 'time') {
+    const m = /^(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?$/.exec(text)
+    if (m === null) return undefined
+    const b = Buffer.alloc(8)
+    b.writeBigInt64LE((BigInt(m[1] as string) * 3600n + BigInt(m[2] as string) * 60n + BigInt(m[3] as string)) * 1_000_000n + BigInt((m[4] ?? '').padEnd(6, '0')))
+    return b
+  }
+  // DuckDB prints floats in their shortest exact form (and inf, -inf), which Number reads back exactly.
+  if ((type === 'float' || type === 'double') && /^(-?inf|-?\d+(\.\d+)?(e[+-]?\d+)?)$/.test(text)) {
+    const value = text === 'inf' ? Infinity : text === '-inf' ? -Infinity : Number(text)
+    const b = Buffer.alloc(type === 'float' ? 4 : 8)
+    if (type === 'float') b.writeFloatLE(value)
+    else b.writeDoubleLE(value)
+    return b
+  }
   // Short strings only: DuckDB may shorten long ones in statistics, and a shortened upper bound is wrong.
   if (type === 'string' && Buffer.byteLength(text) <= 32) return Buffer.from(text)
   if (type === 'uuid' && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(text)) return Buffer.from(text.replace(/-/g, ''), 'hex')
@@ -138,6 +162,23 @@ export function bound(type: string, text: string): Buffer | undefined {
     return twosComplement(unscaled)
   }
   return undefined
+}
+
+/**
+ * Microseconds since the epoch of DuckDB's text of a timestamp (`YYYY-MM-DD HH:MM:SS[.ffffff]`,
+ * with `+HH[:MM]` for timestamptz, which its statistics print in UTC); undefined for other forms
+ * (infinity, years before 1 or after 9999, BC).
+ */
+function epochMicros(text: string, zoned: boolean): bigint | undefined {
+  const m = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?([+-]\d{2})?(?::?(\d{2}))?$/.exec(text)
+  if (m === null || Number(m[1]) < 1 || (zoned && m[8] === undefined) || (!zoned && m[8] !== undefined)) return undefined
+  const date = new Date(0)
+  date.setUTCFullYear(Number(m[1]), Number(m[2]) - 1, Number(m[3]))
+  const days = BigInt(Math.round(date.getTime() / 86_400_000))
+  const sign = m[8]?.startsWith('-') === true ? -1 : 1
+  const offset = m[8] === undefined ? 0n : BigInt(sign * (Math.abs(Number(m[8])) * 3600 + Number(m[9] ?? 0) * 60))
+  const seconds = days * 86_400n + BigInt(Number(m[4]) * 3600 + Number(m[5]) * 60 + Number(m[6])) - offset
+  return seconds * 1_000_000n + BigInt((m[7] ?? '').padEnd(6, '0'))
 }
 
 /** The shortest big-endian two's-complement bytes of an integer (Iceberg's decimal bound form). */
