@@ -130,6 +130,20 @@ describe(`Iceberg destination (PostgreSQL ${major})`, () => {
     await ICEBERG.assertEqual(url, [table])
   })
 
+  test('a snapshot of rows whose default row group would not fit the default memory_limit', async () => {
+    // 300,000 rows of ~330 bytes: DuckDB's default row group (122,880 rows, ~40 MB) is more than
+    // the pool's share of the default memory_limit, and a whole write holds it in one transaction.
+    await createDatabase(server, 'wide', `create table w (id bigint primary key, n int, note text, at timestamptz);
+      insert into w select g, g % 1000, md5(g::text) || md5((g + 1)::text) || md5((g + 2)::text) || md5((g + 3)::text) || md5((g + 4)::text) || md5((g + 5)::text) || md5((g + 6)::text) || md5((g + 7)::text) || md5((g + 8)::text), now() from generate_series(1, 300000) g;
+      create publication inlet_pub for table w`)
+    const url = ICEBERG.url(dir, 'wide')
+    assert.equal((await runCli(['setup', '--source', server.url('wide'), '--apply'])).code, 0)
+    const run = await runCli(['run', '--once', '--source', server.url('wide'), '--destination', url])
+    assert.equal(run.code, 0, run.stderr)
+    const location = join(url.slice('iceberg:file://'.length), 'public', 'w')
+    assert.equal(await aggregateWithClickHouse(location, 'count(), sum(n)'), `300000\t${(await sql<{ s: string }>(server, 'wide', 'select sum(n)::text as s from w'))[0]?.s}`)
+  })
+
   test('SIGKILLs under a workload, then --once: the Iceberg tables equal the source', async () => {
     await createDatabase(server, 'shop', `${SAMPLE_SCHEMA} alter table public.page_views replica identity full;`)
     await sql(server, 'shop', sampleData(2000))

@@ -3,7 +3,9 @@
  * A new destination is a folder under src/destination/ plus one entry here; every file of
  * test/conformance/ then runs its cases on it.
  */
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
+import { startS3, type S3Server } from '../support/s3-server.js'
+import { startServer, testMajors } from '../support/servers.js'
 import { assertEqualTables, openDuck, type CompareOptions } from '../support/compare.js'
 import { assertIcebergMatchesMirror } from '../support/iceberg-read.js'
 
@@ -26,7 +28,25 @@ export interface ConformanceTarget {
   expected(typeCase: readonly [pgType: string, literal: string, duckdbType: string, duckdbValue: string]): readonly [type: string, value: string]
 }
 
+/**
+ * With INLET_TEST_S3_CONFORMANCE=1 (npm run test:s3) the suite runs on Iceberg tables on the local
+ * S3 server too, found through the JDBC catalog in an embedded PostgreSQL of their own; a mirror
+ * per destination beside the test's files.
+ */
+const lake = process.env.INLET_TEST_S3_CONFORMANCE === '1' ? await startLake() : undefined
+
+async function startLake(): Promise<{ catalog: string }> {
+  process.env.INLET_TEST_REQUIRE_S3 = '1'
+  const s3 = (await startS3()) as S3Server
+  Object.assign(process.env, s3.env)
+  await s3.createBucket('conformance')
+  const catalog = await startServer(testMajors().at(-1) as number)
+  return { catalog: catalog.url('postgres') }
+}
+
 const duckPath = (url: string) => url.slice('duckdb:'.length)
+const s3Location = (url: string) => /^iceberg:(s3:\/\/[^?]+)/.exec(url)?.[1] as string
+const s3Mirror = (url: string) => join(/[?&]mirror=([^&]+)/.exec(url)?.[1] as string, 'mirror.duckdb')
 const warehouse = (url: string) => url.slice('iceberg:file://'.length).replace(/\?.*$/, '')
 const mirror = (url: string) => join(warehouse(url), '_inlet', 'mirror.duckdb')
 
@@ -52,6 +72,23 @@ export const TARGETS: readonly ConformanceTarget[] = [
     },
     expected: (c) => [c[2], c[3]],
   },
+  ...(lake === undefined
+    ? []
+    : [
+        {
+          name: 'iceberg-s3',
+          url: (dir: string, name: string) => `iceberg:s3://conformance/${basename(dir)}-${name}?mirror=${join(dir, `${name}-mirror`)}&catalog=${lake.catalog}`,
+          assertEqual: async (url: string, tables: ReadonlyArray<CompareOptions>) => {
+            await assertEqualTables(s3Mirror(url), tables)
+            await assertIcebergMatchesMirror(s3Location(url), s3Mirror(url), tables.map((t) => t.destTable))
+          },
+          render: async (url: string, table: string, columns: readonly string[]) => {
+            await assertIcebergMatchesMirror(s3Location(url), s3Mirror(url), [table])
+            return renderDuck(s3Mirror(url), table, columns)
+          },
+          expected: (c: readonly [string, string, string, string]) => [c[2], c[3]] as const,
+        },
+      ]),
 ]
 
 /** The named columns of a table of a DuckDB file, rendered by DuckDB. */

@@ -90,8 +90,14 @@ for kind, port in [('account', ${ports.account}), ('container', ${ports.containe
   const children: ChildProcess[] = []
   for (const kind of ['account', 'container', 'object', 'proxy'] as const) {
     const log = openSync(join(root, `${kind}.log`), 'a')
-    children.push(spawn(PYTHON, ['-c', start, join(etc, `${kind}-server.conf`), etc, `${kind}-server`], { stdio: ['ignore', log, log] }))
+    // Each in a process group of its own: Swift signals its group when a server winds down (seen as
+    // a fast shutdown of the embedded PostgreSQL sharing the test's group, a minute into a quiet spell).
+    children.push(spawn(PYTHON, ['-c', start, join(etc, `${kind}-server.conf`), etc, `${kind}-server`], { stdio: ['ignore', log, log], detached: true }))
   }
+  // A test process that ends without stop() (a failure, a module-level server) leaves none behind.
+  process.once('exit', () => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL')
+  })
   const endpoint = `http://127.0.0.1:${ports.proxy}`
   const credentials = { accessKeyId: 'test:tester', secretAccessKey: 'testing' }
   const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' })

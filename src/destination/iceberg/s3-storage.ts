@@ -22,6 +22,10 @@ export interface S3Settings {
 
 const UPLOAD_ATTEMPTS = 4
 
+// The pinned SDK release supports Node 20; its notice that later releases will not is for
+// Inlet's maintainers (package.json pins the version), not a user's to act on in every run.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
+
 export class S3Storage implements Storage {
   readonly local = false
   readonly root: string

@@ -22,7 +22,7 @@ import { csvSource } from '../duckdb/stage-file.js'
 import { columnTypes } from '../duckdb/table-ddl.js'
 import { literal, type SqlSession } from '../duckdb/sql-session.js'
 import { castColumn, evolveSchema, type IcebergSchema, type MirrorColumn } from './iceberg-schema.js'
-import { writeParquet, type DataDirectory } from './data-files.js'
+import { rowGroupRows, writeParquet, type DataDirectory } from './data-files.js'
 import { dropPositions, hasRowIndex, indexFiles, positionsOf, POSITION_DELETES, resetRowIndex } from './row-index.js'
 import { readManifestList, writeManifest, writeManifestList, type ContentFile, type ManifestFile } from './manifests.js'
 import { tableLocation, type Catalog, type CurrentMetadata, type PendingVersion } from './catalog.js'
@@ -209,7 +209,7 @@ async function prepareTable(sql: SqlSession, lake: Lake, target: TableRef, info:
     prefixes: [0, 1].map((c) => storage.child(dataLocation, `${commit}-${c}`)),
     files: [manifestPath(0), manifestPath(1), listPath, lake.catalog.metadataFile(location, version, commit)],
   })
-  const { data, deletes, replace } = await write(schema, columns, { storage, location: dataLocation, scratch: lake.scratch, commit })
+  const { data, deletes, replace } = await write(schema, columns, { storage, location: dataLocation, scratch: lake.scratch, commit, rowGroupRows: await rowGroupRows(sql, destinationTable(target)) })
   if (current !== undefined && !replace && data.length === 0 && deletes.length === 0 && schema['schema-id'] === previous?.['schema-id']) return undefined
   const sequence = (current?.meta['last-sequence-number'] ?? 0) + 1
   const snapshot = current === undefined ? undefined : currentSnapshot(current.meta)
