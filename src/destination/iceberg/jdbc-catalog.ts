@@ -139,6 +139,8 @@ export class JdbcCatalog implements Catalog {
     await client?.end().catch(() => undefined)
   }
 
+  private busy: Promise<unknown> = Promise.resolve()
+
   private async connection(): Promise<SqlClient> {
     if (this.client !== undefined) return this.client
     let client: SqlClient
@@ -156,7 +158,17 @@ export class JdbcCatalog implements Catalog {
     return client
   }
 
-  private async run<T>(client: SqlClient, what: string, work: () => Promise<T>): Promise<T> {
+  /**
+   * One use of the connection at a time: the writers of a run share it, and a read between a
+   * publish's BEGIN and COMMIT would see (and cache) locations that may yet roll back.
+   */
+  private run<T>(client: SqlClient, what: string, work: () => Promise<T>): Promise<T> {
+    const next = this.busy.catch(() => undefined).then(() => this.attempt(client, what, work))
+    this.busy = next
+    return next
+  }
+
+  private async attempt<T>(client: SqlClient, what: string, work: () => Promise<T>): Promise<T> {
     try {
       return await work()
     } catch (error) {
