@@ -6,11 +6,12 @@
  *
  * 1. Snapshot of a 5,000,000-row table against psql's `COPY ... TO STDOUT` (floor 0.4×).
  * 2. End-to-end CDC of ~1,000,000 changes against the raw drain of the same slot (floor 0.25×).
+ *    Both through the CLI as a user runs it (`inlet run --once`, process start to exit, peak RSS).
  * 3. Commit-to-visible latency (source commit to the catalog commit) at 5,000 changes/s, with the
  *    default 10-second commit interval (floor: interval + 2 s).
  */
 import { execFileSync, spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
@@ -19,7 +20,7 @@ import { EmbeddedPostgres } from '../src/embedded/postgres-server.js'
 import { runPipeline, type BatchSummary } from '../src/pipeline/run-pipeline.js'
 import { PROJECT_ROOT } from '../scripts/project-root.js'
 import { startS3 } from '../test/support/s3-server.js'
-import { ensurePostgresClient, median, takePeakRssMB } from './support.js'
+import { ensurePostgresClient, median } from './support.js'
 
 const RUNS = Number(process.env.INLET_BENCH_RUNS ?? 3)
 const SNAPSHOT_ROWS = Number(process.env.INLET_BENCH_ICEBERG_ROWS ?? 5_000_000)
@@ -43,6 +44,28 @@ async function changes(client: pg.Client, transactions: number, startId: number,
     await client.query('commit')
   }
   return total
+}
+
+/**
+ * `inlet run --once` as a user runs it, a process of its own: seconds from its start to its exit,
+ * its peak RSS (through GNU time when installed) and the totals of its run.done line.
+ */
+function inletOnce(args: readonly string[]): Promise<{ seconds: number; rssMB: number; snapshotRows: number; changes: number }> {
+  const time = existsSync('/usr/bin/time')
+  const command = [process.execPath, join(PROJECT_ROOT, 'bin', 'inlet.js'), 'run', '--once', '--json', ...args]
+  return new Promise((resolve, reject) => {
+    const started = performance.now()
+    const child = time ? spawn('/usr/bin/time', ['-f', 'INLET_PEAK_RSS_KB %M', ...command], { stdio: ['ignore', 'ignore', 'pipe'] }) : spawn(command[0] as string, command.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] })
+    let err = ''
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d))
+    child.on('close', (code) => {
+      const seconds = (performance.now() - started) / 1000
+      if (code !== 0) return reject(new Error(`inlet run --once exited ${code}: ${err.slice(-1500)}`))
+      const done = err.split('\n').filter((l) => l.includes('"event":"run.done"')).map((l) => JSON.parse(l) as { snapshotRows?: number; changes?: number })[0]
+      const rss = /INLET_PEAK_RSS_KB (\d+)/.exec(err)?.[1]
+      resolve({ seconds, rssMB: rss === undefined ? Number.NaN : Math.round(Number(rss) / 1024), snapshotRows: Number(done?.snapshotRows ?? Number.NaN), changes: Number(done?.changes ?? Number.NaN) })
+    })
+  })
 }
 
 function rawDrain(url: string, slot: string, expected: number): Promise<{ seconds: number }> {
@@ -94,13 +117,11 @@ try {
     }
     bucket++
     await s3.createBucket(`bench-${bucket}`)
-    takePeakRssMB()
-    const started = performance.now()
-    const result = await runPipeline({ config: resolveConfig({}, { source: [snapUrl], destination: destination(`snap${r}`), slot: `bench_isnap_${r}` }, {}), once: true })
-    const seconds = (performance.now() - started) / 1000
+    const result = await inletOnce(['--source', snapUrl, '--destination', destination(`snap${r}`), '--slot', `bench_isnap_${r}`])
+    const seconds = result.seconds
     if (result.snapshotRows !== SNAPSHOT_ROWS) throw new Error(`snapshot copied ${result.snapshotRows} rows`)
     inletRates.push(SNAPSHOT_ROWS / seconds)
-    snapRss.push(takePeakRssMB())
+    snapRss.push(result.rssMB)
     console.log(`  run ${r + 1}: psql ${psqlRates.at(-1)?.toFixed(0) ?? 'n/a'} rows/s, inlet → Iceberg on S3 ${inletRates.at(-1)?.toFixed(0)} rows/s (${seconds.toFixed(1)} s)`)
     await snap.query(`select pg_drop_replication_slot('bench_isnap_${r}')`)
   }
@@ -138,21 +159,18 @@ try {
     await cdc.query('create publication inlet_pub for table orders')
     bucket++
     await s3.createBucket(`bench-${bucket}`)
-    const config = resolveConfig({}, { source: [cdcUrl], destination: destination(`cdc${r}`), slot: `bench_icdc_${r}` }, {})
-    await runPipeline({ config, once: true })
+    const cdcArgs = ['--source', cdcUrl, '--destination', destination(`cdc${r}`), '--slot', `bench_icdc_${r}`]
+    await inletOnce(cdcArgs)
     await cdc.query(`select pg_create_logical_replication_slot('bench_iraw_${r}', 'pgoutput')`)
     console.log(`iceberg cdc run ${r + 1}: workload of ${TRANSACTIONS} transactions...`)
     expected = await changes(cdc, TRANSACTIONS, 10_000_000 * (r + 1))
     const raw = await rawDrain(cdcUrl, `bench_iraw_${r}`, expected)
-    let visible = 0
-    takePeakRssMB()
-    const started = performance.now()
-    const result = await runPipeline({ config, once: true, onBatch: () => (visible = performance.now()) })
+    const result = await inletOnce(cdcArgs)
     if (result.changes !== expected) throw new Error(`inlet applied ${result.changes} of ${expected} changes`)
     rawRates.push(expected / raw.seconds)
-    e2eRates.push(expected / ((visible - started) / 1000))
-    cdcRss.push(takePeakRssMB())
-    console.log(`  raw drain ${(expected / raw.seconds).toFixed(0)} changes/s, inlet → Iceberg ${e2eRates.at(-1)?.toFixed(0)} changes/s (visible in the catalog)`)
+    e2eRates.push(expected / result.seconds)
+    cdcRss.push(result.rssMB)
+    console.log(`  raw drain ${(expected / raw.seconds).toFixed(0)} changes/s, inlet → Iceberg ${e2eRates.at(-1)?.toFixed(0)} changes/s (process start to exit, all in the catalog)`)
     await cdc.query(`select pg_drop_replication_slot(s) from unnest(array['bench_iraw_${r}', 'bench_icdc_${r}']) s`)
   }
   const rawRate = median(rawRates)
@@ -172,8 +190,9 @@ try {
   // ---- 3. commit-to-visible latency at 5,000 changes/s ----
   bucket++
   await s3.createBucket(`bench-${bucket}`)
+  await inletOnce(['--source', cdcUrl, '--destination', destination('latency'), '--slot', 'bench_ilatency'])
+  // In process (the only run in it), to see each batch's commit: onBatch.
   const config = resolveConfig({}, { source: [cdcUrl], destination: destination('latency'), slot: 'bench_ilatency' }, {})
-  await runPipeline({ config, once: true })
   const batches: BatchSummary[] = []
   const stop = new AbortController()
   const running = runPipeline({ config, signal: stop.signal, onBatch: (b) => batches.push({ ...b, applyMs: Date.now() }) })

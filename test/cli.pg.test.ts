@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import type { EmbeddedPostgres } from '../src/embedded/postgres-server.js'
 import { freePort } from '../src/embedded/postgres-server.js'
-import { runCli, sql, startServer, testMajors, type CliResult } from './support/servers.js'
+import { runAndKill, runCli, sql, startServer, testMajors, type CliResult } from './support/servers.js'
 
 function assertCleanError(result: CliResult, code: string, exit: number): void {
   assert.equal(result.code, exit, result.stdout + result.stderr)
@@ -126,6 +126,18 @@ for (const major of testMajors()) {
       assert.equal(drop.code, 0, drop.stderr)
       assert.equal((await sql(server, 'postgres', `select 1 from pg_replication_slots where slot_name = 'forgotten'`)).length, 0)
       assertCleanError(await runCli(['slots', 'drop', 'forgotten', '--source', source]), 'INLET-S003', 1)
+    })
+
+    it('run --once stopped by SIGTERM before it caught up exits 3; run again, it finishes with 0', async () => {
+      await sql(server, 'postgres', `create database once_signal`)
+      await sql(server, 'once_signal', `create table big (id bigint primary key, note text); insert into big select g, md5(g::text) from generate_series(1, 400000) g; create publication inlet_pub for table big`)
+      const destination = `duckdb:${join(mkdtempSync(join(tmpdir(), 'inlet-once-')), 'once.duckdb')}`
+      const args = ['run', '--once', '--source', server.url('once_signal'), '--destination', destination, '--json']
+      const stopped = await runAndKill(args, 100, {}, /"event":"snapshot\.start"/, 'SIGTERM')
+      assert.equal(stopped.code, 3, stopped.stderr.slice(-2000))
+      assert.match(stopped.stderr, /"event":"run\.interrupted"/)
+      const again = await runCli(['run', '--once', '--source', server.url('once_signal'), '--destination', destination])
+      assert.equal(again.code, 0, again.stderr)
     })
   })
 }

@@ -97,6 +97,14 @@ describe(`Iceberg on S3 with the JDBC catalog (PostgreSQL ${major})`, () => {
       // A second reader, icebird, found through the catalog's metadata location, agrees.
       await assertIcebirdMatchesMirror(r.metadata_location, mirrorOf('shop'), `public.${r.table_name}`)
     }
+    // A lost mirror (here: run from another one) does not copy the tables over their rows and history.
+    const lost = await runCli(['run', '--once', '--source', server.url('shop'), '--destination', `iceberg:s3://shop-lake/shop?mirror=${join(dir, 'lost-mirror')}&catalog=${server.url('catalog')}`, '--slot', 'inlet_lost'], s3.env)
+    assert.notEqual(lost.code, 0, lost.stderr)
+    assert.match(lost.stderr, /INLET-D003/)
+    assert.match(lost.stderr, /never wrote it/)
+    assert.match(lost.stderr, /DELETE FROM "iceberg_catalog"\.iceberg_tables WHERE catalog_name = 'inlet'/)
+    const unchanged = await sql<{ table_name: string; metadata_location: string }>(server, 'catalog', `SELECT table_name, metadata_location FROM iceberg_catalog.iceberg_tables WHERE catalog_name = 'inlet' ORDER BY table_name`)
+    assert.deepEqual(unchanged.map((r) => r.metadata_location), rows.map((r) => r.metadata_location))
   })
 
   test('one batch over two tables is one catalog transaction; another writer is refused by the compare-and-set', async (t) => {

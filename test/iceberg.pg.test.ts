@@ -142,6 +142,13 @@ describe(`Iceberg destination (PostgreSQL ${major})`, () => {
     assert.equal(run.code, 0, run.stderr)
     const location = join(url.slice('iceberg:file://'.length), 'public', 'w')
     assert.equal(await aggregateWithClickHouse(location, 'count(), sum(n)'), `300000\t${(await sql<{ s: string }>(server, 'wide', 'select sum(n)::text as s from w'))[0]?.s}`)
+    // A warehouse whose mirror is gone is not copied over: it says what happened.
+    const inlet = join(url.slice('iceberg:file://'.length), '_inlet')
+    renameSync(inlet, `${inlet}-away`)
+    const lost = await runCli(['run', '--once', '--source', server.url('wide'), '--destination', url])
+    renameSync(`${inlet}-away`, inlet)
+    assert.notEqual(lost.code, 0)
+    assert.match(lost.stderr, /INLET-D001.*holds Iceberg tables but not the mirror that wrote them/s)
   })
 
   test('SIGKILLs under a workload, then --once: the Iceberg tables equal the source', async () => {

@@ -81,7 +81,7 @@ export function runCli(args: readonly string[], env: Record<string, string> = {}
  * stream); resolves with how it ended. With INLET_TEST_FAULTS in `env`, the CLI runs with those
  * faults injected into its destination (support/faulty-inlet.ts).
  */
-export function runAndKill(args: string[], ms: number, env: Record<string, string> = {}, after?: RegExp): Promise<{ signal: NodeJS.Signals | null; code: number | null; stderr: string }> {
+export function runAndKill(args: string[], ms: number, env: Record<string, string> = {}, after?: RegExp, signal: NodeJS.Signals = 'SIGKILL'): Promise<{ signal: NodeJS.Signals | null; code: number | null; stderr: string }> {
   return new Promise((resolve) => {
     const entry = env.INLET_TEST_FAULTS === undefined ? join(PROJECT_ROOT, 'bin', 'inlet.js') : join(PROJECT_ROOT, 'dist', 'test', 'support', 'faulty-inlet.js')
     const child = spawn(process.execPath, [entry, ...args], { cwd: PROJECT_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] })
@@ -93,7 +93,7 @@ export function runAndKill(args: string[], ms: number, env: Record<string, strin
       if (after !== undefined && after.test(stderr)) {
         after = undefined
         clearTimeout(timer)
-        timer = setTimeout(() => child.kill('SIGKILL'), ms)
+        timer = setTimeout(() => child.kill(signal), ms)
       }
     })
     child.on('close', (code, signal) => {

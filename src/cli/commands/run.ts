@@ -16,7 +16,8 @@ batch and its checkpoint commit together in DuckDB before the slot is told, so a
 never loses or repeats a change. Runs until Ctrl-C / SIGTERM (which finish the current batch and
 exit 0), or with --once until caught up with the WAL position current when streaming began.
 
-  --once                 stop once caught up (for schedulers and scripts)
+  --once                 stop once caught up (for schedulers and scripts); stopped by
+                         Ctrl-C / SIGTERM before that, it exits 3: run it again
   --workers N            parallel COPY connections for the snapshot (default 2)
   --resync               the slot was lost (INLET-S006): recreate it and copy every table again,
                          each readable until its new copy replaces it
@@ -36,6 +37,9 @@ of its own (see destination_schema in docs/configuration.md). While the run hold
 answers inlet status and inlet query on a socket beside it (only its owner can connect).
 
 Logs go to stderr: short lines on a terminal, JSON lines otherwise (--json forces JSON).`
+
+/** `inlet run --once` stopped by SIGINT/SIGTERM before it caught up. */
+export const INTERRUPTED_EXIT = 3
 
 export async function runCommand(args: readonly string[], context: CliContext = {}): Promise<number> {
   const { values } = parseCommandArgs('run', args, { ...CONFIG_OPTIONS, once: { type: 'boolean' }, workers: { type: 'string' }, resync: { type: 'boolean' }, takeover: { type: 'boolean' }, 'metrics-port': { type: 'string' } })
@@ -73,7 +77,14 @@ export async function runCommand(args: readonly string[], context: CliContext = 
       ...(context.wrapDestination === undefined ? {} : { wrapDestination: context.wrapDestination }),
     })
     const { checkpoints, ...totals } = result
-    log.info('run.done', `Done: ${result.snapshotRows} rows copied, ${result.transactions} transactions and ${result.changes} changes applied.`, { ...totals, checkpoint: checkpoints.map((c) => `${c.source}:${formatLsn(c.checkpoint)}`).join(' ') })
+    const summary = `${result.snapshotRows} rows copied, ${result.transactions} transactions and ${result.changes} changes applied.`
+    const fields = { ...totals, checkpoint: checkpoints.map((c) => `${c.source}:${formatLsn(c.checkpoint)}`).join(' ') }
+    // A scheduler must tell a finished --once from one a signal cut short (what it did is kept).
+    if (values.once === true && controller.signal.aborted) {
+      log.warn('run.interrupted', `Stopped by a signal before catching up: ${summary} Run it again to finish.`, fields)
+      return INTERRUPTED_EXIT
+    }
+    log.info('run.done', `Done: ${summary}`, fields)
     return 0
   } finally {
     process.off('SIGINT', onSignal)

@@ -40,6 +40,8 @@ export interface Catalog {
   publishedFile(pending: PendingVersion): string
   /** Makes prepared versions current: idempotent (run again after a crash), all or none where the catalog can. */
   publish(pending: readonly PendingVersion[]): Promise<void>
+  /** The command or SQL that removes a table from the catalog (for a fix a user runs on purpose). */
+  dropHint(namespace: string, name: string): string
   close(): Promise<void>
 }
 

@@ -33,8 +33,9 @@ import { readCheckpointLsn } from '../duckdb/state-store.js'
 import type { Catalog } from './catalog.js'
 import { CommitJournal, type JournalEntry } from './commit-journal.js'
 import { deleteFilesSinceWhole, type CompactedTable } from './maintenance.js'
-import { createVersionTables, pendingFiles, publishVersions, recordPending } from './pending-versions.js'
+import { assertWrittenHere, createVersionTables, pendingFiles, publishVersions, recordPending } from './pending-versions.js'
 import { openCatalog } from './open-catalog.js'
+import { holdsTables } from './path-catalog.js'
 import { openWindow, prepareWhole, prepareWindow, type Lake, type PreparedVersion, type StagedRows, type TableRef, type Window } from './table-sync.js'
 import { currentSnapshot, snapshotLsn } from './table-metadata.js'
 import { parseWarehouse, type WarehouseSpec } from './warehouse-url.js'
@@ -103,6 +104,9 @@ export class IcebergDestination implements Destination {
     if (readOnly && !existsSync(join(inlet, 'mirror.duckdb'))) throw new InletError('INLET-D001', `${spec.display} has no mirror of Iceberg tables written by Inlet at ${inlet}.`, { fix: 'Check the destination, or run inlet run with it first.' })
     // DuckDB may write anywhere under the directory: it must be Inlet's alone.
     if (!readOnly && existsSync(owned) && !existsSync(join(inlet, 'mirror.duckdb')) && readdirSync(owned).filter((n) => n !== '_inlet').length > 0) {
+      if (spec.path !== undefined && holdsTables(spec.path)) {
+        throw new InletError('INLET-D001', `${spec.path} holds Iceberg tables but not the mirror that wrote them (${join(inlet, 'mirror.duckdb')} is missing).`, { fix: `Restore ${inlet} from a backup; or, to copy every table anew (replacing their rows and SCD2 history), move the warehouse away and run again.` })
+      }
       throw new InletError('INLET-D001', `${owned} is not empty and holds no Iceberg tables written by Inlet.`, { fix: `Give the Iceberg destination${spec.path === undefined ? "'s mirror (mirror=DIR)" : ''} a directory of its own (new or empty).` })
     }
     if (!readOnly) mkdirSync(inlet, { recursive: true })
@@ -314,8 +318,10 @@ export class IcebergDestination implements Destination {
   tableNames(): Promise<Set<string>> {
     return this.mirror.tableNames()
   }
-  assertOwnable(target: TableTarget): Promise<void> {
-    return this.mirror.assertOwnable(target)
+  async assertOwnable(target: TableTarget): Promise<void> {
+    await this.mirror.assertOwnable(target)
+    const current = await this.shared.catalog.current(target.destSchema, target.destName)
+    if (current !== undefined) await this.mirror.atomically((sql) => assertWrittenHere(sql, this.shared.catalog, target, current, `${this.url} (mirror ${this.localPath})`))
   }
   createTable(target: TableTarget, phase?: TablePhase, snapshotLsn?: bigint): Promise<void> {
     return this.mirror.createTable(target, phase, snapshotLsn)

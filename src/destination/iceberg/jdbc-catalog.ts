@@ -96,6 +96,10 @@ export class JdbcCatalog implements Catalog {
     return { namespace, name, location, version, file, previous }
   }
 
+  dropHint(namespace: string, name: string): string {
+    return `DELETE FROM ${this.tables} WHERE catalog_name = ${quoteLiteral(this.settings.name)} AND table_namespace = ${quoteLiteral(namespace)} AND table_name = ${quoteLiteral(name)}; (in the catalog database)`
+  }
+
   publishedFile(pending: PendingVersion): string {
     return pending.file
   }

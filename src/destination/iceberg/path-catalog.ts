@@ -39,6 +39,10 @@ export class PathCatalog implements Catalog {
     return { namespace, name, location, version, file, previous }
   }
 
+  dropHint(namespace: string, name: string): string {
+    return `rm -r '${tableLocation(this.storage, namespace, name).replace(/'/g, "'\\''")}'`
+  }
+
   publishedFile(pending: PendingVersion): string {
     return join(pending.location, 'metadata', `v${pending.version}.metadata.json`)
   }
@@ -99,4 +103,10 @@ export function publishVersion(location: string, version: number, temp: string):
   writeDurably(hint, String(version))
   renameSync(hint, join(dir, 'version-hint.text'))
   syncDirectory(dir)
+}
+
+/** Whether a warehouse directory holds path-based tables (`SCHEMA/TABLE/metadata/`). */
+export function holdsTables(path: string): boolean {
+  const dirs = (p: string) => readdirSync(p, { withFileTypes: true }).filter((e) => e.isDirectory() && e.name !== '_inlet').map((e) => join(p, e.name))
+  return dirs(path).some((schema) => dirs(schema).some((table) => existsSync(join(table, 'metadata'))))
 }

@@ -6,7 +6,8 @@
  */
 import { InletError } from '../../errors/inlet-error.js'
 import { literal, type SqlSession } from '../duckdb/sql-session.js'
-import type { Catalog, PendingVersion } from './catalog.js'
+import type { TableTarget } from '../../model/table-binding.js'
+import type { Catalog, CurrentMetadata, PendingVersion } from './catalog.js'
 import { removeGarbage, type Garbage } from './maintenance.js'
 import { VERSIONS, type PreparedVersion } from './table-sync.js'
 
@@ -56,4 +57,17 @@ export async function publishVersions(sql: SqlSession, catalog: Catalog, atOpen:
   // What the versions no longer reference (expired snapshots), now that they are current.
   for (const r of publish) await removeGarbage(catalog.storage, JSON.parse(r.garbage) as Garbage)
   await sql.run(`DELETE FROM ${PENDING} WHERE file IN (${publish.map((r) => literal(r.file)).join(', ')})`)
+}
+
+/**
+ * An Iceberg table this mirror never wrote (a lost mirror, another mirror's table) is not copied
+ * over: a new copy would replace its rows, and an SCD2 table's history, without a word.
+ */
+export async function assertWrittenHere(sql: SqlSession, catalog: Catalog, target: TableTarget, current: CurrentMetadata, where: string): Promise<void> {
+  const known = await sql.rows(`SELECT 1 FROM ${VERSIONS} WHERE namespace = ${literal(target.destSchema)} AND name = ${literal(target.destName)}`)
+  if (known.length > 0) return
+  const held = current.meta.properties['inlet.scd'] === '2' ? 'rows and SCD2 history' : 'rows'
+  throw new InletError('INLET-D003', `The Iceberg table ${target.destSchema}.${target.destName} already exists in ${where}, which never wrote it: a new copy of ${target.display} would replace its ${held}.`, {
+    fix: `Run with the mirror that wrote it (mirror=DIR in the destination URL), or, to copy it anew on purpose, remove it first: ${catalog.dropHint(target.destSchema, target.destName)}`,
+  })
 }
