@@ -91,7 +91,8 @@ await admin.connect()
 await admin.query('create database catalog')
 const lines: string[] = []
 let bucket = 0
-const destination = (name: string) => `iceberg:s3://bench-${bucket}/${name}?mirror=${join(dir, `${name}-mirror`)}&catalog=${server.url('catalog')}`
+// A catalog name per warehouse: its tables share names with the other runs' (public.orders).
+const destination = (name: string) => `iceberg:s3://bench-${bucket}/${name}?mirror=${join(dir, `${name}-mirror`)}&catalog_name=${name}&catalog=${server.url('catalog')}`
 try {
   // ---- 1. snapshot ----
   await admin.query('create database snap')

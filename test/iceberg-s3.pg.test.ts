@@ -103,6 +103,11 @@ describe(`Iceberg on S3 with the JDBC catalog (PostgreSQL ${major})`, () => {
     assert.match(lost.stderr, /INLET-D003/)
     assert.match(lost.stderr, /never wrote it/)
     assert.match(lost.stderr, /DELETE FROM "iceberg_catalog"\.iceberg_tables WHERE catalog_name = 'inlet'/)
+    // Another warehouse with the same catalog name: told at once, not retried.
+    const other = await runCli(['run', '--once', '--source', server.url('shop'), '--destination', `iceberg:s3://shop-lake/other?mirror=${join(dir, 'other-mirror')}&catalog=${server.url('catalog')}`, '--slot', 'inlet_other'], s3.env)
+    assert.notEqual(other.code, 0, other.stderr)
+    assert.match(other.stderr, /INLET-D003.*in another warehouse \(s3:\/\/shop-lake\/shop\//s)
+    assert.match(other.stderr, /catalog_name=NAME/)
     const unchanged = await sql<{ table_name: string; metadata_location: string }>(server, 'catalog', `SELECT table_name, metadata_location FROM iceberg_catalog.iceberg_tables WHERE catalog_name = 'inlet' ORDER BY table_name`)
     assert.deepEqual(unchanged.map((r) => r.metadata_location), rows.map((r) => r.metadata_location))
   })

@@ -73,6 +73,12 @@ export class JdbcCatalog implements Catalog {
     )
     const file = found.rows[0]?.metadata_location ?? null
     if (file === null) return undefined
+    // Another warehouse's table of the same name in the same catalog: a setup mistake, not a fault to retry.
+    if (!file.startsWith(`${this.storage.root}/`)) {
+      throw new InletError('INLET-D003', `The ${this.display} has a table ${namespace}.${name} in another warehouse (${file}), not under ${this.storage.root}.`, {
+        fix: `Give this destination a catalog of its own: catalog_name=NAME (or catalog_schema=SCHEMA) in the destination URL.`,
+      })
+    }
     const key = `${namespace}.${name}`
     const cached = this.known.get(key)
     if (cached?.file === file) return cached
