@@ -176,7 +176,8 @@ export async function prepareWindow(sql: SqlSession, lake: Lake, w: Window, info
       return { data, deletes, replace: false }
     })
   } finally {
-    for (const t of temps) await sql.run(`DROP TABLE IF EXISTS ${t}`)
+    // Not over the error that ended the work (DuckDB refuses every statement of an aborted transaction).
+    for (const t of temps) await sql.run(`DROP TABLE IF EXISTS ${t}`).catch(() => undefined)
   }
 }
 
