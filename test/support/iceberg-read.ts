@@ -63,8 +63,12 @@ function fromClickHouse(type: string, x: string): string {
   if (type === 'VARCHAR') return `decode(${x})`
   // ClickHouse reads Iceberg's time as whole seconds since midnight (see mirrorForm).
   if (type === 'TIME') return `CAST(${x} AS BIGINT)`
+  if (FLOATS.test(type)) return `CAST(CAST(${x} AS ${type}) AS VARCHAR)`
   return `CAST(${x} AS ${type})`
 }
+
+/** Floats compare by text: EXCEPT ALL holds -0.0 and 0.0 equal, the files must not. */
+const FLOATS = /^(FLOAT|DOUBLE)$/
 
 /**
  * The mirror's value as ClickHouse can give it back: times in whole seconds, and a NULL list as
@@ -73,6 +77,7 @@ function fromClickHouse(type: string, x: string): string {
 function mirrorForm(type: string, x: string): string {
   if (type.endsWith('[]')) return `coalesce(CAST(${x} AS ${type}), CAST([] AS ${type}))`
   if (type === 'TIME') return `CAST(floor(date_part('epoch', ${x})) AS BIGINT)`
+  if (FLOATS.test(type)) return `CAST(CAST(${x} AS ${type}) AS VARCHAR)`
   return `CAST(${x} AS ${type})`
 }
 

@@ -59,8 +59,9 @@ export async function runCommand(args: readonly string[], context: CliContext = 
     if (signals > 1) process.exit(130)
     log.info('signal', `${signal}: finishing the current batch, then stopping.`)
     controller.abort()
-    // The batch in flight commits or rolls back within seconds; never hang past 10 s.
-    setTimeout(() => process.exit(1), 10_000).unref()
+    // The batch in flight commits or rolls back within seconds; never hang past 10 s (a copy
+    // under way is left to resume: for --once that is a stop before it caught up too).
+    setTimeout(() => process.exit(values.once === true ? INTERRUPTED_EXIT : 1), 10_000).unref()
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)

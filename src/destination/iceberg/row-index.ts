@@ -103,3 +103,19 @@ export async function positionsOf(sql: SqlSession, t: IndexedTable, columns: rea
 export async function dropPositions(sql: SqlSession, t: IndexedTable, positions: string): Promise<void> {
   await sql.run(`DELETE FROM ${rowIndex(t)} WHERE rowid IN (SELECT r FROM ${positions})`)
 }
+
+/**
+ * For the tests' strict mode: the columns whose values in `gone` the table's data files do not
+ * hold in the same form (what makes an identity differ). Reads every indexed file (file warehouses).
+ */
+export async function explainMismatch(sql: SqlSession, t: IndexedTable, columns: readonly MirrorColumn[], gone: string): Promise<string[]> {
+  const files = (await sql.rows<{ file: string }>(`SELECT DISTINCT file FROM ${rowIndex(t)}`)).map((r) => literal(r.file))
+  if (files.length === 0) return ['no indexed files']
+  const differing: string[] = []
+  for (const c of columns) {
+    const one = [c]
+    const rows = await sql.rows<{ n: bigint }>(`SELECT count(*) AS n FROM (SELECT ${rowIdentity(one, 'x')} FROM ${gone} x EXCEPT SELECT ${rowIdentity(one, 'x')} FROM read_parquet([${files.join(', ')}]) x)`)
+    if (Number(rows[0]?.n ?? 0) > 0) differing.push(`${c.name} ${c.type}`)
+  }
+  return differing
+}

@@ -23,7 +23,7 @@ import { columnTypes } from '../duckdb/table-ddl.js'
 import { literal, type SqlSession } from '../duckdb/sql-session.js'
 import { castColumn, evolveSchema, type IcebergSchema, type MirrorColumn } from './iceberg-schema.js'
 import { rowGroupRows, writeParquet, type DataDirectory } from './data-files.js'
-import { dropPositions, hasRowIndex, indexFiles, positionsOf, POSITION_DELETES, resetRowIndex } from './row-index.js'
+import { dropPositions, explainMismatch, hasRowIndex, indexFiles, positionsOf, POSITION_DELETES, resetRowIndex, rowIdentity } from './row-index.js'
 import { readManifestList, writeManifest, writeManifestList, type ContentFile, type ManifestFile } from './manifests.js'
 import { tableLocation, type Catalog, type CurrentMetadata, type PendingVersion } from './catalog.js'
 import type { JournalEntry } from './commit-journal.js'
@@ -152,19 +152,22 @@ export async function prepareWindow(sql: SqlSession, lake: Lake, w: Window, info
   const after = `${w.before}_after`
   const gone = `${after}_gone`
   const positions = `${after}_positions`
-  const temps = [w.keys, w.before, after, gone, positions]
+  const temps = [w.keys, w.before, after, gone, positions, `${w.before}_n`, `${after}_n`]
   try {
     await sql.run(`CREATE OR REPLACE TEMP TABLE ${after} AS ${windowRows(w)}`)
-    // Rows (duplicates counted) that went or changed, and those that came or changed.
-    await sql.run(`CREATE OR REPLACE TEMP TABLE ${gone} AS SELECT * FROM ${w.before} EXCEPT ALL SELECT * FROM ${after}`)
-    const added = `SELECT * FROM ${after} EXCEPT ALL SELECT * FROM ${w.before}`
     const columns = [...(await columnTypes(sql, w.target.destSchema, w.target.destName))].map(([name, type]) => ({ name, type }))
+    // Rows (duplicates counted) that went or changed, and those that came or changed, told apart by
+    // identity rather than by EXCEPT ALL, whose output canonicalises values (-0.0 comes out 0.0).
+    for (const t of [w.before, after]) await sql.run(`CREATE OR REPLACE TEMP TABLE ${t}_n AS SELECT x.*, ${rowIdentity(columns, 'x')} AS __inlet_id, row_number() OVER (PARTITION BY __inlet_id) AS __inlet_n FROM ${t} x`)
+    const minus = (a: string, b: string) => `SELECT * EXCLUDE (__inlet_id, __inlet_n) FROM ${a}_n ANTI JOIN ${b}_n USING (__inlet_id, __inlet_n)`
+    await sql.run(`CREATE OR REPLACE TEMP TABLE ${gone} AS ${minus(w.before, after)}`)
+    const added = minus(after, w.before)
     // Where the gone rows sit; a table whose index is missing or disagrees is written whole (row-index.ts).
     const indexed = await hasRowIndex(sql, w.target)
     const found = indexed && (await positionsOf(sql, w.target, columns, gone, positions))
     // The tests hold that the index never disagrees (a value whose identity differs between the
     // mirror and the files would make every commit of its table a whole write).
-    if (indexed && !found && process.env.INLET_TEST_STRICT_ROW_INDEX === '1') throw new Error(`the row index of ${w.target.display} disagrees with the mirror`)
+    if (indexed && !found && process.env.INLET_TEST_STRICT_ROW_INDEX === '1') throw new Error(`the row index of ${w.target.display} disagrees with the mirror (columns: ${(await explainMismatch(sql, w.target, columns, gone)).join('; ')})`)
     if (!found) {
       for (const t of temps) await sql.run(`DROP TABLE IF EXISTS ${t}`)
       return await prepareWhole(sql, lake, w.target, info)
