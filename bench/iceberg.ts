@@ -20,7 +20,7 @@ import { EmbeddedPostgres } from '../src/embedded/postgres-server.js'
 import { runPipeline, type BatchSummary } from '../src/pipeline/run-pipeline.js'
 import { PROJECT_ROOT } from '../scripts/project-root.js'
 import { startS3 } from '../test/support/s3-server.js'
-import { ensurePostgresClient, median } from './support.js'
+import { changes, ensurePostgresClient, median, rawDrain } from './support.js'
 
 const RUNS = Number(process.env.INLET_BENCH_RUNS ?? 3)
 const SNAPSHOT_ROWS = Number(process.env.INLET_BENCH_ICEBERG_ROWS ?? 5_000_000)
@@ -31,20 +31,6 @@ const ORDERS = `create table orders (id bigint primary key, customer_id int, sta
 // Random text, as users' rows hold (not repeated characters).
 const ROW = (g: string) => `${g}, ${g} % 1000, 'new', (${g} % 10000) / 100.0, md5(${g}::text || random()::text) || md5(random()::text) || md5(random()::text), jsonb_build_object('k', ${g}, 'tags', jsonb_build_array('a', 'b')), now(), now()`
 
-async function changes(client: pg.Client, transactions: number, startId: number, perTxn = 1000): Promise<number> {
-  let total = 0
-  const inserts = (perTxn * 6) / 10
-  for (let t = 0; t < transactions; t++) {
-    const base = startId + t * inserts
-    const update = ((t * 300) % 99_000) + 1
-    await client.query('begin')
-    total += (await client.query(`insert into orders select ${ROW('g')} from generate_series(${base + 1}, ${base + inserts}) g`)).rowCount ?? 0
-    total += (await client.query(`update orders set status = 'paid', amount = amount + 1, updated_at = now() where id between ${update} and ${update + (perTxn * 3) / 10 - 1}`)).rowCount ?? 0
-    total += (await client.query(`delete from orders where id between ${base - perTxn / 10 + 1} and ${base}`)).rowCount ?? 0
-    await client.query('commit')
-  }
-  return total
-}
 
 /**
  * `inlet run --once` as a user runs it, a process of its own: seconds from its start to its exit,
@@ -68,14 +54,6 @@ function inletOnce(args: readonly string[]): Promise<{ seconds: number; rssMB: n
   })
 }
 
-function rawDrain(url: string, slot: string, expected: number): Promise<{ seconds: number }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist', 'bench', 'stream-consumer.js'), 'raw', url, slot, 'inlet_pub', String(expected)], { stdio: ['ignore', 'pipe', 'inherit'] })
-    let out = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d))
-    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as { seconds: number }) : reject(new Error(`raw drain exited ${code}`))))
-  })
-}
 
 const s3 = await startS3()
 if (s3 === undefined) {
@@ -164,7 +142,7 @@ try {
     await inletOnce(cdcArgs)
     await cdc.query(`select pg_create_logical_replication_slot('bench_iraw_${r}', 'pgoutput')`)
     console.log(`iceberg cdc run ${r + 1}: workload of ${TRANSACTIONS} transactions...`)
-    expected = await changes(cdc, TRANSACTIONS, 10_000_000 * (r + 1))
+    expected = await changes(cdc, ROW, TRANSACTIONS, 10_000_000 * (r + 1))
     const raw = await rawDrain(cdcUrl, `bench_iraw_${r}`, expected)
     const result = await inletOnce(cdcArgs)
     if (result.changes !== expected) throw new Error(`inlet applied ${result.changes} of ${expected} changes`)
@@ -201,7 +179,7 @@ try {
   const started = Date.now()
   let t = 0
   while (Date.now() - started < LATENCY_SECONDS * 1000) {
-    await changes(cdc, 1, 50_000_000 + t * 60, 100)
+    await changes(cdc, ROW, 1, 50_000_000 + t * 60, 100)
     t++
     const wait = started + t * 20 - Date.now()
     if (wait > 0) await new Promise((r) => setTimeout(r, wait))

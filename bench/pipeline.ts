@@ -8,7 +8,7 @@
  *    committed in DuckDB, against the raw drain (framing only) of the same slot contents.
  * 3. Commit-to-queryable latency at a steady 5,000 changes/s.
  */
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -18,7 +18,7 @@ import { defaultMemoryLimit } from '../src/config/memory-budget.js'
 import { EmbeddedPostgres } from '../src/embedded/postgres-server.js'
 import { runPipeline, type BatchSummary } from '../src/pipeline/run-pipeline.js'
 import { PROJECT_ROOT } from '../scripts/project-root.js'
-import { ensurePostgresClient, median, takePeakRssMB } from './support.js'
+import { changes, ensurePostgresClient, median, rawDrain, takePeakRssMB } from './support.js'
 
 const RUNS = Number(process.env.INLET_BENCH_RUNS ?? 3)
 const SNAPSHOT_ROWS = Number(process.env.INLET_BENCH_SNAPSHOT_ROWS ?? 5_000_000)
@@ -31,29 +31,7 @@ const ROW = (g: string) => `${g}, ${g} % 1000, 'new', (${g} % 10000) / 100.0, re
 
 
 
-async function changes(client: pg.Client, transactions: number, startId: number, perTxn = 1000): Promise<number> {
-  let total = 0
-  const inserts = (perTxn * 6) / 10
-  for (let t = 0; t < transactions; t++) {
-    const base = startId + t * inserts
-    const update = ((t * 300) % 99_000) + 1
-    await client.query('begin')
-    total += (await client.query(`insert into orders select ${ROW('g')} from generate_series(${base + 1}, ${base + inserts}) g`)).rowCount ?? 0
-    total += (await client.query(`update orders set status = 'paid', amount = amount + 1, updated_at = now() where id between ${update} and ${update + (perTxn * 3) / 10 - 1}`)).rowCount ?? 0
-    total += (await client.query(`delete from orders where id between ${base - perTxn / 10 + 1} and ${base}`)).rowCount ?? 0
-    await client.query('commit')
-  }
-  return total
-}
 
-function rawDrain(url: string, slot: string, expected: number): Promise<{ seconds: number }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist', 'bench', 'stream-consumer.js'), 'raw', url, slot, 'inlet_pub', String(expected)], { stdio: ['ignore', 'pipe', 'inherit'] })
-    let out = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d))
-    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as { seconds: number }) : reject(new Error(`raw drain exited ${code}`))))
-  })
-}
 
 /** A client whose connection errors are reported, not thrown from an event with no listener. */
 function client(url: string): pg.Client {
@@ -141,7 +119,7 @@ try {
     await runPipeline({ config, once: true }) // snapshot of the 100k starting rows
     await cdc.query(`select pg_create_logical_replication_slot('bench_raw_${r}', 'pgoutput')`)
     console.log(`cdc run ${r + 1}: workload of ${TRANSACTIONS} transactions...`)
-    expected = await changes(cdc, TRANSACTIONS, 10_000_000 * (r + 1))
+    expected = await changes(cdc, ROW, TRANSACTIONS, 10_000_000 * (r + 1))
     const raw = await rawDrain(cdcUrl, `bench_raw_${r}`, expected)
     let queryable = 0
     takePeakRssMB()
@@ -185,7 +163,7 @@ try {
   const started = Date.now()
   let t = 0
   while (Date.now() - started < LATENCY_SECONDS * 1000) {
-    await changes(cdc, 1, 50_000_000 + t * 60, 100)
+    await changes(cdc, ROW, 1, 50_000_000 + t * 60, 100)
     t++
     const wait = started + t * 20 - Date.now()
     if (wait > 0) await new Promise((r) => setTimeout(r, wait))
