@@ -13,7 +13,7 @@ import { sampleData, SAMPLE_SCHEMA } from '../src/demo/sample-schema.js'
 import { runWorkload } from '../src/demo/workload.js'
 import type { EmbeddedPostgres } from '../src/embedded/postgres-server.js'
 import { scratchRoot } from '../src/destination/scratch.js'
-import { compareTable, openDuck } from './support/compare.js'
+import { compareTable, openDuck, shopTables } from './support/compare.js'
 import { createDatabase, runAndKill, runCli, sql, startServer, testMajors } from './support/servers.js'
 
 const KILLS = 24
@@ -75,16 +75,7 @@ describe(`crash safety (PostgreSQL ${major})`, () => {
     const { duck, close } = await openDuck(destination)
     try {
       const problems: string[] = []
-      for (const [table, key, scd] of [
-        ['customers', ['id'], 1],
-        ['products', ['id'], 1],
-        ['orders', ['id'], 2],
-        ['order_items', ['order_id', 'line'], 1],
-        ['events', ['id', 'at'], 1],
-        ['page_views', [], 1],
-      ] as const) {
-        problems.push(...(await compareTable(duck, { sourceUrl: server.url('shop'), sourceTable: `public.${table}`, destTable: `public.${table}`, scd, key })))
-      }
+      for (const table of shopTables(server.url('shop'))) problems.push(...(await compareTable(duck, table)))
       assert.deepEqual(problems, [])
     } finally {
       close()

@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import { sampleData, SAMPLE_SCHEMA } from '../src/demo/sample-schema.js'
 import { runWorkload } from '../src/demo/workload.js'
 import type { EmbeddedPostgres } from '../src/embedded/postgres-server.js'
-import { assertEqualTables } from './support/compare.js'
+import { assertEqualTables, shopTables } from './support/compare.js'
 import { assertIcebergMatchesMirror } from './support/iceberg-read.js'
 import { assertIcebirdMatchesMirror } from './support/icebird-read.js'
 import { startS3, type S3Server } from './support/s3-server.js'
@@ -76,16 +76,7 @@ describe(`Iceberg on S3 with the JDBC catalog (PostgreSQL ${major})`, () => {
     assert.match(status.stdout, /iceberg:s3:\/\/shop-lake\/shop/)
     assert.match(status.stdout, /public\.orders/)
     assert.doesNotMatch(status.stdout + status.stderr, new RegExp(secret))
-    const tables = (
-      [
-        ['customers', ['id'], 1],
-        ['products', ['id'], 1],
-        ['orders', ['id'], 2],
-        ['order_items', ['order_id', 'line'], 1],
-        ['events', ['id', 'at'], 1],
-        ['page_views', [], 1],
-      ] as const
-    ).map(([t, key, scd]) => ({ sourceUrl: server.url('shop'), sourceTable: `public.${t}`, destTable: `public.${t}`, scd, key }))
+    const tables = shopTables(server.url('shop'))
     await assertEqualTables(mirrorOf('shop'), tables)
     await assertIcebergMatchesMirror('s3://shop-lake/shop', mirrorOf('shop'), tables.map((t) => t.destTable))
     // Engines find every table by name in the catalog, each at a file under the bucket.

@@ -17,7 +17,7 @@ import type { EmbeddedPostgres } from '../src/embedded/postgres-server.js'
 import { readManifestList } from '../src/destination/iceberg/manifests.js'
 import { readCurrent } from '../src/destination/iceberg/path-catalog.js'
 import { currentSnapshot } from '../src/destination/iceberg/table-metadata.js'
-import { openDuck } from './support/compare.js'
+import { openDuck, shopTables } from './support/compare.js'
 import { aggregateWithClickHouse } from './support/iceberg-read.js'
 import { assertIcebirdMatchesMirror } from './support/icebird-read.js'
 import { createDatabase, runAndKill, runCli, sql, startServer, testMajors } from './support/servers.js'
@@ -173,16 +173,7 @@ describe(`Iceberg destination (PostgreSQL ${major})`, () => {
     }
     const final = await runCli(['run', '--config', config, '--once'])
     assert.equal(final.code, 0, final.stderr)
-    const tables = (
-      [
-        ['customers', ['id'], 1],
-        ['products', ['id'], 1],
-        ['orders', ['id'], 2],
-        ['order_items', ['order_id', 'line'], 1],
-        ['events', ['id', 'at'], 1],
-        ['page_views', [], 1],
-      ] as const
-    ).map(([t, key, scd]) => ({ sourceUrl: server.url('shop'), sourceTable: `public.${t}`, destTable: `public.${t}`, scd, key }))
+    const tables = shopTables(server.url('shop'))
     await ICEBERG.assertEqual(url, tables)
     // A second reader, icebird (JavaScript), agrees with the mirror ClickHouse was compared with.
     const warehouse = url.slice('iceberg:file://'.length)

@@ -34,6 +34,12 @@ function normalise(type: string, value: unknown): unknown {
   return text
 }
 
+/** The sample shop's tables (src/demo/sample-schema.ts) as the crash and Iceberg tests set them up: orders as SCD2. */
+export function shopTables(sourceUrl: string): CompareOptions[] {
+  const tables = [['customers', ['id'], 1], ['products', ['id'], 1], ['orders', ['id'], 2], ['order_items', ['order_id', 'line'], 1], ['events', ['id', 'at'], 1], ['page_views', [], 1]] as const
+  return tables.map(([t, key, scd]) => ({ sourceUrl, sourceTable: `public.${t}`, destTable: `public.${t}`, scd, key }))
+}
+
 export interface CompareOptions {
   readonly sourceUrl: string
   readonly sourceTable: string
