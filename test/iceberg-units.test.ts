@@ -103,6 +103,15 @@ test('row identities: the same for the same values in any session time zone, apa
     assert.notEqual(await id('UTC', row(`'a, b'`, `'c'`)), await id('UTC', row(`'a'`, `'b, c'`)))
     assert.notEqual(await id('UTC', row(`NULL`, `'~'`)), await id('UTC', row(`'~'`, `NULL`)))
     assert.notEqual(await id('UTC', row(`''`, `NULL`)), await id('UTC', row(`NULL`, `''`)))
+    // ±infinity and NULL apart, alone and in lists (epoch_us gives NULL for infinity).
+    const at = async (t: string, l: string) => id('UTC', `'x' AS a, 'y' AS b, ${t} AS t, ${l} AS l`)
+    const forms = [
+      await at(`CAST(NULL AS TIMESTAMPTZ)`, `[CAST(NULL AS TIMESTAMPTZ)]`),
+      await at(`TIMESTAMPTZ 'infinity'`, `[TIMESTAMPTZ 'infinity']`),
+      await at(`TIMESTAMPTZ '-infinity'`, `[TIMESTAMPTZ '-infinity']`),
+      await at(`TIMESTAMPTZ 'infinity'`, `[CAST(NULL AS TIMESTAMPTZ)]`),
+    ]
+    assert.equal(new Set(forms).size, forms.length)
   } finally {
     duck.closeSync()
     instance.closeSync()

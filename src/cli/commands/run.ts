@@ -61,7 +61,10 @@ export async function runCommand(args: readonly string[], context: CliContext = 
     controller.abort()
     // The batch in flight commits or rolls back within seconds; never hang past 10 s (a copy
     // under way is left to resume: for --once that is a stop before it caught up too).
-    setTimeout(() => process.exit(values.once === true ? INTERRUPTED_EXIT : 1), 10_000).unref()
+    setTimeout(() => {
+      if (values.once === true) log.warn('run.interrupted', 'Stopped by a signal before catching up (a table copy under way starts again on the next run). Run it again to finish.')
+      process.exit(values.once === true ? INTERRUPTED_EXIT : 1)
+    }, 10_000).unref()
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)

@@ -31,7 +31,8 @@ const ROW_GROUP_BYTES = 4 * 1024 * 1024
  * like the bench's (300 bytes a row) does not fit the pool's share of the default memory_limit.
  */
 export async function rowGroupRows(sql: SqlSession, table: string): Promise<number> {
-  const rows = await sql.rows<{ width: number | null }>(`SELECT avg(strlen(CAST(t AS VARCHAR))) AS width FROM ${table} AS t USING SAMPLE 2048 ROWS`)
+  // The first rows, not a sample: a sample reads the whole table, which a small commit must not.
+  const rows = await sql.rows<{ width: number | null }>(`SELECT avg(strlen(CAST(t AS VARCHAR))) AS width FROM (SELECT * FROM ${table} LIMIT 2048) AS t`)
   const width = Math.max(1, Number(rows[0]?.width ?? 0))
   return Math.min(122_880, Math.max(1024, Math.floor(ROW_GROUP_BYTES / width)))
 }
@@ -107,8 +108,10 @@ function describe(r: CopyStats, schema: IcebergSchema, content: 0 | 1): ContentF
     if (min === undefined || max === undefined) continue
     // Float bounds leave NaN out; a file holding one gets none (nan_value_counts is not written).
     if ((field.type === 'float' || field.type === 'double') && stats.get('has_nan') !== 'false') continue
-    const lower = bound(field.type, min)
-    const upper = bound(field.type, max)
+    // A zero float bound is -0.0 below and +0.0 above: DuckDB's statistics hold the two equal.
+    const float = field.type === 'float' || field.type === 'double'
+    const lower = bound(field.type, float && Number(min) === 0 ? '-0.0' : min)
+    const upper = bound(field.type, float && Number(max) === 0 ? '0.0' : max)
     if (lower !== undefined && upper !== undefined) {
       lowerBounds.set(field.id, lower)
       upperBounds.set(field.id, upper)

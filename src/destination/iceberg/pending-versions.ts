@@ -17,6 +17,8 @@ export async function createVersionTables(sql: SqlSession): Promise<void> {
   await sql.run(`CREATE TABLE IF NOT EXISTS ${PENDING} (namespace VARCHAR, name VARCHAR, location VARCHAR, version INTEGER, file VARCHAR, previous VARCHAR, garbage VARCHAR)`)
   await sql.run(`CREATE TABLE IF NOT EXISTS ${VERSIONS} (namespace VARCHAR, name VARCHAR, file VARCHAR)`)
   await sql.run(`ALTER TABLE ${VERSIONS} ADD COLUMN IF NOT EXISTS snapshot BIGINT`)
+  // The row indexes' schema, made once here: writers making it inside their batches would conflict.
+  await sql.run('CREATE SCHEMA IF NOT EXISTS _inlet_rows')
 }
 
 /** The metadata files of the pending versions. */

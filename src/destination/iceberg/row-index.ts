@@ -44,10 +44,13 @@ export const POSITION_DELETES: IcebergSchema = {
 
 const ZONED = /^(TIMESTAMPTZ|TIMESTAMP WITH TIME ZONE)$/
 
-/** A value in a form whose text does not depend on the session (lists element by element). */
+/**
+ * A value in a form whose text does not depend on the session (lists element by element): a
+ * timestamptz as epoch microseconds, ±infinity as its text (epoch_us gives NULL for it).
+ */
 function canonical(type: string, v: string, depth: number): string {
   if (type.endsWith('[]')) return `list_transform(${v}, lambda e${depth}: ${canonical(type.slice(0, -2), `e${depth}`, depth + 1)})`
-  return ZONED.test(type) ? `epoch_us(${v})` : v
+  return ZONED.test(type) ? `CASE WHEN isfinite(${v}) THEN CAST(epoch_us(${v}) AS VARCHAR) ELSE CAST(${v} AS VARCHAR) END` : v
 }
 
 /** The identity of a row of `columns` (as the mirror holds them, or as the files hold them), read through `alias`. */
