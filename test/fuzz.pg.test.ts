@@ -14,7 +14,7 @@ import { FUZZ_SETTINGS, roundPasses } from './fuzz/fuzz.js'
 import { PROJECT_ROOT, startServer, testMajors } from './support/servers.js'
 
 /** Seeds of the slice: fixed, so that a failure here reproduces with npm run fuzz -- --seed N --rounds 1. */
-const SLICE = Number(process.env.INLET_TEST_FUZZ_ROUNDS ?? 8)
+const SLICE = Number(process.env.INLET_TEST_FUZZ_ROUNDS ?? 6)
 const FIRST_SEED = 1000
 
 const regressionDir = join(PROJECT_ROOT, 'test', 'fuzz', 'regressions')
