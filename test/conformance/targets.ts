@@ -80,7 +80,8 @@ export const TARGETS: readonly ConformanceTarget[] = [
     : [
         {
           name: 'iceberg-s3',
-          url: (dir: string, name: string) => `iceberg:s3://conformance/${basename(dir)}-${name}?mirror=${join(dir, `${name}-mirror`)}&catalog=${lake.catalog}`,
+          // A catalog name per destination: the suite's tables share names (public.t) across destinations.
+          url: (dir: string, name: string) => `iceberg:s3://conformance/${basename(dir)}-${name}?mirror=${join(dir, `${name}-mirror`)}&catalog_name=${basename(dir)}-${name}&catalog=${lake.catalog}`,
           assertEqual: async (url: string, tables: ReadonlyArray<CompareOptions>) => {
             await assertEqualTables(s3Mirror(url), tables)
             await assertIcebergMatchesMirror(s3Location(url), s3Mirror(url), tables.map((t) => t.destTable))
