@@ -4,6 +4,7 @@
  * test/conformance/ then runs its cases on it.
  */
 import { basename, join } from 'node:path'
+import { after } from 'node:test'
 import { startS3, type S3Server } from '../support/s3-server.js'
 import { startServer, testMajors } from '../support/servers.js'
 import { assertEqualTables, openDuck, type CompareOptions } from '../support/compare.js'
@@ -41,6 +42,11 @@ async function startLake(): Promise<{ catalog: string }> {
   Object.assign(process.env, s3.env)
   await s3.createBucket('conformance')
   const catalog = await startServer(testMajors().at(-1) as number)
+  // Stopped once the file's tests are done: the servers would keep its process alive.
+  after(async () => {
+    await catalog.stop()
+    await s3.stop()
+  })
   return { catalog: catalog.url('postgres') }
 }
 
