@@ -90,12 +90,13 @@ export async function indexFiles(sql: SqlSession, t: IndexedTable, columns: read
 
 /**
  * Into the temp table `into` (rowid r, file_path, pos): for each row of `gone` (the mirror's rows
- * a commit removes, duplicates included), one index entry of the same identity. False when some
- * row has none: the index does not describe the table, which is then written whole.
+ * a commit removes, duplicates included, with their identity as `__inlet_id`), one index entry of
+ * the same identity. False when some row has none: the index does not describe the table, which
+ * is then written whole.
  */
-export async function positionsOf(sql: SqlSession, t: IndexedTable, columns: readonly MirrorColumn[], gone: string, into: string): Promise<boolean> {
+export async function positionsOf(sql: SqlSession, t: IndexedTable, gone: string, into: string): Promise<boolean> {
   await sql.run(`CREATE OR REPLACE TEMP TABLE ${into} AS
-    WITH g AS (SELECT id, row_number() OVER (PARTITION BY id) AS n FROM (SELECT ${rowIdentity(columns, 'x')} AS id FROM ${gone} x)),
+    WITH g AS (SELECT __inlet_id AS id, row_number() OVER (PARTITION BY __inlet_id) AS n FROM ${gone}),
     i AS (SELECT rowid AS r, id, file, pos, row_number() OVER (PARTITION BY id ORDER BY file, pos) AS n FROM ${rowIndex(t)} WHERE id IN (SELECT id FROM g))
     SELECT i.r, i.file AS file_path, i.pos FROM g JOIN i USING (id, n)`)
   const rows = await sql.rows<{ found: bigint; wanted: bigint }>(`SELECT (SELECT count(*) FROM ${into}) AS found, (SELECT count(*) FROM ${gone}) AS wanted`)

@@ -159,19 +159,17 @@ export async function prepareWindow(sql: SqlSession, lake: Lake, w: Window, info
     // Rows (duplicates counted) that went or changed, and those that came or changed, told apart by
     // identity rather than by EXCEPT ALL, whose output canonicalises values (-0.0 comes out 0.0).
     for (const t of [w.before, after]) await sql.run(`CREATE OR REPLACE TEMP TABLE ${t}_n AS SELECT x.*, ${rowIdentity(columns, 'x')} AS __inlet_id, row_number() OVER (PARTITION BY __inlet_id) AS __inlet_n FROM ${t} x`)
-    const minus = (a: string, b: string) => `SELECT * EXCLUDE (__inlet_id, __inlet_n) FROM ${a}_n ANTI JOIN ${b}_n USING (__inlet_id, __inlet_n)`
+    const minus = (a: string, b: string, keep = '') => `SELECT * EXCLUDE (${keep}__inlet_n) FROM ${a}_n ANTI JOIN ${b}_n USING (__inlet_id, __inlet_n)`
+    // The gone rows keep their identity: positionsOf looks them up by it.
     await sql.run(`CREATE OR REPLACE TEMP TABLE ${gone} AS ${minus(w.before, after)}`)
-    const added = minus(after, w.before)
+    const added = minus(after, w.before, '__inlet_id, ')
     // Where the gone rows sit; a table whose index is missing or disagrees is written whole (row-index.ts).
     const indexed = await hasRowIndex(sql, w.target)
-    const found = indexed && (await positionsOf(sql, w.target, columns, gone, positions))
+    const found = indexed && (await positionsOf(sql, w.target, gone, positions))
     // The tests hold that the index never disagrees (a value whose identity differs between the
     // mirror and the files would make every commit of its table a whole write).
     if (indexed && !found && process.env.INLET_TEST_STRICT_ROW_INDEX === '1') throw new Error(`the row index of ${w.target.display} disagrees with the mirror (columns: ${(await explainMismatch(sql, w.target, columns, gone)).join('; ')})`)
-    if (!found) {
-      for (const t of temps) await sql.run(`DROP TABLE IF EXISTS ${t}`)
-      return await prepareWhole(sql, lake, w.target, info)
-    }
+    if (!found) return await prepareWhole(sql, lake, w.target, info)
     return await prepareTable(sql, lake, w.target, info, async (schema, written, dir) => {
       const data = await writeParquet(sql, `SELECT ${written.map(castColumn).join(', ')} FROM (${added})`, schema, dir, 0, (files) => indexFiles(sql, w.target, written, files))
       const deletes = await writeParquet(sql, `SELECT file_path, pos FROM ${positions} ORDER BY file_path, pos`, POSITION_DELETES, dir, 1)
