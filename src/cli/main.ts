@@ -10,6 +10,7 @@ import { redactSecrets } from '../postgres/connection-settings.js'
 import { compactCommand } from './commands/compact.js'
 import { demoCommand } from './commands/demo.js'
 import { doctorCommand } from './commands/doctor.js'
+import { initCommand } from './commands/init.js'
 import { refreshCommand } from './commands/refresh.js'
 import { queryCommand } from './commands/query.js'
 import { runCommand } from './commands/run.js'
@@ -25,6 +26,7 @@ export type { CliContext } from './context.js'
 type Command = (args: readonly string[], context: CliContext) => Promise<number>
 
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
+  init: { run: initCommand, summary: 'set up a source step by step: tables, setup SQL, doctor, then write inlet.yaml' },
   doctor: { run: doctorCommand, summary: 'check every source prerequisite; the fix for each finding' },
   setup: { run: setupCommand, summary: 'print (or --apply) the SQL that makes each source ready' },
   run: { run: runCommand, summary: 'copy the tables, then stream every change into DuckDB (--once: catch up, stop)' },

@@ -134,6 +134,24 @@ export const ERROR_CODES = {
     description: '`inlet teardown` drops objects on the source. Pass `--yes` (or confirm at the prompt on a terminal).',
     retryable: false,
   },
+  'INLET-U004': {
+    area: 'setup',
+    title: 'inlet init has no terminal to ask on',
+    description: '`inlet init` asks its questions only on a terminal. In a script, pass `--yes` with the answers as flags (`--admin`, `--tables`, `--scd2`, `--exclude`, `--database`); every question left out takes its default.',
+    retryable: false,
+  },
+  'INLET-U005': {
+    area: 'setup',
+    title: 'The config file exists',
+    description: '`inlet init` does not overwrite a config file it did not just write. Pass `--output FILE` for another name, or `--force` (or answer yes at the prompt) to replace it.',
+    retryable: false,
+  },
+  'INLET-U006': {
+    area: 'setup',
+    title: 'inlet init was cancelled',
+    description: 'Ctrl-C or end of input at a question of `inlet init`. Nothing after the last step shown was done; run `inlet init` again (steps already applied are found done).',
+    retryable: false,
+  },
   'INLET-P001': {
     area: 'protocol',
     title: 'Malformed replication message',

@@ -166,6 +166,12 @@ export function classifyConnectError(err: unknown, s: ConnectionSettings): Inlet
   const code = (err as { code?: string } | undefined)?.code ?? ''
   const message = err instanceof Error ? redactSecrets(err.message) : String(err)
   const cause = err instanceof Error ? Object.assign(new Error(message), { code }) : err
+  if (/password must be a string/i.test(message) && s.password === undefined) {
+    return new InletError('INLET-N002', `The server asks for ${s.user}'s password, and none was given: not in the URL, PGPASSWORD or ~/.pgpass.`, {
+      cause,
+      fix: `export PGPASSWORD=... (from your secret store), or add a line to ~/.pgpass (chmod 600): ${s.host.startsWith('/') ? 'localhost' : s.host}:${s.port}:${s.database}:${s.user}:PASSWORD`,
+    })
+  }
   if (code === '28P01' || code === '28000' || /password authentication failed|no pg_hba\.conf entry|password must be a string|SASL/i.test(message)) {
     return new InletError('INLET-N002', `Authentication to ${target} failed: ${message}.`, {
       cause,

@@ -2,7 +2,8 @@ import { loadConfig } from '../../config/load.js'
 import { InletError } from '../../errors/inlet-error.js'
 import { renderSetupScript, runSetup } from '../../source/setup/setup.js'
 import { COMMON_HELP, CONFIG_OPTIONS, configFlags, parseCommandArgs } from '../args.js'
-import { bold, dim, green, out, promptHidden, yellow } from '../terminal.js'
+import { renderSetupOutcomes } from '../render/setup-outcomes.js'
+import { out, promptHidden } from '../terminal.js'
 
 export const SETUP_HELP = `inlet setup: make each source database ready, in the order of the source-setup document
 
@@ -52,16 +53,7 @@ export async function setupCommand(args: readonly string[]): Promise<number> {
     out(results.map(renderSetupScript).join('\n'))
     return 0
   }
-  for (const result of results) {
-    out(bold(`Source ${result.source}  ${dim(result.target)}`))
-    for (const o of result.outcomes) {
-      const label = o.outcome === 'applied' ? green('applied ') : o.outcome === 'manual' ? yellow('by hand ') : dim('ok      ')
-      out(`  ${label} ${o.title}`)
-      if (o.outcome === 'manual' && o.note !== undefined) for (const line of o.note.split('\n')) out(`           ${line}`)
-    }
-    const changed = result.outcomes.some((o) => o.outcome === 'applied')
-    out(changed ? '' : `  ${dim('Nothing to change: every step was already done.')}\n`)
-  }
+  for (const result of results) out(renderSetupOutcomes(result))
   out('Next: inlet doctor')
   return 0
 }
