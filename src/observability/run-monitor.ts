@@ -15,8 +15,8 @@ export interface LiveTable {
   readonly table: string
   destination: string
   phase: LiveTablePhase
-  /** While copied: rows and bytes so far, and the planner's estimate of the total. */
-  copy: { rowsCopied: number; bytesCopied: number; estimatedRows: number } | undefined
+  /** While copied: rows and bytes so far, the planner's estimate of the total, and when it began (ms since 1970). */
+  copy: { rowsCopied: number; bytesCopied: number; estimatedRows: number; startedAt: number } | undefined
   readonly applied: Record<ChangeKind, number>
   /** Commit time (µs since 1970) of the last transaction applied to it. */
   lastCommitTime: number | undefined

@@ -14,7 +14,8 @@ import { readSlots, serverVersionNum } from '../source/catalog.js'
 import type { SlotFacts } from '../source/preflight/facts.js'
 import { key } from '../source/selection.js'
 import { displayName, parsePgTime } from '../postgres/sql-text.js'
-import { walWarning, type ChangeKind, type RunMonitor, type SourceMonitor } from './run-monitor.js'
+import { estimateCopy } from './copy-progress.js'
+import { walWarning, type ChangeKind, type LiveTable, type RunMonitor, type SourceMonitor } from './run-monitor.js'
 
 export interface TableStatus {
   readonly table: string
@@ -27,7 +28,8 @@ export interface TableStatus {
   /** A table's changes arrive in its source's one stream: its lag is the source's while it streams. */
   readonly lagBytes: number | null
   readonly lagSeconds: number | null
-  readonly copy: { readonly rowsCopied: number; readonly estimatedRows: number; readonly bytesCopied: number } | null
+  /** `percent` and `etaSeconds` are null without a usable estimate (see copy-progress.ts). */
+  readonly copy: { readonly rowsCopied: number; readonly estimatedRows: number; readonly bytesCopied: number; readonly percent: number | null; readonly etaSeconds: number | null } | null
   /** Changes applied by this run (null when no run holds the destination). */
   readonly applied: Readonly<Record<ChangeKind, number>> | null
   /** Why the running run skips the table (it cannot be followed), and the fix. */
@@ -148,7 +150,12 @@ async function tableStatus(destination: Destination, t: TableState, live: Source
     lastCommitTime: lastCommit,
     lagBytes: phase === 'streaming' ? lagBytes : null,
     lagSeconds: phase === 'streaming' ? lagSeconds : null,
-    copy: running?.copy ?? null,
+    copy: running?.copy === undefined ? null : copyStatus(running.copy),
     applied: running === undefined ? null : { ...running.applied },
   }
+}
+
+function copyStatus(copy: NonNullable<LiveTable['copy']>): NonNullable<TableStatus['copy']> {
+  const { percent, etaSeconds } = estimateCopy(copy, (Date.now() - copy.startedAt) / 1000)
+  return { rowsCopied: copy.rowsCopied, estimatedRows: copy.estimatedRows, bytesCopied: copy.bytesCopied, percent, etaSeconds }
 }

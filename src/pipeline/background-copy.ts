@@ -50,7 +50,7 @@ export interface BackgroundCopyOptions {
   /** A copy of the same table this one replaces: it must have let go of the table beside first. */
   readonly previous?: Promise<void> | undefined
   /** Rows and bytes copied so far, against the planner's estimate (for status and metrics). */
-  readonly onProgress?: (progress: { rowsCopied: number; bytesCopied: number; estimatedRows: number }) => void
+  readonly onProgress?: (progress: { rowsCopied: number; bytesCopied: number; estimatedRows: number; startedAt: number }) => void
   /**
    * Copy this leaf partition only (attached while streaming, or found missing at start): its rows
    * replace the partition's in the table, which stays as it is otherwise.
@@ -207,7 +207,7 @@ export class BackgroundCopy {
         signal,
         onProgress: (progress) => {
           const p = progress[0]
-          if (p !== undefined) this.options.onProgress?.({ rowsCopied: p.rowsCopied, bytesCopied: p.bytesCopied, estimatedRows: p.estimatedRows })
+          if (p !== undefined) this.options.onProgress?.({ rowsCopied: p.rowsCopied, bytesCopied: p.bytesCopied, estimatedRows: p.estimatedRows, startedAt: p.startedAt })
         },
         onImported: release,
         loader: {

@@ -6,10 +6,11 @@
 import type { ResolvedSource } from '../config/load.js'
 import type { Destination } from '../destination/destination.js'
 import type { TableTarget } from '../model/table-binding.js'
-import { formatBytes, formatCount, type Logger } from '../observability/log.js'
+import type { Logger } from '../observability/log.js'
+import { snapshotProgressLine } from '../observability/copy-progress.js'
 import type { SourceMonitor } from '../observability/run-monitor.js'
 import { formatLsn } from '../protocol/lsn.js'
-import { runSnapshot, type SnapshotProgress } from '../source/snapshot/snapshot-reader.js'
+import { runSnapshot } from '../source/snapshot/snapshot-reader.js'
 import type { CreatedSlot } from '../source/stream/replication-connection.js'
 import type { RefreshLoadedHook } from './stream/copies.js'
 import { sameBinding, type PreparedSnapshot } from './prepare-snapshot.js'
@@ -75,9 +76,9 @@ export async function copyTables(options: InitialCopyOptions): Promise<number> {
           const base = copies.get(p.target) ?? p.target
           const t = live.table(base.display, `${base.destSchema}.${base.destName}`)
           t.phase = copies.has(p.target) ? 'refreshing' : 'snapshot'
-          t.copy = { rowsCopied: p.rowsCopied, bytesCopied: p.bytesCopied, estimatedRows: p.estimatedRows }
+          t.copy = { rowsCopied: p.rowsCopied, bytesCopied: p.bytesCopied, estimatedRows: p.estimatedRows, startedAt: p.startedAt }
         }
-        log.status(progressLine(progress))
+        log.status(snapshotProgressLine(progress.map((p) => ({ ...p, display: p.target.display })), Date.now()))
       },
     })
   } finally {
@@ -124,14 +125,3 @@ async function loadedHook(options: InitialCopyOptions, table: TableTarget, copy:
   }
 }
 
-function progressLine(progress: readonly SnapshotProgress[]): string {
-  const active = progress.filter((p) => p.finishedAt === undefined)
-  const parts = active.slice(0, 3).map((p) => {
-    const seconds = Math.max(0.001, (Date.now() - p.startedAt) / 1000)
-    const rate = p.rowsCopied / seconds
-    const eta = p.estimatedRows > p.rowsCopied && rate > 0 ? ` ETA ${Math.ceil((p.estimatedRows - p.rowsCopied) / rate)}s` : ''
-    return `${p.target.display} ${formatCount(p.rowsCopied)} rows ${formatBytes(p.bytesCopied)} ${formatCount(Math.round(rate))}/s${eta}`
-  })
-  const done = progress.length - active.length
-  return `snapshot ${done}/${progress.length} tables done · ${parts.join(' · ')}`
-}

@@ -8,6 +8,7 @@ import { loadConfig, type ResolvedConfig } from '../../config/load.js'
 import type { Destination } from '../../destination/destination.js'
 import { destinationHeld, openDestination } from '../../destination/registry.js'
 import { askRun } from '../../observability/run-api.js'
+import { formatEta } from '../../observability/copy-progress.js'
 import { buildStatus, type StatusReport } from '../../observability/status-report.js'
 import { formatBytes } from '../../source/preflight/check-context.js'
 import { COMMON_HELP, CONFIG_OPTIONS, configFlags, parseCommandArgs } from '../args.js'
@@ -51,7 +52,7 @@ export async function statusCommand(args: readonly string[]): Promise<number> {
     out(`  checkpoint: ${s.checkpointLsn ?? 'none yet'}${s.lastCommitTime === null ? '' : `, last commit ${s.lastCommitTime}`}${s.lagBytes === null ? '' : `, lag ${formatBytes(s.lagBytes)}${s.lagSeconds === null ? '' : ` / ${s.lagSeconds.toFixed(1)} s`}`}`)
     if (s.lastError !== null) out(`  last error: ${s.lastError.code} at ${s.lastError.at}: ${s.lastError.message}`)
     for (const t of s.tables) {
-      const copy = t.copy === null ? '' : `, copied ${t.copy.rowsCopied}${t.copy.estimatedRows > 0 ? ` of ~${t.copy.estimatedRows}` : ''} rows`
+      const copy = t.copy === null ? '' : `, copied ${t.copy.rowsCopied}${t.copy.estimatedRows > 0 ? ` of ~${t.copy.estimatedRows}` : ''} rows${t.copy.percent === null ? '' : ` (${t.copy.percent}%${t.copy.etaSeconds === null ? '' : `, ETA ${formatEta(t.copy.etaSeconds)}`})`}`
       const applied = t.applied === null ? '' : `, applied ${t.applied.insert}/${t.applied.update}/${t.applied.delete} ins/upd/del`
       if (t.skipped !== undefined) {
         out(`  ${t.table}  ${dim(`skipped: ${t.skipped.reason}`)}${t.skipped.fix === undefined ? '' : `\n    fix: ${t.skipped.fix}`}`)
