@@ -156,6 +156,25 @@ for (const major of testMajors()) describe(`operations (PostgreSQL ${major})`, (
     const query = await runCli(['query', '--destination', `duckdb:${destination}`, 'SELECT count(*) AS n FROM shop.orders'])
     assert.equal(query.code, 0, query.stderr)
     assert.match(query.stdout, new RegExp(`^n\\s*\\n-+\\n${count?.n}\\n`))
+
+    // The file alone: its sources are where their runs recorded them (no password recorded).
+    const home = mkdtempSync(join(tmpdir(), 'inlet-ops-home-'))
+    const alone = await runCli(['status', '--json', '--destination', `duckdb:${destination}`], { HOME: home, PGPASSWORD: server.password })
+    assert.equal(alone.code, 0, alone.stderr)
+    const fromFile = JSON.parse(alone.stdout) as StatusReport
+    assert.deepEqual(fromFile.sources.map((s) => [s.source, s.slot, s.slotError, s.slotStatus?.walStatus, s.lagBytes !== null]), [['billing', 'inlet_billing', null, 'reserved', true], ['shop', 'inlet_shop', null, 'reserved', true]])
+    assert.deepEqual(fromFile.sources.map((s) => s.tables.map((t) => [t.destination, t.rows])), [...report.sources].reverse().map((s) => s.tables.map((t) => [t.destination, t.rows])))
+    // Without the credentials: the destination's side still, the slot's figures said to be unread and why.
+    const noPassword = await runCli(['status', '--destination', `duckdb:${destination}`], { HOME: home })
+    assert.equal(noPassword.code, 0, noPassword.stderr)
+    assert.match(noPassword.stdout, /Source shop · slot inlet_shop\n  slot: not read: INLET-N002: .*PGPASSWORD/)
+    assert.match(noPassword.stdout, /shop\.orders +streaming, \d+ rows/)
+    assert.doesNotMatch(noPassword.stdout, /lag /)
+    assert.ok(!(alone.stdout + noPassword.stdout).includes(server.password))
+    ;(await openDuck(join(dir, 'none.duckdb'))).close()
+    const empty = await runCli(['status', '--destination', `duckdb:${join(dir, 'none.duckdb')}`], { HOME: home })
+    assert.equal(empty.code, 2, empty.stderr)
+    assert.match(empty.stderr, /INLET-C006: .*none\.duckdb holds no source yet/)
   })
 
   test('the error that stopped a run is in status, with its code, until a run checkpoints again', async () => {

@@ -73,10 +73,15 @@ export interface ResolvedConfig {
   readonly file: string | undefined
 }
 
-export function loadConfig(flags: ConfigFlags, env: Readonly<Record<string, string | undefined>> = process.env): ResolvedConfig {
+export interface ResolveOptions {
+  /** No source given is fine (inlet status reads the sources the destination recorded). */
+  readonly sourcesOptional?: boolean
+}
+
+export function loadConfig(flags: ConfigFlags, env: Readonly<Record<string, string | undefined>> = process.env, options: ResolveOptions = {}): ResolvedConfig {
   const file = flags.config ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined)
   const input = file === undefined ? {} : readConfigFile(file)
-  return resolveConfig(input, flags, env, file)
+  return resolveConfig(input, flags, env, file, options)
 }
 
 export function readConfigFile(path: string): ConfigInput {
@@ -117,7 +122,7 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
     .join('\n')
 }
 
-export function resolveConfig(input: ConfigInput, flags: ConfigFlags, env: Readonly<Record<string, string | undefined>>, file?: string): ResolvedConfig {
+export function resolveConfig(input: ConfigInput, flags: ConfigFlags, env: Readonly<Record<string, string | undefined>>, file?: string, options: ResolveOptions = {}): ResolvedConfig {
   const flagTables = flags.tables === undefined ? undefined : splitList(flags.tables)
   let sourceInputs: SourceInput[]
   if (flags.source !== undefined && flags.source.length > 0) {
@@ -126,6 +131,8 @@ export function resolveConfig(input: ConfigInput, flags: ConfigFlags, env: Reado
     sourceInputs = input.sources
   } else if (env.PGDATABASE !== undefined || env.PGHOST !== undefined) {
     sourceInputs = [{ url: '' }]
+  } else if (options.sourcesOptional === true) {
+    sourceInputs = []
   } else {
     throw new InletError('INLET-C006', 'No source database given.', {
       fix: 'Pass --source postgres://USER@HOST:5432/DB, list sources: in inlet.yaml, or set PGHOST and PGDATABASE.',

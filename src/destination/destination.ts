@@ -137,6 +137,10 @@ export interface Destination {
   /** Whether the destination holds Inlet's state at all (none before the first run). */
   hasState(): Promise<boolean>
   readSource(source: string): Promise<SourceState | undefined>
+  /** Every source the destination holds state for (inlet status of the destination alone). */
+  listSources(): Promise<SourceState[]>
+  /** Records where a source is (a URL without the password) on its state row. */
+  writeSourceConnection(source: string, url: string): Promise<void>
   /** Creates or replaces a source's state row in one step (a crash leaves the old row or the new). */
   writeSource(state: SourceState): Promise<void>
   /** A position with nothing to apply (an idle source, WAL of other tables) becomes the checkpoint. */

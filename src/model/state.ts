@@ -17,6 +17,8 @@ export interface SourceState {
   readonly lastError?: LastError | null
   /** When the checkpoint was last written. */
   readonly updatedAt?: string | null
+  /** Where the source is, without the password (`toSafeUrl`), for inlet status of the file alone. */
+  readonly connection?: string | null
 }
 
 export interface LastError {

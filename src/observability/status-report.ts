@@ -5,7 +5,9 @@
  * and the source's catalog.
  */
 import { displayOf } from '../destination/registry.js'
-import type { ResolvedConfig, ResolvedSource } from '../config/load.js'
+import type { ResolvedConfig } from '../config/load.js'
+import { InletError } from '../errors/inlet-error.js'
+import { redactSecrets, type ConnectionSettings } from '../postgres/connection-settings.js'
 import type { Destination } from '../destination/destination.js'
 import type { LastError, TableState } from '../model/state.js'
 import { connect } from '../postgres/connect.js'
@@ -59,6 +61,8 @@ export interface SourceStatus {
   readonly lagBytes: number | null
   readonly lagSeconds: number | null
   readonly slotStatus: SlotStatus | null
+  /** Why the slot and the server's position could not be read (no credentials, server down); null when read. */
+  readonly slotError: string | null
   readonly lastError: LastError | null
   readonly tables: readonly TableStatus[]
 }
@@ -76,7 +80,20 @@ export interface StatusReport {
  * `destination`: a connection to read the file with, or 'held' when another process holds it.
  * `monitor`: the running run's live state (then the source is not queried: the run reads its slot).
  */
-export async function buildStatus(config: ResolvedConfig, destination: Destination | 'held', monitor?: RunMonitor): Promise<StatusReport> {
+/** What status needs of a source: from the config, or recorded in the destination (no connection: not recorded). */
+export interface StatusSource {
+  readonly name: string
+  readonly slot: string
+  readonly connection: ConnectionSettings | undefined
+}
+
+export interface StatusConfig {
+  readonly sources: readonly StatusSource[]
+  readonly destination: ResolvedConfig['destination']
+  readonly retainedWalWarningBytes: number
+}
+
+export async function buildStatus(config: StatusConfig, destination: Destination | 'held', monitor?: RunMonitor): Promise<StatusReport> {
   const sources: SourceStatus[] = []
   for (const source of config.sources) sources.push(await sourceStatus(source, destination, monitor?.sources.get(source.name), config.retainedWalWarningBytes))
   return {
@@ -87,19 +104,28 @@ export async function buildStatus(config: ResolvedConfig, destination: Destinati
   }
 }
 
-async function sourceStatus(source: ResolvedSource, destination: Destination | 'held', live: SourceMonitor | undefined, retainedWalWarningBytes: number): Promise<SourceStatus> {
+async function sourceStatus(source: StatusSource, destination: Destination | 'held', live: SourceMonitor | undefined, retainedWalWarningBytes: number): Promise<SourceStatus> {
   let slot: SlotFacts | undefined
-  let current = 0n
+  let current: bigint | undefined
+  let slotError: string | null = null
   if (live !== undefined) {
     slot = live.slot
     current = live.serverLsn
+  } else if (source.connection === undefined) {
+    slotError = 'the destination does not record where this source is (its last run predates Inlet recording it); pass --source URL, or run inlet run once'
   } else {
-    const client = await connect(source.connection)
+    // The destination's side is worth showing without the source: a server that is down or
+    // credentials not at hand leave only the slot's figures and the lag unknown.
     try {
-      current = parseLsn((await client.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]?.lsn ?? '0/0')
-      slot = (await readSlots(client, await serverVersionNum(client))).find((s) => s.name === source.slot)
-    } finally {
-      await client.end()
+      const client = await connect(source.connection)
+      try {
+        current = parseLsn((await client.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]?.lsn ?? '0/0')
+        slot = (await readSlots(client, await serverVersionNum(client))).find((s) => s.name === source.slot)
+      } finally {
+        await client.end()
+      }
+    } catch (error) {
+      slotError = redactSecrets(error instanceof InletError ? `${error.code}: ${error.message}` : error instanceof Error ? error.message : String(error))
     }
   }
   const forecast = live?.invalidationForecastSeconds
@@ -107,16 +133,16 @@ async function sourceStatus(source: ResolvedSource, destination: Destination | '
     slot === undefined
       ? null
       : { active: slot.active, activePid: slot.activePid, retainedBytes: slot.retainedBytes, walStatus: slot.walStatus, safeWalSize: slot.safeWalSize, failover: slot.failover, invalidationForecastSeconds: forecast === undefined || !Number.isFinite(forecast) ? null : Math.round(forecast), walWarning: live?.walWarning ?? walWarning(slot, retainedWalWarningBytes) }
-  const empty: SourceStatus = { source: source.name, slot: source.slot, phase: live?.phase ?? null, slotStatus, checkpointLsn: null, lastCommitTime: null, lagBytes: null, lagSeconds: null, lastError: null, tables: [] }
+  const empty: SourceStatus = { source: source.name, slot: source.slot, phase: live?.phase ?? null, slotStatus, slotError, checkpointLsn: null, lastCommitTime: null, lagBytes: null, lagSeconds: null, lastError: null, tables: [] }
   if (destination === 'held' || !(await destination.hasState())) return empty
   const state = await destination.readSource(source.name)
   if (state === undefined) return empty
   const checkpoint = live?.checkpoint || state.checkpointLsn
-  const lagBytes = checkpoint === 0n ? null : Number(current > checkpoint ? current - checkpoint : 0n)
+  const lagBytes = checkpoint === 0n || current === undefined ? null : Number(current > checkpoint ? current - checkpoint : 0n)
   const commitTime = state.checkpointCommitTime ?? null
   // Without a run: seconds since the last applied commit while WAL waits (the lag while the source
   // writes steadily), 0 when caught up. With one: how long the oldest unapplied commit has waited.
-  const lagSeconds = live !== undefined ? (live.lagSeconds ?? null) : lagBytes === 0 ? 0 : commitTime === null ? null : (Date.now() - parsePgTime(commitTime)) / 1000
+  const lagSeconds = live !== undefined ? (live.lagSeconds ?? null) : lagBytes === null ? null : lagBytes === 0 ? 0 : commitTime === null ? null : (Date.now() - parsePgTime(commitTime)) / 1000
   // The error that stopped the last run, until a run writes a checkpoint after it.
   const error = state.lastError ?? null
   const currentError = error !== null && (state.updatedAt == null || Date.parse(error.at) >= parsePgTime(state.updatedAt)) ? error : null

@@ -9,6 +9,7 @@ import type { Destination } from '../destination/destination.js'
 import type { Logger } from '../observability/log.js'
 import type { SourceMonitor } from '../observability/run-monitor.js'
 import { connect, type SqlClient } from '../postgres/connect.js'
+import { toSafeUrl } from '../postgres/connection-settings.js'
 import type { Lsn } from '../protocol/lsn.js'
 import { key } from '../source/selection.js'
 import { followRenames } from './follow-renames.js'
@@ -56,6 +57,7 @@ export async function runSession(options: SessionOptions): Promise<SessionResult
     const plan = await followRenames(await planWithRenames(client, source, config.scd, destination, log), destination, source)
     reportSkipped(plan.skipped, live, log)
     const snapshot = await prepareSnapshot({ client, destination, source, plan, log, resync: options.resync, takeover: options.takeover })
+    await destination.writeSourceConnection(source.name, toSafeUrl(source.connection))
     let snapshotRows = 0
     try {
       if (snapshot.targets.length > 0) {

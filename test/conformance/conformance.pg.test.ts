@@ -14,6 +14,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { resolveConfig } from '../../src/config/load.js'
 import { openDestination } from '../../src/destination/registry.js'
+import { toSafeUrl } from '../../src/postgres/connection-settings.js'
 import type { EmbeddedPostgres } from '../../src/embedded/postgres-server.js'
 import { runPipeline } from '../../src/pipeline/run-pipeline.js'
 import { faultyDestination } from '../support/faulty-destination.js'
@@ -102,6 +103,14 @@ for (const target of TARGETS) {
             }
           }
           const before = await observe()
+          // The destination lists the source with where it is, the password left out (inlet status of the destination alone).
+          const listed = await openDestination(url, { readOnly: true })
+          try {
+            assert.deepEqual((await listed.listSources()).map((s) => [s.source, s.slot, s.connection]), [[db, config.sources[0]?.slot, toSafeUrl(config.sources[0]!.connection)]])
+            assert.ok(!JSON.stringify(await listed.listSources(), (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)).includes(server.password))
+          } finally {
+            await listed.close()
+          }
           await sql(server, db, WORKLOAD[0] as string)
           // Just past the batch's commit: a checkpoint holding the batch would be at or after it.
           const [at] = await sql<{ lsn: string }>(server, db, `select (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::text as lsn`)

@@ -3,13 +3,14 @@
  * slot's health and the last error. Asks the inlet run that holds the destination, if one does;
  * otherwise reads the file read-only and the sources' catalogs.
  */
-import { localPathOf } from '../../destination/registry.js'
 import { loadConfig, type ResolvedConfig } from '../../config/load.js'
 import type { Destination } from '../../destination/destination.js'
-import { destinationHeld, openDestination } from '../../destination/registry.js'
+import { destinationHeld, displayOf, localPathOf, openDestination } from '../../destination/registry.js'
 import { askRun } from '../../observability/run-api.js'
 import { formatEta } from '../../observability/copy-progress.js'
-import { buildStatus, type StatusReport } from '../../observability/status-report.js'
+import { buildStatus, type StatusReport, type StatusSource } from '../../observability/status-report.js'
+import { InletError } from '../../errors/inlet-error.js'
+import { parseConnectionString } from '../../postgres/connection-settings.js'
 import { formatBytes } from '../../source/preflight/check-context.js'
 import { COMMON_HELP, CONFIG_OPTIONS, configFlags, parseCommandArgs } from '../args.js'
 import { bold, dim, out } from '../terminal.js'
@@ -23,7 +24,9 @@ slot's retained WAL, wal_status, safe_wal_size, holder and (while a run streams)
 when the server would invalidate it, and the last error with its code. --json: one JSON document.
 
 While an inlet run holds the file (DuckDB allows one writing process), the run answers on its
-local socket; otherwise the file is read read-only.
+local socket; otherwise the file is read read-only. Given only --destination, status reads the
+sources the destination holds, at the address their last run recorded (no password is recorded:
+PGPASSWORD or ~/.pgpass gives it); a source it cannot reach shows why, and the rest.
 ${COMMON_HELP}`
 
 export async function statusCommand(args: readonly string[]): Promise<number> {
@@ -32,7 +35,7 @@ export async function statusCommand(args: readonly string[]): Promise<number> {
     out(STATUS_HELP)
     return 0
   }
-  const config = loadConfig(configFlags(values))
+  const config = loadConfig(configFlags(values), process.env, { sourcesOptional: true })
   const path = localPathOf(config.destination)
   const report = (await askRun<StatusReport>(path, 'GET', '/status')) ?? (await readStatus(config, path))
   if (values.json === true) {
@@ -44,7 +47,7 @@ export async function statusCommand(args: readonly string[]): Promise<number> {
     out(bold(`Source ${s.source} · slot ${s.slot}${s.phase === null ? '' : ` · ${s.phase}`}`))
     const slot = s.slotStatus
     const forecast = slot?.invalidationForecastSeconds == null ? '' : `, invalidated in ~${formatDuration(slot.invalidationForecastSeconds)} if it stopped advancing`
-    out(`  slot: ${slot === null ? (s.phase === null ? 'missing' : 'not read yet') : `${slot.active ? `active (PID ${slot.activePid})` : 'inactive'}, retains ${slot.retainedBytes === null ? 'n/a' : formatBytes(slot.retainedBytes)}, wal_status ${slot.walStatus ?? '-'}${slot.safeWalSize === null ? '' : `, ${formatBytes(Math.max(0, slot.safeWalSize))} before invalidation${forecast}`}${slot.failover ? ', failover' : ''}${slot.walWarning ? ' (WARNING: past retained_wal_warning_mb, or running out of safe_wal_size)' : ''}`}`)
+    out(`  slot: ${slot === null ? (s.slotError !== null ? `not read: ${s.slotError}` : s.phase === null ? 'missing' : 'not read yet') : `${slot.active ? `active (PID ${slot.activePid})` : 'inactive'}, retains ${slot.retainedBytes === null ? 'n/a' : formatBytes(slot.retainedBytes)}, wal_status ${slot.walStatus ?? '-'}${slot.safeWalSize === null ? '' : `, ${formatBytes(Math.max(0, slot.safeWalSize))} before invalidation${forecast}`}${slot.failover ? ', failover' : ''}${slot.walWarning ? ' (WARNING: past retained_wal_warning_mb, or running out of safe_wal_size)' : ''}`}`)
     if (report.destinationHeld) {
       out(`  destination: held by another process that does not answer as an inlet run`)
       continue
@@ -74,10 +77,24 @@ async function readStatus(config: ResolvedConfig, path: string): Promise<StatusR
     throw error
   }
   try {
-    return await buildStatus(config, destination)
+    return await buildStatus(config.sources.length > 0 ? config : { ...config, sources: await recordedSources(destination) }, destination)
   } finally {
     await destination.close()
   }
+}
+
+/**
+ * No source given: the ones the destination holds, found where their last run recorded them;
+ * the password comes from PGPASSWORD or ~/.pgpass as for any run.
+ */
+async function recordedSources(destination: Destination): Promise<StatusSource[]> {
+  const recorded = (await destination.hasState()) ? await destination.listSources() : []
+  if (recorded.length === 0) {
+    throw new InletError('INLET-C006', `${displayOf(destination.url)} holds no source yet, and none was given.`, {
+      fix: 'Run inlet run first, or pass --source postgres://USER@HOST:5432/DB (or --config inlet.yaml).',
+    })
+  }
+  return recorded.map((s) => ({ name: s.source, slot: s.slot, connection: s.connection == null ? undefined : parseConnectionString(s.connection) }))
 }
 
 function formatDuration(seconds: number): string {

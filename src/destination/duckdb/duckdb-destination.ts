@@ -161,6 +161,12 @@ export class DuckDbDestination implements Destination {
     return state.readSource(this.sql, source)
   }
 
+  listSources(): Promise<SourceState[]> {
+    return state.listSources(this.sql)
+  }
+  writeSourceConnection(source: string, url: string): Promise<void> {
+    return state.writeSourceConnection(this.sql, source, url)
+  }
   writeSource(source: SourceState): Promise<void> {
     return state.writeSource(this.sql, source)
   }

@@ -21,6 +21,8 @@ const STATE_DDL = [
   // For inlet status when no run holds the file.
   `ALTER TABLE ${STATE_SCHEMA}.tables ADD COLUMN IF NOT EXISTS last_commit_time TIMESTAMPTZ`,
   `ALTER TABLE ${STATE_SCHEMA}.sources ADD COLUMN IF NOT EXISTS last_error JSON`,
+  // Where the source is (no password), so that inlet status needs only the file.
+  `ALTER TABLE ${STATE_SCHEMA}.sources ADD COLUMN IF NOT EXISTS connection VARCHAR`,
 ]
 
 export async function createStateSchema(sql: SqlSession): Promise<void> {
@@ -34,13 +36,21 @@ async function hasColumn(sql: SqlSession, table: string, column: string): Promis
 }
 
 export async function readSource(sql: SqlSession, source: string): Promise<SourceState | undefined> {
+  return (await readSourceRows(sql, `WHERE source = ${literal(source)}`))[0]
+}
+
+/** Every source the file holds, by name. */
+export function listSources(sql: SqlSession): Promise<SourceState[]> {
+  return readSourceRows(sql, 'ORDER BY source')
+}
+
+async function readSourceRows(sql: SqlSession, tail: string): Promise<SourceState[]> {
   const error = (await hasColumn(sql, 'sources', 'last_error')) ? 'last_error' : 'NULL'
-  const rows = await sql.rows<{ source: string; system_id: string; slot: string; checkpoint_lsn: bigint; commit_time: string | null; updated: string | null; error: string | null }>(
-    `SELECT *, CAST(checkpoint_commit_time AS VARCHAR) AS commit_time, CAST(updated_at AS VARCHAR) AS updated, CAST(${error} AS VARCHAR) AS error FROM ${STATE_SCHEMA}.sources WHERE source = ${literal(source)}`,
+  const connection = (await hasColumn(sql, 'sources', 'connection')) ? 'connection' : 'NULL'
+  const rows = await sql.rows<{ source: string; system_id: string; slot: string; checkpoint_lsn: bigint; commit_time: string | null; updated: string | null; error: string | null; url: string | null }>(
+    `SELECT source, system_id, slot, checkpoint_lsn, CAST(checkpoint_commit_time AS VARCHAR) AS commit_time, CAST(updated_at AS VARCHAR) AS updated, CAST(${error} AS VARCHAR) AS error, ${connection} AS url FROM ${STATE_SCHEMA}.sources ${tail}`,
   )
-  const row = rows[0]
-  if (row === undefined) return undefined
-  return {
+  return rows.map((row) => ({
     source: row.source,
     systemId: row.system_id,
     slot: row.slot,
@@ -48,7 +58,12 @@ export async function readSource(sql: SqlSession, source: string): Promise<Sourc
     checkpointCommitTime: row.commit_time,
     updatedAt: row.updated,
     lastError: row.error === null ? null : (JSON.parse(row.error) as LastError),
-  }
+    connection: row.url,
+  }))
+}
+
+export async function writeSourceConnection(sql: SqlSession, source: string, url: string): Promise<void> {
+  await sql.run(`UPDATE ${STATE_SCHEMA}.sources SET connection = ${literal(url)} WHERE source = ${literal(source)} AND connection IS DISTINCT FROM ${literal(url)}`)
 }
 
 /** Replaces the source's row in one transaction: a crash never leaves it without one. */
@@ -56,8 +71,8 @@ export async function writeSource(sql: SqlSession, state: SourceState): Promise<
   await sql.atomically(async () => {
     await sql.run(`DELETE FROM ${STATE_SCHEMA}.sources WHERE source = ${literal(state.source)}`)
     await sql.run(
-      `INSERT INTO ${STATE_SCHEMA}.sources (source, system_id, slot, checkpoint_lsn, checkpoint_commit_time, updated_at) ` +
-        `VALUES (${literal(state.source)}, ${literal(state.systemId)}, ${literal(state.slot)}, ${state.checkpointLsn}, NULL, now())`,
+      `INSERT INTO ${STATE_SCHEMA}.sources (source, system_id, slot, checkpoint_lsn, checkpoint_commit_time, updated_at, connection) ` +
+        `VALUES (${literal(state.source)}, ${literal(state.systemId)}, ${literal(state.slot)}, ${state.checkpointLsn}, NULL, now(), ${state.connection == null ? 'NULL' : literal(state.connection)})`,
     )
   })
 }

@@ -281,34 +281,20 @@ export class IcebergDestination implements Destination {
 
   // ---- state (the mirror's) ----------------------------------------------------------------
 
-  hasState(): Promise<boolean> {
-    return this.mirror.hasState()
-  }
-  readSource(source: string): Promise<SourceState | undefined> {
-    return this.mirror.readSource(source)
-  }
-  writeSource(state: SourceState): Promise<void> {
-    return this.mirror.writeSource(state)
-  }
+  hasState(): Promise<boolean> { return this.mirror.hasState() }
+  readSource(source: string): Promise<SourceState | undefined> { return this.mirror.readSource(source) }
+  writeSource(state: SourceState): Promise<void> { return this.mirror.writeSource(state) }
+  listSources(): Promise<SourceState[]> { return this.mirror.listSources() }
+  writeSourceConnection(source: string, url: string): Promise<void> { return this.mirror.writeSourceConnection(source, url) }
   async writeIdleCheckpoint(source: string, lsn: bigint): Promise<void> {
     await this.publishPending()
     return this.mirror.writeIdleCheckpoint(source, lsn)
   }
-  writeLastError(source: string, error: LastError): Promise<void> {
-    return this.mirror.writeLastError(source, error)
-  }
-  readTables(source: string): Promise<TableState[]> {
-    return this.mirror.readTables(source)
-  }
-  markRefresh(source: string, schema: string, table: string, requested?: boolean): Promise<boolean> {
-    return this.mirror.markRefresh(source, schema, table, requested)
-  }
-  followRename(state: TableState, target: TableTarget): Promise<void> {
-    return this.mirror.followRename(state, target)
-  }
-  currentRows(state: TableState): Promise<number> {
-    return this.mirror.currentRows(state)
-  }
+  writeLastError(source: string, error: LastError): Promise<void> { return this.mirror.writeLastError(source, error) }
+  readTables(source: string): Promise<TableState[]> { return this.mirror.readTables(source) }
+  markRefresh(source: string, schema: string, table: string, requested?: boolean): Promise<boolean> { return this.mirror.markRefresh(source, schema, table, requested) }
+  followRename(state: TableState, target: TableTarget): Promise<void> { return this.mirror.followRename(state, target) }
+  currentRows(state: TableState): Promise<number> { return this.mirror.currentRows(state) }
 
   // ---- tables -----------------------------------------------------------------------------
 
