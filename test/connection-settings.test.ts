@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { describeConnection, parseConnectionString, redactSecrets, settingsFromEnv, toSafeUrl } from '../src/postgres/connection-settings.js'
+import { describeConnection, parseConnectionString, pgpassLine, redactSecrets, settingsFromEnv, toSafeUrl } from '../src/postgres/connection-settings.js'
 import { InletError } from '../src/errors/inlet-error.js'
 
 describe('libpq connection strings', () => {
@@ -42,6 +42,25 @@ describe('libpq connection strings', () => {
     const s = parseConnectionString('postgres://u:secret@h:1/d?sslmode=verify-full&sslrootcert=/ca.pem', {})
     assert.equal(describeConnection(s), 'u@h:1/d')
     assert.equal(toSafeUrl(s), 'postgres://u@h:1/d?sslmode=verify-full&sslrootcert=%2Fca.pem')
+  })
+
+  it('a safe URL keeps every setting but the password: parsed back, it is the same connection', () => {
+    const texts = [
+      'postgres://u:secret@h:1/d?sslmode=verify-full&sslrootcert=/ca.pem&sslcert=/c.pem&sslkey=/k.pem&options=-c%20statement_timeout%3D0&connect_timeout=3&application_name=etl',
+      'postgres://u:secret@[::1]:5433/my%20db',
+      'host=/var/run/postgresql port=5432 dbname=shop user=inlet password=secret',
+    ]
+    for (const text of texts) {
+      const s = parseConnectionString(text, {})
+      const safe = toSafeUrl(s)
+      assert.ok(!safe.includes('secret'), safe)
+      assert.deepEqual(parseConnectionString(safe, {}), { ...s, password: undefined }, safe)
+    }
+  })
+
+  it('a ~/.pgpass line escapes : and \\ as libpq reads them; a socket is localhost', () => {
+    assert.equal(pgpassLine({ host: '::1', port: 5432, database: 'a:b', user: 'c\\d' }), '\\:\\:1:5432:a\\:b:c\\\\d:PASSWORD')
+    assert.equal(pgpassLine({ host: '/tmp', port: 5433, database: 'shop', user: 'inlet' }), 'localhost:5433:shop:inlet:PASSWORD')
   })
 
   it('redacts passwords in URLs and keyword strings', () => {

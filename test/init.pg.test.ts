@@ -36,7 +36,7 @@ for (const major of testMajors()) {
     before(async () => {
       server = await startServer(major)
       await createDatabase(server, 'shop', SHOP)
-      await createDatabase(server, 'crm', `create table public.contacts (id int primary key, email text); insert into public.contacts select g, 'c' || g || '@example.com' from generate_series(1, 120) g;`)
+      await createDatabase(server, 'crm-eu', `create table public.contacts (id int primary key, email text); insert into public.contacts select g, 'c' || g || '@example.com' from generate_series(1, 120) g;`)
     })
     after(async () => server?.stop())
 
@@ -78,14 +78,18 @@ for (const major of testMajors()) {
         const shopDone = await term.waitForPrompt(/^Set up another database on this server\?.*finish:$/)
         assert.match(shopDone, /applied\s+Publication inlet_pub/)
         assert.match(shopDone, /Ready: nothing fails\./)
-        term.answer('crm')
+        // A typo: said why, asked again; what was chosen for shop stands.
+        term.answer('crm_eu')
+        await term.waitForPrompt(/^Set up another database on this server\?.*finish:$/)
+        assert.match(term.screen(), /error INLET-N\d+: .*crm_eu/)
+        term.answer('crm-eu')
         await term.waitForPrompt(/^Tables to replicate.*\[all\]:$/)
         term.answer('')
         await term.waitForPrompt(/^Tables that keep every version.*none:$/)
         term.answer('')
         await term.waitForPrompt(/^Columns never to copy.*none:$/)
         term.answer('')
-        await term.waitForPrompt(/^Apply the \d+ steps? above to postgres@127\.0\.0\.1:\d+\/crm now\?/)
+        await term.waitForPrompt(/^Apply the \d+ steps? above to postgres@127\.0\.0\.1:\d+\/crm-eu now\?/)
         term.answer('yes')
         await term.waitForPrompt(/^Set up another database on this server\?.*finish:$/)
         term.answer('')
@@ -107,29 +111,49 @@ for (const major of testMajors()) {
       assert.equal(config.destination, `duckdb:${lake}`)
       assert.deepEqual(config.sources.map((s) => [s.name, s.slot, s.url]), [
         ['shop', 'inlet_shop', `postgres://inlet@127.0.0.1:${server.port}/shop?sslmode=disable`],
-        ['crm', 'inlet_crm', `postgres://inlet@127.0.0.1:${server.port}/crm?sslmode=disable`],
+        ['crm_eu', 'inlet_crm_eu', `postgres://inlet@127.0.0.1:${server.port}/crm-eu?sslmode=disable`],
       ])
       assert.deepEqual(config.sources[0]?.tables, ['public.events', 'public.orders', { table: 'public.customers', scd: 2, exclude_columns: ['ssn'] }])
 
       const run = await runCli(['run', '--once', '--config', join(dir, 'inlet.yaml')], { PGPASSWORD: REPLICATION_PASSWORD, HOME: home })
       assert.equal(run.code, 0, run.stderr)
       const shop = `postgres://inlet:${REPLICATION_PASSWORD}@127.0.0.1:${server.port}/shop?sslmode=disable`
-      const crm = `postgres://inlet:${REPLICATION_PASSWORD}@127.0.0.1:${server.port}/crm?sslmode=disable`
+      const crm = `postgres://inlet:${REPLICATION_PASSWORD}@127.0.0.1:${server.port}/crm-eu?sslmode=disable`
       await assertEqualTables(lake, [
         { sourceUrl: shop, sourceTable: 'public.customers', destTable: 'shop.customers', scd: 2, key: ['id'], exclude: ['ssn'] },
         { sourceUrl: shop, sourceTable: 'public.events', destTable: 'shop.events' },
         { sourceUrl: shop, sourceTable: 'public.orders', destTable: 'shop.orders', key: ['id'] },
-        { sourceUrl: crm, sourceTable: 'public.contacts', destTable: 'crm.contacts', key: ['id'] },
+        { sourceUrl: crm, sourceTable: 'public.contacts', destTable: 'crm_eu.contacts', key: ['id'] },
       ])
       const { duck, close } = await openDuck(lake)
       try {
         const columns = (await (await duck.runAndReadAll(`SELECT column_name FROM duckdb_columns() WHERE schema_name = 'shop' AND table_name = 'customers'`)).getRowObjectsJS()).map((r) => r.column_name)
         assert.ok(!columns.includes('ssn') && columns.includes('note'), `excluded column absent: ${columns.join(', ')}`)
         const tables = (await (await duck.runAndReadAll(`SELECT schema_name || '.' || table_name AS t FROM duckdb_tables() WHERE schema_name NOT LIKE '\\_inlet%' ESCAPE '\\' ORDER BY 1`)).getRowObjectsJS()).map((r) => r.t)
-        assert.deepEqual(tables, ['crm.contacts', 'shop.customers', 'shop.events', 'shop.orders'], 'audit_log was not chosen')
+        assert.deepEqual(tables, ['crm_eu.contacts', 'shop.customers', 'shop.events', 'shop.orders'], 'audit_log was not chosen')
       } finally {
         close()
       }
+    })
+
+    it('in a terminal: a password in --source never shows; Ctrl-C at a question stops with U006, writing nothing', { skip: !hasTmux() && !requireTmux ? 'tmux is not installed' : false }, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'inlet-init-cancel-'))
+      const secret = 'Src-Secret-77'
+      const term = TerminalSession.start([process.execPath, join(PROJECT_ROOT, 'bin', 'inlet.js'), 'init', '--source', `postgres://inlet:${secret}@127.0.0.1:${server.port}/shop?sslmode=disable`], dir, { HOME: dir, PATH: process.env.PATH ?? '/usr/bin:/bin', NO_COLOR: '1', TERM: 'xterm' })
+      try {
+        const first = await term.waitForPrompt(/^Admin connection .*URL \[postgres:\/\/inlet@127\.0\.0\.1:\d+\/shop\?sslmode=disable\]:$/)
+        assert.ok(!first.includes(secret), first)
+        term.answer(`postgres://postgres@127.0.0.1:${server.port}/shop?sslmode=disable`)
+        await term.waitForPrompt(/^Password for postgres \(not stored\):$/)
+        term.keys('C-c')
+        const end = await term.waitForPrompt(/^EXIT=\d+$/)
+        assert.match(end, /INLET-U006: inlet init was cancelled at a question/)
+        assert.match(end, /EXIT=1$/m)
+        assert.ok(!end.includes(secret))
+      } finally {
+        term.kill()
+      }
+      assert.ok(!existsSync(join(dir, 'inlet.yaml')), 'nothing written')
     })
 
     it('with --yes and flags: asks nothing, applies, writes the config; run copies the tables', async () => {
@@ -161,6 +185,20 @@ for (const major of testMajors()) {
       assert.equal(forced.code, 0, forced.stderr)
       assert.match(forced.stdout, /Nothing to apply: every step is done already\./)
 
+      // A later database that fails keeps the earlier one's config.
+      const partial = join(dir, 'partial.yaml')
+      const failing = await runCli([...args.slice(0, -1), partial, '--database', 'scripted', '--database', 'no_such_db'], { HOME: dir, INLET_REPLICATION_PASSWORD: REPLICATION_PASSWORD })
+      assert.notEqual(failing.code, 0)
+      assert.match(failing.stderr, /Wrote .*partial\.yaml for the 1 database set up before this stopped \(scripted\)/)
+      assert.match(failing.stderr, /INLET-N\d+: .*no_such_db/)
+      assert.deepEqual((parse(readFileSync(partial, 'utf8')) as { sources: Array<{ name: string }> }).sources.map((s) => s.name), ['scripted'])
+      const badPublication = await runCli([...args.slice(0, -1), join(dir, 'never.yaml'), '--publication', 'my-pub'], { HOME: dir, INLET_REPLICATION_PASSWORD: REPLICATION_PASSWORD })
+      assert.equal(badPublication.code, 2)
+      assert.match(badPublication.stderr, /INLET-C004: --publication: my-pub is not a plain identifier/)
+      const badOutput = await runCli([...args.slice(0, -1), join(dir, 'missing', 'x.yaml')], { HOME: dir, INLET_REPLICATION_PASSWORD: REPLICATION_PASSWORD })
+      assert.equal(badOutput.code, 2)
+      assert.match(badOutput.stderr, /INLET-C004: --output: the directory .*missing does not exist or is not writable/)
+
       const run = await runCli(['run', '--once', '--config', output], { PGPASSWORD: REPLICATION_PASSWORD, HOME: dir })
       assert.equal(run.code, 0, run.stderr)
       const source = `postgres://scripted_repl:${REPLICATION_PASSWORD}@127.0.0.1:${server.port}/scripted?sslmode=disable`
@@ -175,7 +213,7 @@ for (const major of testMajors()) {
       const noTty = await runCli(['init', '--admin', server.url('shop')], { HOME: dir })
       assert.equal(noTty.code, 1)
       assert.match(noTty.stderr, /INLET-U004: inlet init asks its questions on a terminal/)
-      assert.match(noTty.stderr, /fix: inlet init --yes/)
+      assert.match(noTty.stderr, /fix: INLET_REPLICATION_PASSWORD=... inlet init --yes/)
       const badTables = await runCli(['init', '--yes', '--admin', server.url('shop'), '--tables', 'public.nope', '--publication', 'refused_pub', '--output', join(dir, 'y.yaml')], { HOME: dir, INLET_REPLICATION_PASSWORD: 'x' })
       assert.equal(badTables.code, 2, badTables.stderr)
       assert.match(badTables.stderr, /INLET-C004: --tables: public\.nope matches no table/)

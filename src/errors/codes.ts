@@ -149,7 +149,7 @@ export const ERROR_CODES = {
   'INLET-U006': {
     area: 'setup',
     title: 'inlet init was cancelled',
-    description: 'Ctrl-C or end of input at a question of `inlet init`. Nothing after the last step shown was done; run `inlet init` again (steps already applied are found done).',
+    description: 'Ctrl-C or end of input at a question of `inlet init`: nothing after that question was done, and the databases finished before it are written to the config file. Ctrl-C while setup SQL runs stops at that statement. Either way run `inlet init` again: every step is idempotent, and those already applied are found done.',
     retryable: false,
   },
   'INLET-P001': {

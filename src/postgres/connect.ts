@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import type { ConnectionOptions } from 'node:tls'
 import pg from 'pg'
 import { InletError } from '../errors/inlet-error.js'
-import { describeConnection, redactSecrets, type ConnectionSettings } from './connection-settings.js'
+import { describeConnection, pgpassLine, redactSecrets, type ConnectionSettings } from './connection-settings.js'
 
 export type SqlClient = pg.Client
 
@@ -169,7 +169,7 @@ export function classifyConnectError(err: unknown, s: ConnectionSettings): Inlet
   if (/password must be a string/i.test(message) && s.password === undefined) {
     return new InletError('INLET-N002', `The server asks for ${s.user}'s password, and none was given: not in the URL, PGPASSWORD or ~/.pgpass.`, {
       cause,
-      fix: `export PGPASSWORD=... (from your secret store), or add a line to ~/.pgpass (chmod 600): ${s.host.startsWith('/') ? 'localhost' : s.host}:${s.port}:${s.database}:${s.user}:PASSWORD`,
+      fix: `export PGPASSWORD=... (from your secret store), or add a line to ~/.pgpass (chmod 600): ${pgpassLine(s)}`,
     })
   }
   if (code === '28P01' || code === '28000' || /password authentication failed|no pg_hba\.conf entry|password must be a string|SASL/i.test(message)) {

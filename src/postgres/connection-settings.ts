@@ -53,15 +53,27 @@ export function describeConnection(s: ConnectionSettings): string {
   return `${s.user}@${host}:${s.port}/${s.database}`
 }
 
-/** A URL that reproduces these settings without the password (for printing fixes). */
+/** A URL that reproduces these settings without the password (for printing fixes, inlet.yaml, the destination's record). */
 export function toSafeUrl(s: ConnectionSettings): string {
   const host = s.host.startsWith('/') ? '' : s.host.includes(':') ? `[${s.host}]` : s.host
   const params = new URLSearchParams()
   if (s.host.startsWith('/')) params.set('host', s.host)
   if (s.sslmode !== 'prefer') params.set('sslmode', s.sslmode)
   if (s.sslrootcert !== undefined) params.set('sslrootcert', s.sslrootcert)
+  // A client certificate (Cloud SQL, mTLS) and the other settings go along: only the password stays out.
+  if (s.sslcert !== undefined) params.set('sslcert', s.sslcert)
+  if (s.sslkey !== undefined) params.set('sslkey', s.sslkey)
+  if (s.options !== undefined) params.set('options', s.options)
+  if (s.connectTimeoutSeconds !== 10) params.set('connect_timeout', String(s.connectTimeoutSeconds))
+  if (s.applicationName !== 'inlet') params.set('application_name', s.applicationName)
   const query = params.toString()
   return `postgres://${encodeURIComponent(s.user)}@${host}:${s.port}/${encodeURIComponent(s.database)}${query ? `?${query}` : ''}`
+}
+
+/** The ~/.pgpass line for a connection, PASSWORD to fill in (libpq escapes : and \\ in each field; a socket is localhost). */
+export function pgpassLine(s: Pick<ConnectionSettings, 'host' | 'port' | 'database' | 'user'>): string {
+  const field = (v: string) => v.replace(/[\\:]/g, (c) => `\\${c}`)
+  return [s.host.startsWith('/') ? 'localhost' : s.host, String(s.port), s.database, s.user].map(field).join(':') + ':PASSWORD'
 }
 
 /** Removes passwords from any text that might contain a connection string. */

@@ -5,6 +5,9 @@
  */
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 
 export function hasTmux(): boolean {
   try {
@@ -26,8 +29,10 @@ export class TerminalSession {
   static start(argv: readonly string[], cwd: string, env: Readonly<Record<string, string>>): TerminalSession {
     const session = new TerminalSession()
     const command = `env ${Object.entries(env).map(([k, v]) => `${k}=${shellQuote(v)}`).join(' ')} ${argv.map(shellQuote).join(' ')}; echo "EXIT=$?"; sleep 3600`
-    session.tmux('new-session', '-d', '-s', 'main', '-x', '200', '-y', '50', '-c', cwd, command)
-    session.tmux('set-option', '-g', 'history-limit', '20000')
+    // The scrollback of a pane is sized when it is made: set in the server's config, before it.
+    const conf = join(mkdtempSync(join(tmpdir(), 'inlet-tmux-')), 'tmux.conf')
+    writeFileSync(conf, 'set -g history-limit 50000\n')
+    session.tmux('-f', conf, 'new-session', '-d', '-s', 'main', '-x', '200', '-y', '50', '-c', cwd, command)
     return session
   }
 
@@ -51,7 +56,7 @@ export class TerminalSession {
     for (;;) {
       const screen = this.screen()
       if (pattern.test(this.lastLine())) return screen
-      if (Date.now() > deadline) throw new Error(`no prompt matching ${String(pattern)} within ${timeoutMs} ms; the screen shows:\n${screen.split('\n').slice(-40).join('\n')}`)
+      if (Date.now() > deadline) throw new Error(`no prompt matching ${String(pattern)} within ${timeoutMs} ms; the screen shows:\n${screen.split('\n').filter((l) => l.trim() !== '').slice(-40).join('\n')}`)
       await new Promise((r) => setTimeout(r, 100))
     }
   }
@@ -60,6 +65,11 @@ export class TerminalSession {
   answer(text: string): void {
     if (text !== '') this.tmux('send-keys', '-t', 'main', '-l', text)
     this.tmux('send-keys', '-t', 'main', 'Enter')
+  }
+
+  /** Presses keys by tmux name (C-c, C-d). */
+  keys(...names: string[]): void {
+    this.tmux('send-keys', '-t', 'main', ...names)
   }
 
   kill(): void {

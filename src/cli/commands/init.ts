@@ -3,9 +3,9 @@
  * tables, takes the choices, shows and (when told) applies the setup SQL, runs doctor, writes a
  * commented inlet.yaml without secrets, and offers the next database on the same server.
  */
-import { existsSync, writeFileSync } from 'node:fs'
+import { accessSync, constants, existsSync, statSync, writeFileSync } from 'node:fs'
 import { homedir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { DEFAULT_CONFIG_FILE, DEFAULT_DESTINATION, DEFAULT_PUBLICATION } from '../../config/load.js'
 import { configSchema } from '../../config/schema.js'
 import { InletError, isInletError, causeText } from '../../errors/inlet-error.js'
@@ -15,7 +15,9 @@ import { parseCommandArgs } from '../args.js'
 import { renderConfig, type InitSource } from '../init/config-file.js'
 import { setUpDatabase } from '../init/database-session.js'
 import { createPrompter, type Prompter } from '../init/prompter.js'
-import { bold, dim, err, green, out, red } from '../terminal.js'
+import { bold, dim, err, green, out, red, yellow } from '../terminal.js'
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/
 
 export const INIT_HELP = `inlet init: set up a source database step by step and write inlet.yaml
 
@@ -31,9 +33,10 @@ With --yes nothing is asked: flags answer, defaults fill the rest, and the SQL i
   --admin URL            a superuser or the tables' owner, which runs the setup
                          (default: --source, or the PG* environment variables)
   --user NAME            the replication user to create or use (default: --source's user, or inlet)
-  --source URL           the replication connection, when it differs from the admin's host and
-                         database with --user (a pooler, a replica host name)
-  --database NAME        a database to set up; repeat for several (default: the admin URL's)
+  --source URL           the replication connection, when it differs from the admin's (a pooler,
+                         a replica host name); each database set up keeps its own name in it
+  --database NAME        a database to set up; repeat for several, then none other is asked
+                         (default: --source's database, else the admin URL's)
   --tables LIST          numbers from the list, patterns (public.*) or all (default: all)
   --scd2 LIST            tables that keep every version of a row (default: none)
   --exclude LIST         columns never copied: schema.table.column, comma-separated
@@ -72,32 +75,39 @@ export async function initCommand(args: readonly string[]): Promise<number> {
   }
   const str = (k: string) => (typeof values[k] === 'string' ? (values[k] as string) : undefined)
   const yes = values.yes === true
-  if (!yes && (process.stdin.isTTY !== true || process.stdout.isTTY !== true)) {
+  // Questions go to stderr: stdout may be piped (inlet init | tee init.log).
+  if (!yes && (process.stdin.isTTY !== true || process.stderr.isTTY !== true)) {
     throw new InletError('INLET-U004', 'inlet init asks its questions on a terminal, and this is not one.', {
-      fix: 'inlet init --yes --admin postgres://ADMIN@HOST/DB --tables "public.*" (every question left out takes its default)',
+      fix: 'INLET_REPLICATION_PASSWORD=... inlet init --yes --admin postgres://ADMIN@HOST/DB --tables "public.*" (every question left out takes its default)',
     })
   }
   const prompter = createPrompter(!yes)
   const env = process.env
   const output = str('output') ?? DEFAULT_CONFIG_FILE
+  const publication = str('publication') ?? DEFAULT_PUBLICATION
+  // Bad flags fail before anything is applied.
+  if (!IDENTIFIER.test(publication)) throw new InletError('INLET-C004', `--publication: ${publication} is not a plain identifier; use letters, digits and underscores (at most 63), starting with a letter or underscore.`, { fix: 'inlet init --publication inlet_pub' })
+  const outputDirectory = dirname(resolve(output))
+  if (!isWritableDirectory(outputDirectory)) throw new InletError('INLET-C004', `--output: the directory ${outputDirectory} does not exist or is not writable.`, { fix: `mkdir -p ${outputDirectory}, or inlet init --output ./inlet.yaml` })
   if (existsSync(output) && values.force !== true) {
     const replace = await prompter.confirm(`${output} exists. Replace it?`, { fallback: false })
     if (!replace) throw new InletError('INLET-U005', `${output} exists, and inlet init does not overwrite it.`, { fix: `inlet init --output another.yaml, or inlet init --force to replace ${output}` })
   }
   const flagged = str('destination')
   const destinationProblem = (a: string) => (configSchema.shape.destination.safeParse(a).success ? undefined : 'use duckdb:FILE, iceberg:file:///DIR or iceberg:s3://BUCKET/PREFIX?catalog=postgresql://USER@HOST/DB')
-  // A bad flag fails before anything is applied.
   if (flagged !== undefined && destinationProblem(flagged) !== undefined) throw new InletError('INLET-C004', `--destination: ${destinationProblem(flagged)}`, { fix: 'inlet init --help' })
   const given = str('source')
-  const sourceGiven = given === undefined ? undefined : parseConnectionString(given, env)
-  const fallbackAdmin = given ?? (env.PGHOST !== undefined || env.PGDATABASE !== undefined ? toSafeUrl(settingsFromEnv(env)) : '')
+  // Here PGPASSWORD is the admin's: only a password written in --source is the replication user's.
+  const sourceGiven = given === undefined ? undefined : parseConnectionString(given, { ...env, PGPASSWORD: undefined })
+  // The default shown in brackets never carries a password; --yes shows nothing and takes the URL whole.
+  const fallbackAdmin = sourceGiven !== undefined ? (prompter.interactive ? toSafeUrl(sourceGiven) : (given ?? '')) : env.PGHOST !== undefined || env.PGDATABASE !== undefined ? toSafeUrl(settingsFromEnv(env)) : ''
   let { admin, client } = await connectAdmin(prompter, str('admin'), fallbackAdmin, env)
   try {
     const user = await prompter.ask('Replication user (created if missing; least privilege)', {
       given: str('user'),
       fallback: sourceGiven?.user ?? 'inlet',
       flag: 'user',
-      validate: (a) => (/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/.test(a) ? undefined : 'use letters, digits and underscores, starting with a letter'),
+      validate: (a) => (IDENTIFIER.test(a) ? undefined : 'use letters, digits and underscores (at most 63), starting with a letter'),
     })
     let password: string | undefined
     const askPassword = async () => {
@@ -111,38 +121,52 @@ export async function initCommand(args: readonly string[]): Promise<number> {
     }
     // For doctor as an existing replication user: its password, when nothing else supplies it.
     const existingPassword = async (): Promise<string | undefined> => {
-      if (password !== undefined || sourceGiven?.password !== undefined || env.PGPASSWORD !== undefined) return password ?? sourceGiven?.password
+      if (password !== undefined || sourceGiven?.password !== undefined) return password ?? sourceGiven?.password
       if (!prompter.interactive || existsSync(env.PGPASSFILE ?? join(homedir(), '.pgpass'))) return undefined
       const answer = await prompter.secretOnce(`Password of ${user}, to run doctor as it (not stored; empty to skip): `)
       return answer === '' ? undefined : (password = answer)
     }
     const databases = (values.database as string[] | undefined) ?? []
     const sources: InitSource[] = []
-    for (let index = 0; ; index++) {
-      const database = index === 0 ? (databases[0] ?? admin.database) : await nextDatabase(prompter, databases, index, sources)
-      if (database === undefined) break
-      if (database !== admin.database) {
-        await client.end().catch(() => undefined)
-        ;({ admin, client } = await connectAdmin(prompter, toSafeUrl({ ...admin, database }), '', env, admin.password))
+    const write = (destination: string) => writeFileSync(output, renderConfig(sources, destination, new Date().toISOString().slice(0, 10), output), { mode: 0o644 })
+    let destination: string
+    try {
+      for (let index = 0; ; index++) {
+        const database = index === 0 ? (databases[0] ?? sourceGiven?.database ?? admin.database) : databases.length > 0 || !prompter.interactive ? databases[index] : await nextDatabase(prompter, sources)
+        if (database === undefined) break
+        if (database !== admin.database) {
+          try {
+            const next = await connectAdmin(prompter, toSafeUrl({ ...admin, database }), '', env, admin.password)
+            await client.end().catch(() => undefined)
+            ;({ admin, client } = next)
+          } catch (error) {
+            // A typo in the next database's name: say why and ask again (the first database's choice stands).
+            if (index === 0 || databases.length > 0 || !prompter.interactive || !isInletError(error)) throw error
+            printError(error)
+            index--
+            continue
+          }
+        }
+        const source: ConnectionSettings = { ...(sourceGiven ?? admin), database, user, password: sourceGiven?.password }
+        const result = await setUpDatabase(
+          client,
+          { admin, source, publication, ddlTracking: values['ddl-tracking'] === true, env, password: askPassword, knownPassword: () => password ?? source.password, existingPassword, taken: sources },
+          { tables: str('tables'), scd2: str('scd2'), exclude: str('exclude'), apply: values['no-apply'] === true ? false : yes ? true : undefined },
+          prompter,
+        )
+        if (result !== undefined) sources.push(result)
       }
-      const base = sourceGiven !== undefined && index === 0 ? sourceGiven : { ...(sourceGiven ?? admin), database, password: sourceGiven?.password }
-      const source: ConnectionSettings = { ...base, user }
-      const result = await setUpDatabase(
-        client,
-        { admin, source, publication: str('publication') ?? DEFAULT_PUBLICATION, ddlTracking: values['ddl-tracking'] === true, env, password: askPassword, knownPassword: () => password ?? source.password, existingPassword },
-        { tables: str('tables'), scd2: str('scd2'), exclude: str('exclude'), apply: values['no-apply'] === true ? false : yes ? true : undefined },
-        prompter,
-      )
-      if (result !== undefined) sources.push(result)
+      if (sources.length === 0) throw new InletError('INLET-C006', 'No database with tables was set up, so there is no config to write.', { fix: 'Create the tables, or pass --database NAME for a database that has them.' })
+      destination = await prompter.ask('Where the tables land', { given: flagged, fallback: DEFAULT_DESTINATION, flag: 'destination', validate: destinationProblem })
+    } catch (error) {
+      // What was set up before the error is not lost: its config is written (the destination may be edited).
+      if (sources.length > 0) {
+        write(flagged ?? DEFAULT_DESTINATION)
+        err(`${yellow(`Wrote ${output}`)} for the ${sources.length} database${sources.length === 1 ? '' : 's'} set up before this stopped (${sources.map((s) => s.name).join(', ')}); destination ${flagged ?? DEFAULT_DESTINATION}, change it in the file if need be.`)
+      }
+      throw error
     }
-    if (sources.length === 0) throw new InletError('INLET-C006', 'No database with tables was set up, so there is no config to write.', { fix: 'Create the tables, or pass --database NAME for a database that has them.' })
-    const destination = await prompter.ask('Where the tables land', {
-      given: str('destination'),
-      fallback: DEFAULT_DESTINATION,
-      flag: 'destination',
-      validate: destinationProblem,
-    })
-    writeFileSync(output, renderConfig(sources, destination, new Date().toISOString().slice(0, 10), output), { mode: 0o644 })
+    write(destination)
     const flag = output === DEFAULT_CONFIG_FILE ? '' : ` --config ${output}`
     out('')
     out(green(`Wrote ${output}`) + dim(` (${sources.length} database${sources.length === 1 ? '' : 's'}, no password in it).`))
@@ -156,13 +180,34 @@ export async function initCommand(args: readonly string[]): Promise<number> {
   }
 }
 
-async function nextDatabase(prompter: Prompter, databases: readonly string[], index: number, done: readonly InitSource[]): Promise<string | undefined> {
-  if (!prompter.interactive) return databases[index]
-  const answer = await prompter.ask('Set up another database on this server? Its name, or empty to finish', {
-    fallback: '',
-    validate: (a) => (a !== '' && done.some((s) => s.name === a) ? `${a} is set up already.` : undefined),
-  })
-  return answer === '' ? undefined : answer
+/** The next database's name, or undefined to finish (also on Ctrl-C or end of input: nothing is lost by finishing). */
+async function nextDatabase(prompter: Prompter, done: readonly InitSource[]): Promise<string | undefined> {
+  try {
+    const answer = await prompter.ask('Set up another database on this server? Its name, or empty to finish', {
+      fallback: '',
+      validate: (a) => (a !== '' && done.some((s) => s.connection.database === a) ? `${a} is set up already.` : undefined),
+    })
+    return answer === '' ? undefined : answer
+  } catch (error) {
+    if (isInletError(error) && error.code === 'INLET-U006') return undefined
+    throw error
+  }
+}
+
+function printError(error: InletError): void {
+  err(`${red('error')} ${error.code}: ${error.message}`)
+  const cause = causeText(error)
+  if (cause !== undefined) err(dim(`cause: ${cause}`))
+  if (error.fix !== undefined) err(`fix: ${error.fix}`)
+}
+
+function isWritableDirectory(path: string): boolean {
+  try {
+    accessSync(path, constants.W_OK)
+    return statSync(path).isDirectory()
+  } catch {
+    return false
+  }
 }
 
 /** Asks for the admin connection until it connects (on a terminal), or fails with the clear error. */
@@ -194,11 +239,8 @@ async function connectAdmin(prompter: Prompter, given: string | undefined, fallb
           admin = { ...admin, password: await prompter.secretOnce(`Password for ${admin.user} (not stored): `) }
           continue
         }
-        err(`${red('error')} ${error.code}: ${error.message}`)
-        const cause = causeText(error)
-        if (cause !== undefined) err(dim(`cause: ${cause}`))
-        if (error.fix !== undefined) err(`fix: ${error.fix}`)
-        fallback = text
+        printError(error)
+        fallback = toSafeUrl(admin)
         password = undefined
         break
       }

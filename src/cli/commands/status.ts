@@ -24,9 +24,10 @@ slot's retained WAL, wal_status, safe_wal_size, holder and (while a run streams)
 when the server would invalidate it, and the last error with its code. --json: one JSON document.
 
 While an inlet run holds the file (DuckDB allows one writing process), the run answers on its
-local socket; otherwise the file is read read-only. Given only --destination, status reads the
-sources the destination holds, at the address their last run recorded (no password is recorded:
-PGPASSWORD or ~/.pgpass gives it); a source it cannot reach shows why, and the rest.
+local socket; otherwise the file is read read-only. With no source given (no --source, no
+--config or ./inlet.yaml, no PGHOST or PGDATABASE), status reads the sources the destination
+holds, at the address their last run recorded (no password is recorded: PGPASSWORD or ~/.pgpass
+gives it); a source it cannot reach shows why, beside what the destination knows.
 ${COMMON_HELP}`
 
 export async function statusCommand(args: readonly string[]): Promise<number> {

@@ -6,7 +6,7 @@
 import { stringify } from 'yaml'
 import { parseConfigText } from '../../config/load.js'
 import type { ConfigInput, TableEntryInput } from '../../config/schema.js'
-import type { ConnectionSettings } from '../../postgres/connection-settings.js'
+import { pgpassLine, type ConnectionSettings } from '../../postgres/connection-settings.js'
 
 export interface InitSource {
   readonly name: string
@@ -32,7 +32,7 @@ export function renderConfig(sources: readonly InitSource[], destination: string
       tables: [...s.tables],
     })),
   }
-  const pgpass = sources.map((s) => `#       ${s.connection.host.startsWith('/') ? 'localhost' : s.connection.host}:${s.connection.port}:${s.connection.database}:${s.replicationUser}:PASSWORD`)
+  const pgpass = sources.map((s) => `#       ${pgpassLine({ ...s.connection, user: s.replicationUser })}`)
   const header = [
     `# inlet.yaml, written by \`inlet init\` on ${today}. docs/configuration.md describes every field.`,
     '#',

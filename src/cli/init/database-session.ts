@@ -4,7 +4,7 @@
  * run doctor as the replication user. Returns what the config file records for it.
  */
 import { resolveConfig, type ResolvedConfig } from '../../config/load.js'
-import type { TableEntryInput } from '../../config/schema.js'
+import { configSchema, type TableEntryInput } from '../../config/schema.js'
 import { InletError } from '../../errors/inlet-error.js'
 import type { SqlClient } from '../../postgres/connect.js'
 import { describeConnection, toSafeUrl, type ConnectionSettings } from '../../postgres/connection-settings.js'
@@ -40,12 +40,14 @@ export interface SessionSettings {
   readonly knownPassword: () => string | undefined
   /** Asks for an existing replication user's password when nothing supplies it (undefined: skip). */
   readonly existingPassword: () => Promise<string | undefined>
+  /** The databases set up before in this session: names and slots must differ from theirs. */
+  readonly taken: readonly InitSource[]
 }
 
 export async function setUpDatabase(client: SqlClient, settings: SessionSettings, answers: DatabaseAnswers, prompter: Prompter): Promise<InitSource | undefined> {
   const { admin, source } = settings
   const facts = await inspectSource(client, admin, { publication: settings.publication, role: source.user })
-  const survey = await surveyTables(client, facts.tables)
+  const { tables: survey, extensionOwned } = await surveyTables(client, facts.tables)
   out('')
   out(bold(`Database ${admin.database} on ${admin.host}:${admin.port}: PostgreSQL ${facts.server.version}, ${PLATFORM_NAMES[facts.server.platform]}`))
   out(dim(`  platform detected from: ${facts.server.platformEvidence}`))
@@ -61,8 +63,10 @@ export async function setUpDatabase(client: SqlClient, settings: SessionSettings
   out('')
 
   const picked = pickTables(
-    await prompter.ask('Tables to replicate: numbers (1,3-5), patterns (public.*) or all', { given: answers.tables, fallback: 'all', flag: 'tables', validate: validator((a) => pickTables(a, survey)) }),
+    await prompter.ask('Tables to replicate: numbers (1,3-5), patterns (public.*) or all', { given: answers.tables, fallback: 'all', flag: 'tables', validate: validator((a) => pickTables(a, survey, survey, extensionOwned)) }),
     survey,
+    survey,
+    extensionOwned,
   )
   const scd2Answer = await prompter.ask('Tables that keep every version of a row (SCD2); the others mirror the source (SCD1). Numbers or patterns, empty for none', {
     given: answers.scd2,
@@ -82,16 +86,21 @@ export async function setUpDatabase(client: SqlClient, settings: SessionSettings
   const needFull = picked.tables.filter((t) => t.needs !== undefined)
   if (needFull.length > 0) out(yellow(`  Setup will set REPLICA IDENTITY FULL on ${needFull.map((t) => t.display).join(', ')} (no primary key).`))
 
+  const name = unique(sourceName(admin.database), settings.taken.map((s) => s.name))
   const initSource: InitSource = {
-    name: admin.database,
+    name,
     connection: source,
     url: toSafeUrl(source),
     adminUrl: toSafeUrl(admin),
     publication: settings.publication,
-    slot: `inlet_${admin.database.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`.slice(0, 63),
+    // Slot names are server-wide: Shop and shop, or shop-eu and shop_eu, get two.
+    slot: unique(`inlet_${name.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`.slice(0, 56), settings.taken.map((s) => s.slot)),
     replicationUser: source.user,
     tables,
   }
+  // The config file must load: checked before anything is applied, not after.
+  const checked = configSchema.safeParse({ sources: [...settings.taken, initSource].map(sourceInput) })
+  if (!checked.success) throw new InletError('INLET-C004', `The config for ${admin.database} would not load: ${checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}.`, { fix: 'inlet init --help' })
   const config = withSecrets(resolveConfig({ sources: [sourceInput(initSource)] }, {}, settings.env), admin, settings.knownPassword)
   const options = { allTables: false, ddlTracking: settings.ddlTracking, password: settings.password }
   const [plan] = await runSetup(config, { ...options, apply: false })
@@ -143,6 +152,20 @@ function withSecrets(config: ResolvedConfig, admin: ConnectionSettings, knownPas
     ...config,
     sources: config.sources.map((s) => ({ ...s, admin, connection: password === undefined ? s.connection : { ...s.connection, password } })),
   }
+}
+
+/** A source name from a database name: an identifier (`shop-eu` → `shop_eu`, `2024db` → `db_2024db`). */
+export function sourceName(database: string): string {
+  const plain = database.replace(/[^A-Za-z0-9_]/g, '_')
+  return (/^[A-Za-z_]/.test(plain) ? plain : `db_${plain}`).slice(0, 56)
+}
+
+/** `name`, or `name_2`, `name_3`... when taken (compared without case: DuckDB folds schema names). */
+function unique(name: string, taken: readonly string[]): string {
+  const used = new Set(taken.map((t) => t.toLowerCase()))
+  let candidate = name
+  for (let n = 2; used.has(candidate.toLowerCase()); n++) candidate = `${name}_${n}`
+  return candidate
 }
 
 function validator(check: (answer: string) => unknown): (answer: string) => string | undefined {

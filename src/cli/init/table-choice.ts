@@ -17,14 +17,18 @@ export interface Picked {
 }
 
 /** Parses a pick; throws a message (string) when it is wrong. */
-export function pickTables(answer: string, list: readonly SurveyedTable[], within: readonly SurveyedTable[] = list): Picked {
+export function pickTables(answer: string, list: readonly SurveyedTable[], within: readonly SurveyedTable[] = list, hidden: ReadonlyArray<{ readonly schema: string; readonly name: string }> = []): Picked {
   const chosen = new Set<SurveyedTable>()
   const entries: string[] = []
   const parts = answer.split(',').map((p) => p.trim()).filter((p) => p !== '')
   for (const part of parts) {
     if (part.toLowerCase() === 'all') {
       for (const t of within) chosen.add(t)
-      for (const schema of new Set(within.map((t) => t.facts.schema))) entries.push(`${/^[a-z_][a-z0-9_$]*$/.test(schema) ? schema : quoteIdent(schema)}.*`)
+      for (const schema of new Set(within.map((t) => t.facts.schema))) {
+        // schema.* would also take an extension's table in it: then the tables by name.
+        if (hidden.some((h) => h.schema === schema)) entries.push(...within.filter((t) => t.facts.schema === schema).map((t) => t.display))
+        else entries.push(`${/^[a-z_][a-z0-9_$]*$/.test(schema) ? schema : quoteIdent(schema)}.*`)
+      }
       continue
     }
     const range = /^(\d+)(?:\s*-\s*(\d+))?$/.exec(part)
@@ -49,7 +53,8 @@ export function pickTables(answer: string, list: readonly SurveyedTable[], withi
     const matched = within.filter((t) => matchesPattern(pattern, t.facts.schema, t.facts.name))
     if (matched.length === 0) throw `${part} matches no table${within === list ? '' : ' among those chosen to replicate'}.`
     for (const t of matched) chosen.add(t)
-    entries.push(part)
+    if (hidden.some((h) => matchesPattern(pattern, h.schema, h.name))) entries.push(...matched.map((t) => t.display))
+    else entries.push(part)
   }
   return { tables: within.filter((t) => chosen.has(t)), entries: [...new Set(entries)] }
 }
@@ -58,19 +63,24 @@ export function pickTables(answer: string, list: readonly SurveyedTable[], withi
 export function pickExclusions(answer: string, chosen: readonly SurveyedTable[]): Map<SurveyedTable, string[]> {
   const result = new Map<SurveyedTable, string[]>()
   for (const part of answer.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
-    const dot = part.lastIndexOf('.')
+    const dot = columnDot(part)
     if (dot <= 0) throw `${part}: write schema.table.column.`
     const tableText = part.slice(0, dot)
-    const column = part.slice(dot + 1).replace(/^"(.*)"$/, '$1').replace(/""/g, '"')
+    const typed = part.slice(dot + 1)
+    const quoted = /^".*"$/.test(typed)
+    const bare = quoted ? typed.slice(1, -1).replace(/""/g, '"') : typed
     let pattern
     try {
       pattern = parseTablePattern(tableText)
     } catch {
       throw `${part}: write schema.table.column.`
     }
-    const table = chosen.find((t) => matchesPattern(pattern, t.facts.schema, t.facts.name) && !pattern.schema.includes('*') && !pattern.table.includes('*'))
+    if (pattern.schema.includes('*') || pattern.table.includes('*')) throw `${part}: name one table, not a pattern.`
+    const table = chosen.find((t) => matchesPattern(pattern, t.facts.schema, t.facts.name))
     if (table === undefined) throw `${part}: ${tableText} is not among the tables chosen to replicate.`
-    if (!table.columns.includes(column)) throw `${part}: ${table.display} has no column ${column} (it has ${table.columns.join(', ')}).`
+    // As in SQL, an unquoted name is folded to lower case, though one typed as the column is spelt is taken too.
+    const column = table.columns.includes(bare) || quoted ? bare : bare.toLowerCase()
+    if (!table.columns.includes(column)) throw `${part}: ${table.display} has no column ${column} (it has ${table.columns.join(', ')}); a name with capitals or dots goes in double quotes.`
     if (table.facts.primaryKey.includes(column)) throw `${part}: ${column} is part of ${table.display}'s primary key, which the destination needs.`
     const list = result.get(table) ?? []
     if (!list.includes(column)) list.push(column)
@@ -78,6 +88,18 @@ export function pickExclusions(answer: string, chosen: readonly SurveyedTable[])
     result.set(table, list)
   }
   return result
+}
+
+/** Where the column part of `schema.table.column` begins (the column may be a quoted name with dots in it). */
+function columnDot(part: string): number {
+  if (!part.endsWith('"')) return part.lastIndexOf('.')
+  let i = part.length - 2
+  for (; i >= 0; i--) {
+    if (part[i] !== '"') continue
+    if (part[i - 1] === '"') i-- // a doubled quote inside the name
+    else break
+  }
+  return i > 0 && part[i - 1] === '.' ? i - 1 : -1
 }
 
 /** The numbered list, one line per table, then what the marks mean. */

@@ -1,7 +1,7 @@
 /**
  * The tables a newcomer can choose from in `inlet init`: each top-level table (partitions count
  * with their root) with its size, estimated rows, key, replica identity and TOAST-able columns,
- * and what replicating it will need.
+ * and what replicating it will need. Tables that belong to an extension are left out.
  */
 import type { SqlClient } from '../../postgres/connect.js'
 import { displayName } from '../../postgres/sql-text.js'
@@ -23,12 +23,19 @@ export interface SurveyedTable {
   readonly columns: readonly string[]
 }
 
-export async function surveyTables(client: SqlClient, tables: readonly TableFacts[]): Promise<SurveyedTable[]> {
+export interface Survey {
+  readonly tables: readonly SurveyedTable[]
+  /** Tables an extension owns: never offered, and a pattern that would match one is written as names. */
+  readonly extensionOwned: ReadonlyArray<{ readonly schema: string; readonly name: string }>
+}
+
+export async function surveyTables(client: SqlClient, tables: readonly TableFacts[]): Promise<Survey> {
   const top = tables.filter((t) => t.root === undefined && t.schema !== DDL_SCHEMA)
-  if (top.length === 0) return []
+  if (top.length === 0) return { tables: [], extensionOwned: [] }
   // reltuples is -1 before the first ANALYZE on PostgreSQL 14+ (0 on 13, where it cannot be told apart).
-  const { rows } = await client.query<{ oid: string; bytes: string; reltuples: string; columns: string[] }>(
+  const { rows } = await client.query<{ oid: string; bytes: string; reltuples: string; columns: string[]; extension: boolean }>(
     /* sql */ `select c.oid::int8::text as oid,
+         exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass and d.objid = c.oid and d.deptype = 'e') as extension,
          coalesce((select array_agg(a.attname::text order by a.attnum) from pg_attribute a
                    where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped and a.attgenerated = ''), '{}') as columns,
          case when c.relkind = 'p'
@@ -42,7 +49,9 @@ export async function surveyTables(client: SqlClient, tables: readonly TableFact
     [top.map((t) => t.oid)],
   )
   const byOid = new Map(rows.map((r) => [Number(r.oid), r]))
-  return top.map((facts) => {
+  // An extension's own tables (PostGIS spatial_ref_sys, pg_cron's jobs) are its business, not data to replicate.
+  const owned = (facts: TableFacts) => byOid.get(facts.oid)?.extension === true
+  const surveyed = top.filter((facts) => !owned(facts)).map((facts): SurveyedTable => {
     const row = byOid.get(facts.oid)
     const estimate = row === undefined ? -1 : Number(row.reltuples)
     const { verdict, why } = identityVerdict(facts)
@@ -56,4 +65,5 @@ export async function surveyTables(client: SqlClient, tables: readonly TableFact
       columns: row?.columns ?? [],
     }
   })
+  return { tables: surveyed, extensionOwned: top.filter(owned).map((t) => ({ schema: t.schema, name: t.name })) }
 }
