@@ -157,7 +157,11 @@ for (const major of testMajors()) {
     })
 
     it('with --yes and flags: asks nothing, applies, writes the config; run copies the tables', async () => {
-      await createDatabase(server, 'scripted', `create table public.items (id int primary key, label text, secret text); create table public.logs (line text); insert into public.items select g, md5(g::text), 's' || g from generate_series(1, 200) g; insert into public.logs select md5(g::text) from generate_series(1, 50) g;`)
+      await createDatabase(server, 'scripted', `create table public.items (id int primary key, label text, secret text); create table public.logs (line text); insert into public.items select g, md5(g::text), 's' || g from generate_series(1, 200) g; insert into public.logs select md5(g::text) from generate_series(1, 50) g;
+        create table public.measures (id int, at date, v int, primary key (id, at)) partition by range (at);
+        create table public.measures_2025 partition of public.measures for values from ('2025-01-01') to ('2026-01-01');
+        create table public.measures_2026 partition of public.measures for values from ('2026-01-01') to ('2027-01-01');
+        insert into public.measures select g, date '2025-06-01' + (g % 400), g * 7 from generate_series(1, 300) g; analyze;`)
       const dir = mkdtempSync(join(tmpdir(), 'inlet-init-yes-'))
       const output = join(dir, 'pipeline.yaml')
       const lake = join(dir, 'lake.duckdb')
@@ -172,6 +176,9 @@ for (const major of testMajors()) {
       assert.equal(result.code, 0, result.stdout + result.stderr)
       assert.ok(!(result.stdout + result.stderr).includes(server.password) && !(result.stdout + result.stderr).includes(REPLICATION_PASSWORD))
       assert.match(result.stdout, /ALTER TABLE "public"\."logs" REPLICA IDENTITY FULL;/)
+      // A partitioned table is one entry, its partitions' sizes and rows summed.
+      assert.match(result.stdout, /^\s+\d+\s+public\.measures\s+[\d.]+ kB\s+~300\s+id, at\s/m)
+      assert.doesNotMatch(result.stdout, /^\s+\d+\s+public\.measures_202/m)
       assert.match(result.stdout, /Ready: nothing fails\./)
       assert.match(result.stdout, /inlet run --config /)
       const config = parse(readFileSync(output, 'utf8')) as { sources: Array<{ tables: unknown[]; replication_user: string }> }
@@ -205,6 +212,7 @@ for (const major of testMajors()) {
       await assertEqualTables(lake, [
         { sourceUrl: source, sourceTable: 'public.items', destTable: 'public.items', key: ['id'], exclude: ['secret'] },
         { sourceUrl: source, sourceTable: 'public.logs', destTable: 'public.logs' },
+        { sourceUrl: source, sourceTable: 'public.measures', destTable: 'public.measures', key: ['id', 'at'] },
       ])
     })
 
@@ -221,6 +229,11 @@ for (const major of testMajors()) {
       const badDestination = await runCli(['init', '--yes', '--admin', server.url('shop'), '--destination', 'parquet:/tmp/x', '--publication', 'refused_pub', '--output', join(dir, 'z.yaml')], { HOME: dir })
       assert.equal(badDestination.code, 2)
       assert.match(badDestination.stderr, /INLET-C004: --destination: use duckdb:FILE/)
+      await createDatabase(server, 'empty')
+      const empty = await runCli(['init', '--yes', '--admin', server.url('empty'), '--output', join(dir, 'e.yaml')], { HOME: dir, INLET_REPLICATION_PASSWORD: 'x' })
+      assert.equal(empty.code, 2, empty.stderr)
+      assert.match(empty.stdout, /empty has no tables to replicate; skipped/)
+      assert.match(empty.stderr, /INLET-C006: No database with tables was set up/)
       const [publications] = await sql<{ n: string }>(server, 'shop', `select count(*)::text as n from pg_publication where pubname = 'refused_pub'`)
       assert.equal(publications?.n, '0', 'a refused init applies nothing')
       assert.ok(!existsSync(join(dir, 'y.yaml')) && !existsSync(join(dir, 'z.yaml')), 'and writes nothing')
