@@ -81,6 +81,25 @@ for (const major of testMajors()) {
       assert.deepEqual(await catalogState(server, 'shop'), before)
     })
 
+    it('doctor prints one short line per finding, the failing first; --verbose explains', async () => {
+      const short = await cli(['doctor', '--source', admin, '--tables', 'public.*,sales.*'])
+      assert.equal(short.code, 1, short.stderr)
+      const findings = short.stdout.split('\n').filter((l) => /^  (ok  |info|warn|FAIL)  [A-Z_]+/.test(l))
+      assert.ok(findings.length >= 8, short.stdout)
+      for (const line of findings) assert.ok(line.length <= 100, `too long (${line.length}): ${line}`)
+      const levels = findings.map((l) => ['FAIL', 'warn', 'info', 'ok  '].indexOf(l.slice(2, 6)))
+      assert.deepEqual(levels, [...levels].sort((a, b) => a - b), 'failing first, then warnings, notes, ok')
+      assert.equal(levels[0], 0, 'something fails on an unprepared database')
+      assert.match(short.stdout, /FAIL  PUBLICATION_MISSING[^\n]*\n {8}fix:\n {10}CREATE PUBLICATION/)
+      assert.match(short.stdout, /inlet doctor --verbose explains each finding/)
+      const verbose = await cli(['doctor', '--verbose', '--source', admin, '--tables', 'public.*,sales.*'])
+      assert.equal(verbose.code, 1)
+      const long = verbose.stdout.split('\n').filter((l) => /^  (ok  |info|warn|FAIL)  [A-Z_]+/.test(l))
+      assert.equal(long.length, findings.length)
+      assert.ok(long.some((l) => l.length > 100) && verbose.stdout.length > short.stdout.length, 'the explanations are there')
+      assert.doesNotMatch(verbose.stdout, /--verbose explains/)
+    })
+
     it('setup --apply without a password and without a terminal fails clearly and creates nothing', async () => {
       const result = await cli(['setup', '--apply', '--source', source, '--admin', admin, '--tables', 'public.*,sales.*'])
       assert.equal(result.code, 1)

@@ -45,8 +45,8 @@ export class TerminalSession {
     return this.tmux('capture-pane', '-p', '-J', '-S', '-', '-t', 'main')
   }
 
-  lastLine(): string {
-    const lines = this.screen().split('\n').map((l) => l.trimEnd()).filter((l) => l !== '')
+  lastLine(screen = this.screen()): string {
+    const lines = screen.split('\n').map((l) => l.trimEnd()).filter((l) => l !== '')
     return lines.at(-1) ?? ''
   }
 
@@ -55,7 +55,8 @@ export class TerminalSession {
     const deadline = Date.now() + timeoutMs
     for (;;) {
       const screen = this.screen()
-      if (pattern.test(this.lastLine())) return screen
+      // One capture for the test and the answer: a second could show more than the first.
+      if (pattern.test(this.lastLine(screen))) return screen
       if (Date.now() > deadline) throw new Error(`no prompt matching ${String(pattern)} within ${timeoutMs} ms; the screen shows:\n${screen.split('\n').filter((l) => l.trim() !== '').slice(-40).join('\n')}`)
       await new Promise((r) => setTimeout(r, 100))
     }

@@ -28,7 +28,7 @@ export function renderDoctorReport(report: DoctorReport, options: { readonly ver
     const width = Math.max(...findings.map((f) => f.code.length))
     for (const f of findings) {
       const head = `  ${LABEL[f.level]}  ${f.code.padEnd(width)}  `
-      lines.push(`${head}${verbose ? f.message : shorten(f.message, Math.max(40, SHORT_WIDTH - 8 - width))}`)
+      lines.push(`${head}${verbose ? f.message : shorten(f.message, Math.max(40, SHORT_WIDTH - 10 - width))}`)
       const showFix = f.fix !== undefined && (verbose ? f.level !== 'ok' : f.level === 'fail' || f.level === 'warn')
       if (showFix) {
         lines.push(`        ${dim('fix:')}`)
