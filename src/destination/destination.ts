@@ -30,7 +30,7 @@
  */
 import type { Segment } from '../model/change-set.js'
 import type { SnapshotFile } from '../model/snapshot-file.js'
-import type { Checkpoint, LastError, SourceState, TablePhase, TableState } from '../model/state.js'
+import type { Checkpoint, LastError, SchemaChangeRecord, SourceState, TablePhase, TableState } from '../model/state.js'
 import type { TableTarget, TargetColumn, TypeMapping } from '../model/table-binding.js'
 
 /** Optional behaviours, stated once; the pipeline checks them instead of knowing engines. */
@@ -148,6 +148,8 @@ export interface Destination {
   /** The error that stopped a run, for inlet status (best effort). */
   writeLastError(source: string, error: LastError): Promise<void>
   readTables(source: string): Promise<TableState[]>
+  /** A table's schema changes as applied, oldest first. */
+  readSchemaChanges(source: string, schema: string, table: string): Promise<SchemaChangeRecord[]>
   /** Marks (or unmarks) a streaming table for a new copy; false when there is no such table. */
   markRefresh(source: string, schema: string, table: string, requested?: boolean): Promise<boolean>
   /** The source table of a state row was renamed: the row follows it. */

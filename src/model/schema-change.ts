@@ -37,3 +37,13 @@ export interface ColumnState {
   /** The audit row's stored default for existing rows: a string, null (none), or absent (unknown). */
   readonly missing?: string | null
 }
+
+/** One line for a log and the schema-change history: what changed, in order. */
+export function describeChange(change: SchemaChange): string {
+  return [
+    ...change.added.map((a) => `added ${a.column.name} ${a.column.type.name}${a.fill === null ? '' : ' (existing rows filled)'}`),
+    ...change.dropped.map((d) => `dropped ${d} (kept, NULL from now on)`),
+    ...change.retyped.map((r) => `${r.column.name} ${r.from.name} -> ${r.column.type.name}${r.widen ? ' (widened)' : ''}`),
+    ...change.renamed.map((r) => `renamed ${r.from} to ${r.to}`),
+  ].join(', ')
+}

@@ -37,6 +37,16 @@ export interface RecordedColumn {
   readonly attnum?: number
   readonly key?: boolean
   readonly source?: SourceColumn
+  /** The destination type as bound (e.g. `DECIMAL(12,2)`). */
+  readonly type?: string
+}
+
+/** A schema change as the table's history keeps it. */
+export interface SchemaChangeRecord {
+  /** When it was applied (ISO 8601, UTC). */
+  readonly at: string
+  /** What changed (`added note VARCHAR`, `qty INTEGER -> BIGINT (widened)`, ...). */
+  readonly change: string
 }
 
 export interface TableState {

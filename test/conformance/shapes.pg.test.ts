@@ -15,6 +15,7 @@ import assert from 'node:assert/strict'
 import { resolveConfig } from '../../src/config/load.js'
 import type { EmbeddedPostgres } from '../../src/embedded/postgres-server.js'
 import { runPipeline } from '../../src/pipeline/run-pipeline.js'
+import { openDestination } from '../../src/destination/registry.js'
 import { ddlTrackingScript } from '../../src/source/ddl-tracking.js'
 import type { CompareOptions } from '../support/compare.js'
 import { createDatabase, runCli, sql, startServer, testMajors } from '../support/servers.js'
@@ -121,6 +122,16 @@ for (const target of TARGETS) {
           await sql(server, db, `alter table items drop column note; alter table items add column note text; update items set note = 'fresh' where id = 17`)
           await run()
           await target.assertEqual(url, tables(['price']))
+          // Each change is in the table's history (the dashboard's table page), in order.
+          const destination = await openDestination(url, { readOnly: true })
+          try {
+            const history = (await destination.readSchemaChanges(db, 'public', 'items')).map((c) => c.change).join('\n')
+            const order = [/added color/, /renamed name to title/, /qty \w+ -> BIGINT/, /dropped price/, /renamed color to colour/, /added rank/, /dropped note/, /added note/].map((p) => history.search(p))
+            assert.ok(order.every((at) => at >= 0), history)
+            assert.deepEqual(order, [...order].sort((a, b) => a - b), history)
+          } finally {
+            await destination.close()
+          }
         })
 
         test(`SCD${scd}: a table copied beside the live one while the source changes, then swapped in`, async () => {

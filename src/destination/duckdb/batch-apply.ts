@@ -13,14 +13,14 @@ import { mkdirSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { quoteIdent } from '../../postgres/sql-text.js'
 import type { ChangeCommit, Segment } from '../../model/change-set.js'
-import type { SchemaChange } from '../../model/schema-change.js'
+import { describeChange, type SchemaChange } from '../../model/schema-change.js'
 import type { BatchCommit, StagedChanges } from '../destination.js'
 import { END_COLUMN, PARTITION_COLUMN, START_COLUMN, type TableTarget, type TargetColumn } from '../../model/table-binding.js'
 import { applySegmentSql, destinationTable, stageMetaColumns, truncateSql, type Stage, type StagedPositions } from './apply-sql.js'
 import { csvSource, writeStageFile } from './stage-file.js'
 import type { SqlSession } from './sql-session.js'
 import { pgText, widenToText, type FillValue, type StagedValues, type WidenedColumn } from './widen-to-text.js'
-import { markDropped, readCheckpointLsn, writeCheckpoint, writeColumns, writeCommitTimes, writeTable } from './state-store.js'
+import { markDropped, readCheckpointLsn, writeCheckpoint, writeColumns, writeCommitTimes, writeSchemaChanges, writeTable } from './state-store.js'
 import { asHeld } from './column-types.js'
 import { alterSql, columnTypes, fillSql } from './table-ddl.js'
 
@@ -223,6 +223,7 @@ async function applyParts(sql: SqlSession, table: TableTarget, parts: readonly S
   }
   const last = changes.at(-1)
   if (last !== undefined) await writeColumns(sql, last.target)
+  if (last !== undefined) await writeSchemaChanges(sql, last.target, changes.map(describeChange).filter((c) => c !== ''))
 }
 
 /**

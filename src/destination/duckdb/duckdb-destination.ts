@@ -12,7 +12,7 @@ import { InletError } from '../../errors/inlet-error.js'
 import { quoteIdent } from '../../postgres/sql-text.js'
 import type { Segment } from '../../model/change-set.js'
 import type { SnapshotFile } from '../../model/snapshot-file.js'
-import type { LastError, SourceState, TablePhase, TableState } from '../../model/state.js'
+import type { LastError, SchemaChangeRecord, SourceState, TablePhase, TableState } from '../../model/state.js'
 import { END_COLUMN, PARTITION_COLUMN, type TableTarget, type TargetColumn } from '../../model/table-binding.js'
 import type { BatchCommit, Destination, DestinationCapabilities, DestinationOptions, QueryReader, StagedChanges } from '../destination.js'
 import { destinationTable } from './apply-sql.js'
@@ -186,6 +186,8 @@ export class DuckDbDestination implements Destination {
   readTables(source: string): Promise<TableState[]> {
     return state.readTables(this.sql, source)
   }
+
+  readSchemaChanges(source: string, schema: string, table: string): Promise<SchemaChangeRecord[]> { return state.readSchemaChanges(this.sql, source, schema, table) }
 
   markRefresh(source: string, schema: string, table: string, requested = true): Promise<boolean> {
     return state.markRefresh(this.sql, source, schema, table, requested)

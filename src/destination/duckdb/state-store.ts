@@ -4,7 +4,7 @@
  * that goes with data runs inside the caller's transaction; the others are one statement or one
  * transaction each, so a crash leaves the old state or the new, never none.
  */
-import type { LastError, RecordedColumn, SourceState, TablePhase, TableState } from '../../model/state.js'
+import type { LastError, RecordedColumn, SchemaChangeRecord, SourceState, TablePhase, TableState } from '../../model/state.js'
 import type { TableTarget } from '../../model/table-binding.js'
 import { literal, type SqlSession } from './sql-session.js'
 
@@ -23,6 +23,8 @@ const STATE_DDL = [
   `ALTER TABLE ${STATE_SCHEMA}.sources ADD COLUMN IF NOT EXISTS last_error JSON`,
   // Where the source is (no password), so that inlet status needs only the file.
   `ALTER TABLE ${STATE_SCHEMA}.sources ADD COLUMN IF NOT EXISTS connection VARCHAR`,
+  // Each table's schema changes as applied, for the dashboard's table page.
+  `CREATE TABLE IF NOT EXISTS ${STATE_SCHEMA}.schema_changes (source VARCHAR NOT NULL, source_schema VARCHAR NOT NULL, source_table VARCHAR NOT NULL, changed_at TIMESTAMPTZ NOT NULL, change VARCHAR NOT NULL)`,
 ]
 
 export async function createStateSchema(sql: SqlSession): Promise<void> {
@@ -146,6 +148,23 @@ export async function writeTable(sql: SqlSession, target: TableTarget, phase: Ta
 /** Records the columns a table streams after a schema change (in the batch's transaction). */
 export async function writeColumns(sql: SqlSession, target: TableTarget): Promise<void> {
   await sql.run(`UPDATE ${STATE_SCHEMA}.tables SET columns = ${literal(columnsJson(target))}, updated_at = now() WHERE ${tableWhere(target)}`)
+}
+
+/** Appends a table's schema changes to its history (in the batch's transaction). */
+export async function writeSchemaChanges(sql: SqlSession, target: TableTarget, changes: readonly string[]): Promise<void> {
+  if (changes.length === 0) return
+  const values = changes.map((c) => `(${literal(target.sourceName)}, ${literal(target.table.schema)}, ${literal(target.table.name)}, now(), ${literal(c)})`).join(', ')
+  await sql.run(`INSERT INTO ${STATE_SCHEMA}.schema_changes VALUES ${values}`)
+}
+
+/** A table's schema changes, oldest first (none in a file written before the history was kept). */
+export async function readSchemaChanges(sql: SqlSession, source: string, schema: string, table: string): Promise<SchemaChangeRecord[]> {
+  const present = await sql.rows<{ n: bigint }>(`SELECT count(*) AS n FROM duckdb_tables() WHERE schema_name = '${STATE_SCHEMA}' AND table_name = 'schema_changes'`)
+  if (Number(present[0]?.n ?? 0) === 0) return []
+  const rows = await sql.rows<{ at: string; change: string }>(
+    `SELECT strftime(changed_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%gZ') AS at, change FROM ${STATE_SCHEMA}.schema_changes WHERE source = ${literal(source)} AND source_schema = ${literal(schema)} AND source_table = ${literal(table)} ORDER BY changed_at, rowid`,
+  )
+  return rows.map((r) => ({ at: r.at, change: r.change }))
 }
 
 export async function markDropped(sql: SqlSession, target: TableTarget): Promise<void> {

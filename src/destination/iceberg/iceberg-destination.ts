@@ -21,7 +21,7 @@ import { join } from 'node:path'
 import { InletError } from '../../errors/inlet-error.js'
 import type { Segment } from '../../model/change-set.js'
 import type { SnapshotFile } from '../../model/snapshot-file.js'
-import type { LastError, SourceState, TablePhase, TableState } from '../../model/state.js'
+import type { LastError, SchemaChangeRecord, SourceState, TablePhase, TableState } from '../../model/state.js'
 import type { TableTarget, TargetColumn } from '../../model/table-binding.js'
 import type { BatchCommit, Destination, DestinationOptions, QueryReader, StagedChanges } from '../destination.js'
 import { destinationTable } from '../duckdb/apply-sql.js'
@@ -292,6 +292,7 @@ export class IcebergDestination implements Destination {
   }
   writeLastError(source: string, error: LastError): Promise<void> { return this.mirror.writeLastError(source, error) }
   readTables(source: string): Promise<TableState[]> { return this.mirror.readTables(source) }
+  readSchemaChanges(source: string, schema: string, table: string): Promise<SchemaChangeRecord[]> { return this.mirror.readSchemaChanges(source, schema, table) }
   markRefresh(source: string, schema: string, table: string, requested?: boolean): Promise<boolean> { return this.mirror.markRefresh(source, schema, table, requested) }
   followRename(state: TableState, target: TableTarget): Promise<void> { return this.mirror.followRename(state, target) }
   currentRows(state: TableState): Promise<number> { return this.mirror.currentRows(state) }

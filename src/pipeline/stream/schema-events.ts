@@ -11,7 +11,7 @@ import type { Logger } from '../../observability/log.js'
 import type { SourceMonitor } from '../../observability/run-monitor.js'
 import type { SqlClient } from '../../postgres/connect.js'
 import type { Lsn } from '../../protocol/lsn.js'
-import type { SchemaChange } from '../../model/schema-change.js'
+import { describeChange, type SchemaChange } from '../../model/schema-change.js'
 import type { TableTarget } from '../../model/table-binding.js'
 import type { Relation } from '../../source/stream/stream-events.js'
 import { splitIdentity, type AuditRow } from '../ddl-audit.js'
@@ -132,13 +132,4 @@ export class SchemaEvents {
     log.info('schema.drop', `${base.display} was dropped in the source; ${base.destSchema}.${base.destName} is kept and marked dropped.`, { table: base.display })
     return undefined
   }
-}
-
-export function describeChange(change: SchemaChange): string {
-  return [
-    ...change.added.map((a) => `added ${a.column.name} ${a.column.type.name}${a.fill === null ? '' : ' (existing rows filled)'}`),
-    ...change.dropped.map((d) => `dropped ${d} (kept, NULL from now on)`),
-    ...change.retyped.map((r) => `${r.column.name} ${r.from.name} -> ${r.column.type.name}${r.widen ? ' (widened)' : ''}`),
-    ...change.renamed.map((r) => `renamed ${r.from} to ${r.to}`),
-  ].join(', ')
 }
