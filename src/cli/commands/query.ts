@@ -8,7 +8,7 @@ import { loadDestination } from '../../config/load.js'
 import type { Destination, QueryResult } from '../../destination/destination.js'
 import { destinationHeld, openDestination } from '../../destination/registry.js'
 import { InletError } from '../../errors/inlet-error.js'
-import { askRun } from '../../observability/run-api.js'
+import { askRun } from '../../observability/run-client.js'
 import { parseCommandArgs } from '../args.js'
 import { dim, out } from '../terminal.js'
 

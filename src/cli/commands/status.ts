@@ -3,14 +3,12 @@
  * slot's health and the last error. Asks the inlet run that holds the destination, if one does;
  * otherwise reads the file read-only and the sources' catalogs.
  */
-import { loadConfig, type ResolvedConfig } from '../../config/load.js'
-import type { Destination } from '../../destination/destination.js'
-import { destinationHeld, displayOf, localPathOf, openDestination } from '../../destination/registry.js'
-import { askRun } from '../../observability/run-api.js'
+import { loadConfig } from '../../config/load.js'
+import { localPathOf } from '../../destination/registry.js'
+import { askRun } from '../../observability/run-client.js'
 import { formatEta } from '../../observability/copy-progress.js'
-import { buildStatus, type StatusReport, type StatusSource } from '../../observability/status-report.js'
-import { InletError } from '../../errors/inlet-error.js'
-import { parseConnectionString } from '../../postgres/connection-settings.js'
+import type { StatusReport } from '../../observability/status-report.js'
+import { readStatus } from '../../observability/status-read.js'
 import { formatBytes } from '../../source/preflight/check-context.js'
 import { COMMON_HELP, CONFIG_OPTIONS, configFlags, parseCommandArgs } from '../args.js'
 import { bold, dim, out } from '../terminal.js'
@@ -38,7 +36,7 @@ export async function statusCommand(args: readonly string[]): Promise<number> {
   }
   const config = loadConfig(configFlags(values), process.env, { sourcesOptional: true })
   const path = localPathOf(config.destination)
-  const report = (await askRun<StatusReport>(path, 'GET', '/status')) ?? (await readStatus(config, path))
+  const report = (await askRun<StatusReport>(path, 'GET', '/status')) ?? (await readStatus(config))
   if (values.json === true) {
     out(JSON.stringify(report, null, 2))
     return 0
@@ -66,36 +64,6 @@ export async function statusCommand(args: readonly string[]): Promise<number> {
     }
   }
   return 0
-}
-
-/** With no run answering: the file read-only (or held by some other process) and each source's catalog. */
-async function readStatus(config: ResolvedConfig, path: string): Promise<StatusReport> {
-  let destination: Destination
-  try {
-    destination = await openDestination(config.destination, { readOnly: true })
-  } catch (error) {
-    if (destinationHeld(error)) return buildStatus(config, 'held')
-    throw error
-  }
-  try {
-    return await buildStatus(config.sources.length > 0 ? config : { ...config, sources: await recordedSources(destination) }, destination)
-  } finally {
-    await destination.close()
-  }
-}
-
-/**
- * No source given: the ones the destination holds, found where their last run recorded them;
- * the password comes from PGPASSWORD or ~/.pgpass as for any run.
- */
-async function recordedSources(destination: Destination): Promise<StatusSource[]> {
-  const recorded = (await destination.hasState()) ? await destination.listSources() : []
-  if (recorded.length === 0) {
-    throw new InletError('INLET-C006', `${displayOf(destination.url)} holds no source yet, and none was given.`, {
-      fix: 'Run inlet run first, or pass --source postgres://USER@HOST:5432/DB (or --config inlet.yaml).',
-    })
-  }
-  return recorded.map((s) => ({ name: s.source, slot: s.slot, connection: s.connection == null ? undefined : parseConnectionString(s.connection) }))
 }
 
 function formatDuration(seconds: number): string {
