@@ -11,7 +11,7 @@
  */
 import type { ResolvedConfig, ResolvedSource } from '../config/load.js'
 import type { Destination } from '../destination/destination.js'
-import { openDestination } from '../destination/registry.js'
+import { destinationHeld, openDestination } from '../destination/registry.js'
 import { InletError } from '../errors/inlet-error.js'
 import { isRetryable } from '../errors/retry.js'
 import { silentLogger, type Logger } from '../observability/log.js'
@@ -69,6 +69,22 @@ export interface RunServices {
   close(): Promise<void>
 }
 
+/**
+ * Readers without a run (inlet status, inlet query, inlet ui) hold a DuckDB file for well under a
+ * second at a time: a run that meets one waits up to 5 s for it rather than fail (INLET-D001).
+ */
+async function openWhenFree(open: () => Promise<Destination>): Promise<Destination> {
+  const deadline = Date.now() + 5000
+  for (;;) {
+    try {
+      return await open()
+    } catch (error) {
+      if (!destinationHeld(error) || Date.now() > deadline) throw error
+      await new Promise((r) => setTimeout(r, 200))
+    }
+  }
+}
+
 export async function runPipeline(options: RunOptions): Promise<RunResult> {
   limitYoungGeneration()
   const { config } = options
@@ -78,7 +94,7 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
   const onWidened = (w: { table: string; column: string; from: string }) =>
     log.warn('schema.widen', `${w.table}.${w.column} received a value its type ${w.from} cannot hold (NaN in a numeric(p,s), an infinite interval, an array with explicit bounds): it holds PostgreSQL's text form of every value (VARCHAR) from now on.`, { table: w.table, column: w.column, from: w.from })
   const destination = wrap(
-    await openDestination(config.destination, { droppedColumns: config.droppedColumns, memoryBytes: config.memory.destinationBytes, memoryCeilingBytes: config.memory.destinationCeilingBytes, onWidened }),
+    await openWhenFree(() => openDestination(config.destination, { droppedColumns: config.droppedColumns, memoryBytes: config.memory.destinationBytes, memoryCeilingBytes: config.memory.destinationCeilingBytes, onWidened })),
   )
   // The run holds the destination: scratch directories named after it are a dead run's.
   removeStaleWorkDirectories(destination.localPath)
