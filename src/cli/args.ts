@@ -61,3 +61,13 @@ export const COMMON_HELP = `Source flags (inlet.yaml can say the same; flags win
   --slot NAME            replication slot (default: inlet_<database>)
   --json                 print the result as JSON
   -h, --help             this help`
+
+/** `PORT` or `HOST:PORT` (IPv6 in brackets: `[::]:9187`); host 127.0.0.1 when none. Port 0: any free one. */
+export function parseListen(flag: string, text: string): { host: string; port: number } {
+  const match = /^(?:(\[[^\]]+\]|[^:]+):)?(\d{1,5})$/.exec(text)
+  const port = Number(match?.[2])
+  if (match === null || !Number.isInteger(port) || port < 0 || port > 65535 || (port === 0 && flag !== '--ui')) {
+    throw new InletError('INLET-C004', `${flag} must be PORT or HOST:PORT, not "${text}".`, { fix: `e.g. ${flag} ${flag === '--ui' ? '8642' : '9187'}, or ${flag} 0.0.0.0:${flag === '--ui' ? '8642' : '9187'} to be reached from other hosts` })
+  }
+  return { host: (match[1] ?? '127.0.0.1').replace(/^\[|\]$/g, ''), port }
+}

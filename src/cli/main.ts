@@ -18,6 +18,7 @@ import { setupCommand } from './commands/setup.js'
 import { slotsCommand } from './commands/slots.js'
 import { statusCommand } from './commands/status.js'
 import { teardownCommand } from './commands/teardown.js'
+import { uiCommand } from './commands/ui.js'
 import { bold, dim, err, out, red } from './terminal.js'
 import type { CliContext } from './context.js'
 
@@ -32,6 +33,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   run: { run: runCommand, summary: 'copy the tables, then stream every change into DuckDB (--once: catch up, stop)' },
   refresh: { run: refreshCommand, summary: 'copy tables again beside the current ones, swapped in when loaded' },
   status: { run: statusCommand, summary: 'each table\'s phase and rows, lag behind the source, the slot\'s retained WAL' },
+  ui: { run: uiCommand, summary: 'the live dashboard of a destination (also while a run streams into it)' },
   query: { run: queryCommand, summary: 'read-only SQL on the destination, also while inlet run streams into it' },
   compact: { run: compactCommand, summary: 'rewrite Iceberg tables without their deletes and small files' },
   teardown: { run: teardownCommand, summary: 'drop what setup created: slot, publication, DDL tracking' },

@@ -3,39 +3,34 @@
  * the file for writing, so others cannot read it meanwhile):
  *  - a local HTTP API on a Unix socket beside the file (mode 0600: only its owner may connect),
  *    for `inlet status` (GET /status) and `inlet query` (POST /query, read-only SQL);
+ *    and `inlet ui` (GET /history, GET /table, POST /refresh);
  *  - with `--metrics-port`, Prometheus metrics (GET /metrics) and GET /healthz on TCP. That port
- *    serves no data and no SQL, so it may be opened to a scraper.
+ *    serves no data and no SQL, so it may be opened to a scraper;
+ *  - with `--ui`, the dashboard (dashboard/dashboard-server.ts), guarded by its access token.
  */
-import { createHash } from 'node:crypto'
 import { existsSync, lstatSync, mkdirSync, chmodSync, rmSync } from 'node:fs'
-import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import { tmpdir, userInfo } from 'node:os'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { userInfo } from 'node:os'
 import { basename, dirname, join, resolve } from 'node:path'
 import type { ResolvedConfig } from '../config/load.js'
-import type { Destination, QueryReader } from '../destination/destination.js'
+import type { Destination } from '../destination/destination.js'
 import { InletError } from '../errors/inlet-error.js'
+import { displayName } from '../postgres/sql-text.js'
+import { runData } from './dashboard/dashboard-data.js'
+import { serveDashboard, type Listen } from './dashboard/dashboard-server.js'
+import { LiveHistory } from './live-history.js'
 import type { Logger } from './log.js'
 import { renderMetrics } from './metrics.js'
+import { controlSocketPath } from './run-client.js'
 import type { RunMonitor } from './run-monitor.js'
-import { buildStatus } from './status-report.js'
 
 /** Rows a query returns at most through the API (the CLI asks for fewer by default). */
 const MAX_QUERY_ROWS = 100_000
 
-/**
- * The socket of the run that holds `destinationPath`: beside the file, or (when that path would
- * pass the 107-byte limit of socket paths) in a private directory under the temp directory.
- */
-export function controlSocketPath(destinationPath: string): string {
-  const full = resolve(destinationPath)
-  const beside = join(dirname(full), `.${basename(full)}.inlet.sock`)
-  if (Buffer.byteLength(beside) <= 100) return beside
-  const dir = join(tmpdir(), `inlet-${userInfo().uid}`)
-  return join(dir, `${createHash('sha256').update(full).digest('hex').slice(0, 24)}.sock`)
-}
-
 export interface ServeOptions {
-  readonly metrics?: { readonly host: string; readonly port: number } | undefined
+  readonly metrics?: Listen | undefined
+  /** `--ui`: where the dashboard listens. */
+  readonly ui?: Listen | undefined
   readonly log: Logger
 }
 
@@ -49,9 +44,13 @@ export async function serveRun(config: ResolvedConfig, destination: Destination,
     queue = next.catch(() => undefined)
     return next
   }
+  const history = new LiveHistory()
+  const sampler = setInterval(() => history.sampleMonitor(monitor), 1000)
+  sampler.unref()
+  const data = runData({ config, state, reader, monitor, history, serial })
   const path = controlSocketPath(destination.localPath)
   const api = createServer((req, res) => {
-    void handleApi(req, res, { config, state, reader, monitor, serial }).catch((error: unknown) => sendError(res, error))
+    void handleApi(req, res, data, history).catch((error: unknown) => sendError(res, error))
   })
   let serving = false
   try {
@@ -82,15 +81,31 @@ export async function serveRun(config: ResolvedConfig, destination: Destination,
     try {
       await listen(metrics, () => metrics?.listen(port, host))
     } catch (cause) {
-      if (serving) api.close()
-      await reader.close()
-      await state.close()
+      await undo()
       throw new InletError('INLET-C004', `The metrics port ${host}:${port} cannot be opened: ${(cause as Error).message}.`, { cause, fix: 'Choose a free port: --metrics-port PORT (or HOST:PORT).' })
     }
     options.log.info('metrics.listen', `Prometheus metrics on http://${host}:${port}/metrics (health: /healthz).`, { host, port })
   }
+  let dashboard: { close(): Promise<void> } | undefined
+  if (options.ui !== undefined) {
+    try {
+      dashboard = await serveDashboard({ ...options.ui, data, log: options.log })
+    } catch (error) {
+      metrics?.close()
+      await undo()
+      throw error
+    }
+  }
+  async function undo(): Promise<void> {
+    clearInterval(sampler)
+    if (serving) api.close()
+    await reader.close()
+    await state.close()
+  }
   return {
     close: async () => {
+      clearInterval(sampler)
+      await dashboard?.close()
       // Requests in flight are cut: the run is stopping.
       const closing = [serving ? new Promise<void>((r) => api.close(() => r())) : undefined, metrics === undefined ? undefined : new Promise<void>((r) => metrics?.close(() => r()))]
       api.closeAllConnections()
@@ -117,40 +132,27 @@ function prepareSocketDirectory(dir: string, shared: boolean): void {
   }
 }
 
-interface ApiContext {
-  readonly config: ResolvedConfig
-  /** A connection of its own for status reads. */
-  readonly state: Destination
-  readonly reader: QueryReader
-  readonly monitor: RunMonitor
-  readonly serial: <T>(work: () => Promise<T>) => Promise<T>
-}
-
-async function handleApi(req: IncomingMessage, res: ServerResponse, ctx: ApiContext): Promise<void> {
-  if (req.method === 'GET' && req.url === '/status') {
-    const report = await ctx.serial(() => buildStatus(ctx.config, ctx.state, ctx.monitor))
-    return send(res, 200, JSON.stringify(report), 'application/json')
+async function handleApi(req: IncomingMessage, res: ServerResponse, data: ReturnType<typeof runData>, history: LiveHistory): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://run')
+  if (req.method === 'GET' && url.pathname === '/status') return send(res, 200, JSON.stringify((await data.overview()).status), 'application/json')
+  if (req.method === 'GET' && url.pathname === '/history') return send(res, 200, JSON.stringify(history), 'application/json')
+  if (req.method === 'GET' && url.pathname === '/table') {
+    const table = await data.table(url.searchParams.get('source') ?? '', url.searchParams.get('table') ?? '')
+    return send(res, 200, JSON.stringify({ table: table ?? null }), 'application/json')
   }
-  if (req.method === 'POST' && req.url === '/query') {
+  if (req.method === 'POST' && url.pathname === '/query') {
     const body = JSON.parse(await readBody(req)) as { sql?: unknown; limit?: unknown }
     if (typeof body.sql !== 'string') return send(res, 400, JSON.stringify({ error: { code: 'INLET-D005', message: 'The request has no sql.' } }), 'application/json')
     const limit = Math.min(MAX_QUERY_ROWS, Math.max(1, Number(body.limit ?? 1000) || 1000))
-    const result = await ctx.serial(() => ctx.reader.query(body.sql as string, limit))
-    return send(res, 200, JSON.stringify(result), 'application/json')
+    return send(res, 200, JSON.stringify(await data.query(body.sql, limit)), 'application/json')
   }
-  if (req.method === 'POST' && req.url === '/refresh') {
-    // [{source, schema, table}]: names already resolved by the caller against this run's tables.
-    const body = JSON.parse(await readBody(req)) as { tables?: Array<{ source?: string; schema?: string; table?: string }> }
-    const accepted: string[] = []
-    for (const t of body.tables ?? []) {
-      const live = t.source === undefined ? undefined : ctx.monitor.sources.get(t.source)
-      if (live === undefined || typeof t.schema !== 'string' || typeof t.table !== 'string') continue
-      live.refreshRequests.push([t.schema, t.table])
-      accepted.push(`${t.source}:${t.schema}.${t.table}`)
-    }
-    return send(res, 200, JSON.stringify({ accepted }), 'application/json')
+  if (req.method === 'POST' && url.pathname === '/refresh') {
+    // [{source, schema, table}] (inlet refresh: names resolved by the caller) or [{source, display}] (inlet ui).
+    const body = JSON.parse(await readBody(req)) as { tables?: Array<{ source?: string; schema?: string; table?: string; display?: string }> }
+    const entries = (body.tables ?? []).map((t) => ({ source: t.source, table: t.display ?? (typeof t.schema === 'string' && typeof t.table === 'string' ? displayName(t.schema, t.table) : undefined) }))
+    return send(res, 200, JSON.stringify({ accepted: await data.refreshNames(entries) }), 'application/json')
   }
-  send(res, 404, JSON.stringify({ error: { code: 'INLET-C004', message: 'GET /status, POST /query or POST /refresh' } }), 'application/json')
+  send(res, 404, JSON.stringify({ error: { code: 'INLET-C004', message: 'GET /status, /history, /table; POST /query or /refresh' } }), 'application/json')
 }
 
 function sendError(res: ServerResponse, error: unknown): void {
@@ -186,45 +188,5 @@ function listen(server: Server, start: () => void): Promise<void> {
       resolveListen()
     })
     start()
-  })
-}
-
-/**
- * Asks the run holding `destinationPath`: the answer, or undefined when no run listens there
- * (no socket, or a socket nobody accepts on). A run that accepts but fails is INLET-D006, and an
- * error the run reports (a refused query) comes back as that InletError.
- */
-export async function askRun<T>(destinationPath: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T | undefined> {
-  const socketPath = controlSocketPath(destinationPath)
-  if (!existsSync(socketPath)) return undefined
-  const owner = lstatSync(socketPath).uid
-  if (owner !== userInfo().uid && userInfo().uid !== 0) {
-    throw new InletError('INLET-D006', `The socket ${socketPath} belongs to another user (uid ${owner}); Inlet does not talk to it.`, { fix: 'Run inlet status / inlet query as the user that runs inlet run.' })
-  }
-  return new Promise<T | undefined>((resolveAsk, reject) => {
-    const req = request({ socketPath, method, path, headers: { 'content-type': 'application/json' }, timeout: 60_000 }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8')
-        let parsed: unknown
-        try {
-          parsed = JSON.parse(text)
-        } catch {
-          return reject(new InletError('INLET-D006', `The running inlet run answered ${method} ${path} with something unexpected (HTTP ${res.statusCode ?? '?'}).`))
-        }
-        const error = (parsed as { error?: { code?: string; message?: string; fix?: string } }).error
-        if (error !== undefined) return reject(new InletError((error.code ?? 'INLET-X001') as 'INLET-X001', error.message ?? 'The running inlet run reported an error.', error.fix === undefined ? {} : { fix: error.fix }))
-        resolveAsk(parsed as T)
-      })
-    })
-    req.on('timeout', () => req.destroy(new Error('no answer within 60 s')))
-    req.on('error', (cause: NodeJS.ErrnoException) => {
-      // A socket file nobody listens on: the run that made it died without removing it.
-      if (cause.code === 'ECONNREFUSED' || cause.code === 'ENOENT') return resolveAsk(undefined)
-      reject(new InletError('INLET-D006', `The running inlet run did not answer: ${cause.message}.`, { cause, fix: 'Try again in a moment; if it persists, stop that inlet run (Ctrl-C or SIGTERM) and read the file directly.' }))
-    })
-    if (body !== undefined) req.write(JSON.stringify(body))
-    req.end()
   })
 }

@@ -12,7 +12,7 @@ import { runPipeline } from '../../pipeline/run-pipeline.js'
 import { serveRun } from '../../observability/run-api.js'
 import { runDoctor } from '../../source/preflight/doctor.js'
 import { runSetup } from '../../source/setup/setup.js'
-import { parseCommandArgs } from '../args.js'
+import { parseCommandArgs, parseListen } from '../args.js'
 import { renderDoctorReport } from '../render/doctor-report.js'
 import { bold, dim, green, out } from '../terminal.js'
 
@@ -24,14 +24,16 @@ table and a table without a primary key. Then runs inlet doctor (which finds wha
 inlet setup --apply (which fixes it) and inlet doctor again, then streams the slot while a live
 workload writes, replicates everything into ./inlet-demo.duckdb with inlet run (orders as SCD
 type 2, the rest as mirrors), and on Ctrl-C or after --duration prints source and destination
-row counts side by side and a few queries to try. The server is stopped at the end.
+row counts side by side and a few queries to try. The server is stopped at the end. While it
+runs, the live dashboard shows it all: open the address it prints (with its access token).
 
   --duration SECONDS     how long the live workload runs (default 10; 0 = until Ctrl-C)
+  --ui [HOST:]PORT       where the dashboard listens (default 127.0.0.1 on a free port)
   --destination PATH     the DuckDB file (default ./inlet-demo.duckdb)
   -h, --help             this help`
 
 export async function demoCommand(args: readonly string[]): Promise<number> {
-  const { values } = parseCommandArgs('demo', args, { help: { type: 'boolean', short: 'h' }, duration: { type: 'string' }, destination: { type: 'string' } })
+  const { values } = parseCommandArgs('demo', args, { help: { type: 'boolean', short: 'h' }, duration: { type: 'string' }, destination: { type: 'string' }, ui: { type: 'string' } })
   if (values.help === true) {
     out(DEMO_HELP)
     return 0
@@ -39,6 +41,7 @@ export async function demoCommand(args: readonly string[]): Promise<number> {
   const duration = Number(values.duration ?? '10')
   const destinationPath = typeof values.destination === 'string' ? values.destination : './inlet-demo.duckdb'
   if (!Number.isFinite(duration) || duration < 0) throw new InletError('INLET-C004', `--duration must be a number of seconds, not "${String(values.duration)}".`)
+  const ui = parseListen('--ui', typeof values.ui === 'string' ? values.ui : '0')
   out(dim('Starting an embedded PostgreSQL...'))
   const server = await EmbeddedPostgres.start({ settings: { wal_level: 'logical', max_wal_senders: 10, max_replication_slots: 10 } })
   try {
@@ -87,7 +90,7 @@ export async function demoCommand(args: readonly string[]): Promise<number> {
         config: runConfig,
         signal: stop.signal,
         log,
-        serve: (destination, monitor) => serveRun(runConfig, destination, monitor, { log }),
+        serve: (destination, monitor) => serveRun(runConfig, destination, monitor, { log, ui }),
         onBatch: (b) => {
           applied += b.changes
           lastLatency = Date.now() - b.lastCommitTime / 1000

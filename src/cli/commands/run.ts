@@ -3,7 +3,7 @@ import { InletError } from '../../errors/inlet-error.js'
 import { createLogger } from '../../observability/log.js'
 import { runPipeline } from '../../pipeline/run-pipeline.js'
 import { serveRun } from '../../observability/run-api.js'
-import { COMMON_HELP, CONFIG_OPTIONS, configFlags, parseCommandArgs } from '../args.js'
+import { COMMON_HELP, CONFIG_OPTIONS, configFlags, parseCommandArgs, parseListen } from '../args.js'
 import { out } from '../terminal.js'
 import type { CliContext } from '../context.js'
 import { formatLsn } from '../../protocol/lsn.js'
@@ -30,6 +30,8 @@ exit 0), or with --once until caught up with the WAL position current when strea
   --scd 1|2              SCD type of every table without its own (default 1: a mirror)
   --metrics-port [HOST:]PORT  serve Prometheus metrics at /metrics and a health check at
                          /healthz (default host 127.0.0.1; 0.0.0.0:PORT for a remote scraper)
+  --ui [HOST:]PORT       serve the live dashboard (default host 127.0.0.1; port 0 picks a free
+                         one); the address it prints carries a random access token
 ${COMMON_HELP}
 
 Several sources in the config stream side by side into the one destination, each into a schema
@@ -42,14 +44,15 @@ Logs go to stderr: short lines on a terminal, JSON lines otherwise (--json force
 export const INTERRUPTED_EXIT = 3
 
 export async function runCommand(args: readonly string[], context: CliContext = {}): Promise<number> {
-  const { values } = parseCommandArgs('run', args, { ...CONFIG_OPTIONS, once: { type: 'boolean' }, workers: { type: 'string' }, resync: { type: 'boolean' }, takeover: { type: 'boolean' }, 'metrics-port': { type: 'string' } })
+  const { values } = parseCommandArgs('run', args, { ...CONFIG_OPTIONS, once: { type: 'boolean' }, workers: { type: 'string' }, resync: { type: 'boolean' }, takeover: { type: 'boolean' }, 'metrics-port': { type: 'string' }, ui: { type: 'string' } })
   if (values.help === true) {
     out(RUN_HELP)
     return 0
   }
   const workers = values.workers === undefined ? 2 : Number(values.workers)
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new InletError('INLET-C004', `--workers must be a whole number from 1 to 64, not "${String(values.workers)}".`)
-  const metrics = values['metrics-port'] === undefined ? undefined : parseListen(String(values['metrics-port']))
+  const metrics = values['metrics-port'] === undefined ? undefined : parseListen('--metrics-port', String(values['metrics-port']))
+  const ui = values.ui === undefined ? undefined : parseListen('--ui', String(values.ui))
   const config = loadConfig(configFlags(values))
   const log = createLogger(values.json === true ? { json: true } : {})
   const controller = new AbortController()
@@ -77,7 +80,7 @@ export async function runCommand(args: readonly string[], context: CliContext = 
       signal: controller.signal,
       snapshotWorkers: workers,
       log,
-      serve: (destination, monitor) => serveRun(config, destination, monitor, { metrics, log }),
+      serve: (destination, monitor) => serveRun(config, destination, monitor, { metrics, ui, log }),
       ...(context.wrapDestination === undefined ? {} : { wrapDestination: context.wrapDestination }),
     })
     const { checkpoints, ...totals } = result
@@ -94,14 +97,4 @@ export async function runCommand(args: readonly string[], context: CliContext = 
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
   }
-}
-
-/** `PORT` or `HOST:PORT` (IPv6 in brackets: `[::]:9187`). */
-function parseListen(text: string): { host: string; port: number } {
-  const match = /^(?:(\[[^\]]+\]|[^:]+):)?(\d{1,5})$/.exec(text)
-  const port = Number(match?.[2])
-  if (match === null || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new InletError('INLET-C004', `--metrics-port must be PORT or HOST:PORT, not "${text}".`, { fix: 'e.g. --metrics-port 9187, or --metrics-port 0.0.0.0:9187 for a scraper on another host' })
-  }
-  return { host: (match[1] ?? '127.0.0.1').replace(/^\[|\]$/g, ''), port }
 }
