@@ -95,7 +95,8 @@ describe(`dashboard in a real browser (PostgreSQL ${major})`, { skip: CHROMIUM =
     mkdirSync(SHOTS, { recursive: true })
     dir = mkdtempSync(join(tmpdir(), 'inlet-ui-'))
     destination = join(dir, 'lake.duckdb')
-    server = await startServer(major)
+    // A finite max_slot_wal_keep_size: the slot's room before invalidation, and its forecast, show.
+    server = await startServer(major, { max_slot_wal_keep_size: '1GB' })
     // orders is large enough that its snapshot lasts a few seconds on a 2-core machine.
     await createDatabase(server, 'shop', `
       create table customers (id serial primary key, name text not null, city text);
@@ -184,14 +185,15 @@ describe(`dashboard in a real browser (PostgreSQL ${major})`, { skip: CHROMIUM =
       await page.goto(`${origin}/#/`)
       await page.waitForSelector('section[data-source="shop"] .uplot')
       await page.waitForSelector('section[data-source="crm"] .uplot')
-      assert.equal(await page.locator('section[data-source="shop"] .uplot').count(), 3)
+      assert.equal(await page.locator('section[data-source="shop"] .uplot').count(), 4)
       const seen = new Set<string>()
       await until(page, 'the lag figure to change', async () => {
         seen.add(`${await text(page, 'section[data-source="shop"] [data-field="lag"]')}|${await text(page, 'section[data-source="shop"] [data-field="checkpoint"]')}`)
         return seen.size >= 3
       })
       await until(page, 'a rate of changes', async () => /^[1-9]/.test(await text(page, 'section[data-source="shop"] [data-field="rate"]')))
-      assert.match(await text(page, 'section[data-source="shop"] .slot'), /retains \d/)
+      assert.match(await text(page, 'section[data-source="shop"] .slot'), /retains \d.* before invalidation/)
+      assert.ok(Number(await page.evaluate('document.documentElement.scrollWidth - window.innerWidth')) <= 0, 'the overview fits a laptop screen')
       await page.screenshot({ path: join(SHOTS, 'overview.png'), fullPage: true })
 
       // A schema change shows in the table's history; the column mapping names both types.
@@ -269,6 +271,8 @@ describe(`dashboard in a real browser (PostgreSQL ${major})`, { skip: CHROMIUM =
       }
       await page.goto(`${origin}/#/`)
       await page.waitForSelector('section[data-source="shop"] .uplot')
+      // Two slot checks (15 s apart) give the WAL rate behind the forecast.
+      await until(page, 'the invalidation forecast', async () => /invalidated in ~\d/.test(await text(page, 'section[data-source="shop"] .slot')), 40_000)
       await page.screenshot({ path: join(SHOTS, 'overview-phone.png'), fullPage: true })
 
       // Refusals: wrong token, no token, another origin, another Host.
@@ -305,6 +309,43 @@ describe(`dashboard in a real browser (PostgreSQL ${major})`, { skip: CHROMIUM =
       { sourceUrl: server.url('shop'), sourceTable: 'public.customers', destTable: 'shop.customers' },
       { sourceUrl: server.url('crm'), sourceTable: 'public.contacts', destTable: 'crm.contacts' },
     ])
+  })
+
+  test('inlet ui shows an Iceberg destination: its tables, rows and column mapping', async () => {
+    const warehouse = join(dir, 'warehouse')
+    const iceConfig = join(dir, 'iceberg.yaml')
+    writeFileSync(iceConfig, `sources:\n  - name: crm\n    url: ${server.url('crm')}\n    slot: inlet_crm_iceberg\ndestination: "iceberg:file://${warehouse}"\n`)
+    const copied = await runCli(['run', '--once', '--config', iceConfig])
+    assert.equal(copied.code, 0, copied.stderr)
+    // Its slot dropped behind its back: the next run stops with INLET-S006, kept as the source's last error.
+    assert.equal((await runCli(['slots', 'drop', 'inlet_crm_iceberg', '--source', server.url('crm')])).code, 0)
+    const lost = await runCli(['run', '--once', '--config', iceConfig])
+    assert.notEqual(lost.code, 0)
+    assert.match(lost.stderr, /INLET-S006/)
+    const ui = await startCli(['ui', '--config', iceConfig, '--port', '0'], /Dashboard: (http:\/\/[^"\s]+)/)
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
+    const page = await context.newPage()
+    const problems: string[] = []
+    page.on('console', (m) => m.type() === 'error' && problems.push(`console: ${m.text()}`))
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`))
+    try {
+      const origin = new URL(ui.url).origin
+      await page.goto(ui.url)
+      await page.goto(`${origin}/#/tables`)
+      const expected = (await sql<{ n: string }>(server, 'crm', 'select count(*)::text as n from contacts'))[0]?.n
+      await until(page, 'the Iceberg table with its rows', async () => (await text(page, '[data-table="crm:public.contacts"] [data-field="rows"]')).replace(/,/g, '') === expected)
+      assert.match(await text(page, 'main'), /iceberg:file:/)
+      await page.goto(`${origin}/#/`)
+      await until(page, 'the last error with its code and fix', async () => /INLET-S006[\s\S]*fix: .*--resync/.test(await text(page, 'section[data-source="crm"] .error')))
+      await page.screenshot({ path: join(SHOTS, 'iceberg-overview.png'), fullPage: true })
+      await page.goto(`${origin}/#/table/crm/public.contacts`)
+      await until(page, 'the column mapping', async () => /tags\s+text\[\]\s+list<string>/.test(await text(page, 'main')) && /id\s+integer\s+int\s+key/.test(await text(page, 'main')))
+      await page.screenshot({ path: join(SHOTS, 'iceberg-table.png'), fullPage: true })
+      assert.deepEqual(problems, [])
+    } finally {
+      await context.close()
+      assert.equal(await stop(ui.child), 0, ui.log())
+    }
   })
 
   test('inlet ui: read-only with no run, through the run while one streams', async () => {

@@ -10,7 +10,7 @@ import { rowIdentity } from '../src/destination/iceberg/row-index.js'
 import { bound } from '../src/destination/iceberg/data-files.js'
 import { tableLocation } from '../src/destination/iceberg/catalog.js'
 import { FileStorage } from '../src/destination/iceberg/storage.js'
-import { evolveSchema, fieldIds, writtenType } from '../src/destination/iceberg/iceberg-schema.js'
+import { evolveSchema, fieldIds, icebergTypeName, writtenType } from '../src/destination/iceberg/iceberg-schema.js'
 import { readManifestList, writeManifest, writeManifestList } from '../src/destination/iceberg/manifests.js'
 
 test('bounds in Iceberg binary form, none where the text is not exact', () => {
@@ -116,4 +116,11 @@ test('row identities: the same for the same values in any session time zone, apa
     duck.closeSync()
     instance.closeSync()
   }
+})
+
+test('the dashboard names mirror column types as the Iceberg schema does', () => {
+  assert.deepEqual(
+    ['INTEGER', 'SMALLINT', 'BIGINT', 'DECIMAL(12,2)', 'VARCHAR[]', 'INTEGER[][]', 'TIMESTAMPTZ', 'INTERVAL', 'UUID', 'BLOB'].map(icebergTypeName),
+    ['int', 'int', 'long', 'decimal(12, 2)', 'list<string>', 'list<list<int>>', 'timestamptz', 'string', 'uuid', 'binary'],
+  )
 })

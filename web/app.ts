@@ -4,7 +4,7 @@
  * token the server wrote into the page.
  */
 import { SourceCharts } from './charts.js'
-import { doctorPage, errorBox, overviewPage, QUERY_FORM, queryResult, tablePage, tablesPage } from './views.js'
+import { doctorPage, errorBox, overviewPage, QUERY_FORM, queryResult, tablePage, tablesPage, type RefreshNote } from './views.js'
 import type { ApiError, DoctorReport, Overview, QueryResult, TableDetail } from './types.js'
 
 const main = document.getElementById('main') as HTMLElement
@@ -15,6 +15,10 @@ let overview: Overview | undefined
 let detail: TableDetail | undefined
 let result: QueryResult | undefined
 let resultPage = 0
+/** After a click on refresh: its note, and whether the copy was seen running. */
+let refreshNote: (RefreshNote & { seenRunning: boolean }) | undefined
+/** Samples kept per source, as the server keeps them (ten minutes at one a second). */
+const KEEP = 600
 const charts = new Map<string, SourceCharts>()
 
 class ApiFailure extends Error {
@@ -31,7 +35,28 @@ async function api<T>(path: string, body?: unknown): Promise<T> {
 }
 
 function route(): string[] {
-  return location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent)
+  try {
+    return location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent)
+  } catch {
+    return [''] // a malformed address: the overview
+  }
+}
+
+/** The table page of `detail`, if that is the page open now. */
+function tableOpen(): TableDetail | undefined {
+  const [page, source, table] = route()
+  return page === 'table' && detail !== undefined && detail.source === source && detail.table === table ? detail : undefined
+}
+
+function paintTable(o: Overview | undefined, shown: TableDetail): void {
+  const key = `${shown.source}:${shown.table}`
+  const note = refreshNote?.key === key ? refreshNote : undefined
+  if (note !== undefined) {
+    const phase = o?.status.sources.find((s) => s.source === shown.source)?.tables.find((t) => t.table === shown.table)?.phase
+    if (phase === 'refreshing') note.seenRunning = true
+    else if (note.seenRunning && phase === 'streaming') refreshNote = { ...note, html: `Refreshed: the new copy replaced the table at ${new Date().toLocaleTimeString('en-GB')}.`, busy: false, seenRunning: false }
+  }
+  paint(tablePage(o, shown, refreshNote?.key === key ? refreshNote : undefined))
 }
 
 function dropCharts(): void {
@@ -88,9 +113,11 @@ async function show(): Promise<void> {
       if (overview !== undefined) paint(tablesPage(overview))
     } else if (page === 'table') {
       const [source = '', table = ''] = rest
+      detail = undefined
       main.innerHTML = '<p class="muted">Loading…</p>'
       detail = await api<TableDetail>(`/api/table?source=${encodeURIComponent(source)}&table=${encodeURIComponent(table)}`)
-      paint(tablePage(overview, detail))
+      const shown = tableOpen()
+      if (shown !== undefined) paintTable(overview, shown)
     } else if (page === 'doctor') {
       main.innerHTML = '<h1>Doctor</h1><p class="muted">Checking each source…</p>'
       const { report } = await api<{ report: DoctorReport | null }>('/api/doctor')
@@ -106,14 +133,24 @@ async function show(): Promise<void> {
   }
 }
 
-function onOverview(o: Overview): void {
+function onOverview(update: Overview): void {
+  let o = update
+  if (update.append === true && overview !== undefined) {
+    // Live updates carry only the new samples: add them to what the page has.
+    const history: Record<string, Overview['history'][string]> = {}
+    for (const [source, samples] of Object.entries(update.history)) history[source] = [...(overview.history[source] ?? []), ...samples].slice(-KEEP)
+    o = { ...update, history }
+  }
   overview = o
   live.textContent = `live · ${new Date().toLocaleTimeString('en-GB')}`
   live.className = 'live on'
   const [page = ''] = route()
   if (page === '') drawOverview(o)
   else if (page === 'tables') paint(tablesPage(o))
-  else if (page === 'table' && detail !== undefined && main.dataset.view === 'table') paint(tablePage(o, detail))
+  else if (page === 'table') {
+    const shown = tableOpen()
+    if (shown !== undefined) paintTable(o, shown)
+  }
 }
 
 async function runQuery(): Promise<void> {
@@ -137,12 +174,18 @@ main.addEventListener('click', (event) => {
   const action = button.dataset.action
   if (action === 'refresh') {
     button.disabled = true
-    const note = main.querySelector('[data-field="refresh-note"]')
+    const key = `${button.dataset.source ?? ''}:${button.dataset.table ?? ''}`
+    refreshNote = { key, html: 'Asking…', busy: true, seenRunning: false }
     api('/api/refresh', { source: button.dataset.source, table: button.dataset.table })
-      .then(() => note !== null && (note.textContent = 'Refresh asked: the copy starts within seconds.'))
+      .then(() => {
+        if (refreshNote?.key === key) refreshNote = { ...refreshNote, html: 'Refresh asked: the copy starts within seconds.' }
+      })
       .catch((error: unknown) => {
-        button.disabled = false
-        if (note !== null) note.innerHTML = errorBox(error instanceof ApiFailure ? error.body : { code: 'INLET-UI', message: String(error) })
+        refreshNote = { key, html: errorBox(error instanceof ApiFailure ? error.body : { code: 'INLET-UI', message: String(error) }), busy: false, seenRunning: false }
+      })
+      .finally(() => {
+        const shown = tableOpen()
+        if (shown !== undefined) paintTable(overview, shown)
       })
   } else if (action === 'copy') {
     const text = document.getElementById(button.dataset.target ?? '')?.textContent ?? ''

@@ -1,6 +1,6 @@
 /**
  * Live charts of one source over the last minutes (uPlot, loaded as a script by the page): lag in
- * seconds, changes applied per second, and the WAL the slot retains beside what the server may
+ * seconds and in WAL bytes, changes applied per second, and the WAL the slot retains beside what the server may
  * still write before it invalidates the slot.
  */
 import type { Sample } from './types.js'
@@ -17,6 +17,8 @@ declare global {
 }
 
 const HEIGHT = 150
+/** Pixels between charts, as style.css has it. */
+const GAP = 16
 
 interface ChartSpec {
   readonly title: string
@@ -26,6 +28,7 @@ interface ChartSpec {
 
 const SPECS: readonly ChartSpec[] = [
   { title: 'Lag (seconds)', series: [{ label: 'lag s', stroke: '#c2410c', pick: (s) => s.lagSeconds }], unit: (v) => `${v.toFixed(v < 10 ? 1 : 0)} s` },
+  { title: 'Lag (WAL bytes behind)', series: [{ label: 'lag bytes', stroke: '#b45309', pick: (s) => s.lagBytes }], unit: (v) => bytes(v) },
   { title: 'Changes applied per second', series: [{ label: 'changes/s', stroke: '#2563eb', pick: (s) => s.changesPerSecond }], unit: (v) => v.toFixed(0) },
   {
     title: 'Slot: retained WAL and room before invalidation',
@@ -37,11 +40,12 @@ const SPECS: readonly ChartSpec[] = [
   },
 ]
 
+/** At most four digits before the unit (1000 MB shows as 0.98 GB), so axis labels stay short. */
 export function bytes(n: number): string {
-  if (n >= 1024 ** 3) return `${(n / 1024 ** 3).toFixed(1)} GB`
-  if (n >= 1024 ** 2) return `${(n / 1024 ** 2).toFixed(1)} MB`
-  if (n >= 1024) return `${(n / 1024).toFixed(1)} kB`
-  return `${n} B`
+  if (n >= 1000 * 1024 ** 2) return `${(n / 1024 ** 3).toFixed(n >= 10 * 1024 ** 3 ? 0 : 2)} GB`
+  if (n >= 1000 * 1024) return `${(n / 1024 ** 2).toFixed(1)} MB`
+  if (n >= 1000) return `${(n / 1024).toFixed(1)} kB`
+  return `${Math.round(n)} B`
 }
 
 /** The charts of one source, drawn into `host` and fed new samples on each update. */
@@ -66,7 +70,7 @@ export class SourceCharts {
         legend: { show: spec.series.length > 1, live: false },
         cursor: { drag: { x: false, y: false } },
         scales: { x: { time: true } },
-        axes: [{}, { values: (_u: unknown, ticks: number[]) => ticks.map(spec.unit), size: 64 }],
+        axes: [{}, { values: (_u: unknown, ticks: number[]) => ticks.map(spec.unit), size: 72 }],
         series: [{}, ...spec.series.map((s) => ({ label: s.label, stroke: s.stroke, width: 2, spanGaps: false }))],
       }
       this.plots.push(new ctor(options, [[], ...spec.series.map(() => [])], box))
@@ -87,10 +91,11 @@ export class SourceCharts {
     this.host.replaceChildren()
   }
 
+  /** Two across on a wide screen, one under the other on a phone (the grid follows the same rule). */
   private width(): number {
-    // Three across on a wide screen, one under the other on a phone.
     const available = this.host.clientWidth || 320
-    const columns = available >= 900 ? 3 : 1
-    return Math.max(200, Math.floor((available - (columns - 1) * 16) / columns) - 8)
+    const columns = available >= 700 ? 2 : 1
+    this.host.style.gridTemplateColumns = `repeat(${columns}, minmax(0, 1fr))`
+    return Math.max(200, Math.floor((available - (columns - 1) * GAP) / columns) - 8)
   }
 }

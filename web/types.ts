@@ -2,7 +2,7 @@
  * The shapes the dashboard's API answers with, as the page uses them (the server's own types live
  * in src/observability: status-report.ts, live-history.ts, dashboard/dashboard-data.ts).
  */
-export interface CopyStatus { rowsCopied: number; estimatedRows: number; bytesCopied: number; percent: number | null; etaSeconds: number | null }
+export interface CopyStatus { rowsCopied: number; estimatedRows: number; bytesCopied: number; rowsPerSecond: number; percent: number | null; etaSeconds: number | null }
 export interface Applied { insert: number; update: number; delete: number; truncate: number }
 
 export interface TableStatus {
@@ -29,7 +29,7 @@ export interface SourceStatus {
   lagSeconds: number | null
   slotStatus: SlotStatus | null
   slotError: string | null
-  lastError: { code: string; message: string; table?: string; at: string } | null
+  lastError: { code: string; message: string; table?: string; fix?: string; at: string } | null
   tables: TableStatus[]
 }
 
@@ -39,6 +39,8 @@ export interface Overview {
   mode: 'run' | 'socket' | 'read-only'
   status: { destination: string; run: { pid: number; since: string } | null; destinationHeld: boolean; sources: SourceStatus[] }
   history: Record<string, Sample[]>
+  /** Live updates after the first: `history` holds only the samples since the last update. */
+  append?: boolean
 }
 
 export interface TableDetail {

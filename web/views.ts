@@ -68,7 +68,7 @@ export function sourceCard(o: Overview, s: SourceStatus): string {
   const rate = lastRate(o, s.source)
   const phases = new Map<string, number>()
   for (const t of s.tables) phases.set(t.phase, (phases.get(t.phase) ?? 0) + 1)
-  const error = s.lastError === null ? '' : `<div class="error" role="alert"><strong>${esc(s.lastError.code)}</strong> ${esc(s.lastError.message)}${s.lastError.table === undefined ? '' : ` (table ${esc(s.lastError.table)})`} <span class="muted small">at ${time(s.lastError.at)}</span></div>`
+  const error = s.lastError === null ? '' : `<div class="error" role="alert"><strong>${esc(s.lastError.code)}</strong> ${esc(s.lastError.message)}${s.lastError.table === undefined ? '' : ` (table ${esc(s.lastError.table)})`} <span class="muted small">at ${time(s.lastError.at)}</span>${s.lastError.fix === undefined ? '' : `<div>fix: <code>${esc(s.lastError.fix)}</code></div>`}</div>`
   return `<section class="card" data-source="${esc(s.source)}" aria-labelledby="src-${esc(s.source)}">
   <h2 id="src-${esc(s.source)}">${esc(s.source)} ${phase(s.phase)}</h2>
   <dl class="figures">
@@ -93,7 +93,7 @@ function progress(t: TableStatus): string {
   if (t.copy === null) return ''
   const c = t.copy
   const pct = c.percent
-  const label = `${count(c.rowsCopied)}${c.estimatedRows > 0 ? ` of ~${count(c.estimatedRows)}` : ''} rows${pct === null ? '' : ` · ${pct}%`}${c.etaSeconds === null ? '' : ` · ETA ${duration(c.etaSeconds)}`}`
+  const label = `${count(c.rowsCopied)}${c.estimatedRows > 0 ? ` of ~${count(c.estimatedRows)}` : ''} rows${pct === null ? '' : ` · ${pct}%`} · ${count(c.rowsPerSecond)} rows/s · ${bytes(c.bytesCopied)}${c.etaSeconds === null ? '' : ` · ETA ${duration(c.etaSeconds)}`}`
   return `<div class="progress"><progress max="100" ${pct === null ? '' : `value="${pct}"`} aria-label="copy of ${esc(t.table)}">${pct ?? ''}</progress><span class="small">${label}</span></div>`
 }
 
@@ -113,7 +113,14 @@ export function tablesPage(o: Overview): string {
   return `<h1 class="visually-hidden">Tables</h1>${modeNote(o)}${sections.join('') || '<p>No tables yet.</p>'}`
 }
 
-export function tablePage(o: Overview | undefined, detail: TableDetail): string {
+/** What the refresh button of a table page says after a click (kept across live updates). */
+export interface RefreshNote {
+  readonly key: string
+  readonly html: string
+  readonly busy: boolean
+}
+
+export function tablePage(o: Overview | undefined, detail: TableDetail, note?: RefreshNote): string {
   const live = o?.status.sources.find((s) => s.source === detail.source)?.tables.find((t) => t.table === detail.table)
   const canRefresh = o !== undefined && o.mode !== 'read-only' && (live?.phase ?? detail.phase) === 'streaming'
   const why = o?.mode === 'read-only' ? 'No inlet run holds the destination: refresh needs one (or mark it with inlet refresh for the next run).' : 'Only a streaming table can be refreshed.'
@@ -127,7 +134,7 @@ export function tablePage(o: Overview | undefined, detail: TableDetail): string 
   <div><dt>Ins / upd / del</dt><dd>${live === undefined ? '–' : applied(live)}</dd></div>
 </dl>
 <div data-field="progress">${live === undefined ? '' : progress(live)}</div>
-<p><button type="button" data-action="refresh" data-source="${esc(detail.source)}" data-table="${esc(detail.table)}" ${canRefresh ? '' : `disabled title="${esc(why)}"`}>Refresh (copy again)</button> <span class="small muted" data-field="refresh-note">${canRefresh ? 'Copies the table beside the current one while the others stream, then swaps it in.' : esc(why)}</span></p>
+<p><button type="button" data-action="refresh" data-source="${esc(detail.source)}" data-table="${esc(detail.table)}" ${canRefresh && note?.busy !== true ? '' : `disabled title="${esc(canRefresh ? 'A refresh was asked' : why)}"`}>Refresh (copy again)</button> <span class="small muted" data-field="refresh-note">${note !== undefined ? note.html : canRefresh ? 'Copies the table beside the current one while the others stream, then swaps it in.' : esc(why)}</span></p>
 </section>
 <section class="card"><h2>Columns</h2><div class="scroll"><table class="grid"><thead><tr><th scope="col">Column</th><th scope="col">PostgreSQL type</th><th scope="col">Destination type</th><th scope="col">Key</th></tr></thead>
 <tbody>${detail.columns.map((c) => `<tr><th scope="row">${esc(c.name)}</th><td><code>${esc(c.sourceType ?? '–')}</code></td><td><code>${esc(c.destinationType ?? '–')}</code></td><td>${c.key ? 'key' : ''}</td></tr>`).join('')}</tbody></table></div></section>

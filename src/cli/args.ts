@@ -66,8 +66,8 @@ export const COMMON_HELP = `Source flags (inlet.yaml can say the same; flags win
 export function parseListen(flag: string, text: string): { host: string; port: number } {
   const match = /^(?:(\[[^\]]+\]|[^:]+):)?(\d{1,5})$/.exec(text)
   const port = Number(match?.[2])
-  if (match === null || !Number.isInteger(port) || port < 0 || port > 65535 || (port === 0 && flag !== '--ui')) {
-    throw new InletError('INLET-C004', `${flag} must be PORT or HOST:PORT, not "${text}".`, { fix: `e.g. ${flag} ${flag === '--ui' ? '8642' : '9187'}, or ${flag} 0.0.0.0:${flag === '--ui' ? '8642' : '9187'} to be reached from other hosts` })
+  if (match === null || !Number.isInteger(port) || port < 0 || port > 65535 || (port === 0 && flag === '--metrics-port')) {
+    throw new InletError('INLET-C004', `${flag} must be PORT or HOST:PORT, not "${text}".`, { fix: `e.g. ${flag} ${flag === '--metrics-port' ? '9187' : '8642'}, or ${flag} 0.0.0.0:${flag === '--metrics-port' ? '9187' : '8642'} to be reached from other hosts` })
   }
   return { host: (match[1] ?? '127.0.0.1').replace(/^\[|\]$/g, ''), port }
 }

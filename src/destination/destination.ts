@@ -148,6 +148,8 @@ export interface Destination {
   /** The error that stopped a run, for inlet status (best effort). */
   writeLastError(source: string, error: LastError): Promise<void>
   readTables(source: string): Promise<TableState[]>
+  /** How the destination names a bound column type (Iceberg: its schema's type); absent: as bound. */
+  describeType?(type: string): string
   /** A table's schema changes as applied, oldest first. */
   readSchemaChanges(source: string, schema: string, table: string): Promise<SchemaChangeRecord[]>
   /** Marks (or unmarks) a streaming table for a new copy; false when there is no such table. */

@@ -25,6 +25,8 @@ export interface LastError {
   readonly code: string
   readonly message: string
   readonly table?: string | undefined
+  /** The exact command or SQL that fixes it, when the error names one. */
+  readonly fix?: string | undefined
   readonly at: string
 }
 

@@ -98,7 +98,10 @@ export async function serveRun(config: ResolvedConfig, destination: Destination,
   }
   async function undo(): Promise<void> {
     clearInterval(sampler)
-    if (serving) api.close()
+    if (serving) {
+      api.close()
+      rmSync(path, { force: true })
+    }
     await reader.close()
     await state.close()
   }

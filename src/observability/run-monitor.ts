@@ -29,6 +29,8 @@ export interface ErrorRecord {
   readonly message: string
   readonly source: string | undefined
   readonly table: string | undefined
+  /** The exact command or SQL that fixes it, when the error names one. */
+  readonly fix?: string | undefined
   readonly at: string
 }
 
@@ -143,7 +145,8 @@ export class RunMonitor {
     const code = error instanceof InletError ? error.code : transient ? 'INLET-N001' : 'INLET-X001'
     this.errors.set(code, (this.errors.get(code) ?? 0) + 1)
     const table = (error as { target?: { display?: unknown } } | undefined)?.target?.display
-    this.lastError = { code, message: error instanceof Error ? error.message : String(error), source, table: typeof table === 'string' ? table : undefined, at: new Date().toISOString() }
+    const fix = error instanceof InletError ? error.fix : undefined
+    this.lastError = { code, message: error instanceof Error ? error.message : String(error), source, table: typeof table === 'string' ? table : undefined, ...(fix === undefined ? {} : { fix }), at: new Date().toISOString() }
     return this.lastError
   }
 

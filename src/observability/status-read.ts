@@ -7,18 +7,30 @@ import type { Destination } from '../destination/destination.js'
 import { destinationHeld, displayOf, openDestination } from '../destination/registry.js'
 import { InletError } from '../errors/inlet-error.js'
 import { parseConnectionString } from '../postgres/connection-settings.js'
-import { buildStatus, type StatusReport, type StatusSource } from './status-report.js'
+import { buildStatus, readSourceSide, type SourceSide, type StatusReport, type StatusSource } from './status-report.js'
 
 export async function readStatus(config: ResolvedConfig): Promise<StatusReport> {
+  // No source given: the ones the destination recorded (read, and the file let go at once).
+  const sources = config.sources.length > 0 ? config.sources : await withFile(config, recordedSources)
+  if (sources === 'held') return buildStatus(config, 'held')
+  // The sources first, the file after: it is held only while it is read (a run may be starting).
+  const sides = new Map<string, SourceSide>()
+  for (const source of sources) sides.set(source.name, await readSourceSide(source))
+  const report = await withFile(config, (destination) => buildStatus({ ...config, sources }, destination, undefined, sides))
+  return report === 'held' ? buildStatus({ ...config, sources }, 'held', undefined, sides) : report
+}
+
+/** The destination opened read-only for `work`; 'held' when another process holds it. */
+async function withFile<T>(config: ResolvedConfig, work: (destination: Destination) => Promise<T>): Promise<T | 'held'> {
   let destination: Destination
   try {
     destination = await openDestination(config.destination, { readOnly: true })
   } catch (error) {
-    if (destinationHeld(error)) return buildStatus(config, 'held')
+    if (destinationHeld(error)) return 'held'
     throw error
   }
   try {
-    return await buildStatus(config.sources.length > 0 ? config : { ...config, sources: await recordedSources(destination) }, destination)
+    return await work(destination)
   } finally {
     await destination.close()
   }

@@ -31,7 +31,7 @@ export interface TableStatus {
   readonly lagBytes: number | null
   readonly lagSeconds: number | null
   /** `percent` and `etaSeconds` are null without a usable estimate (see copy-progress.ts). */
-  readonly copy: { readonly rowsCopied: number; readonly estimatedRows: number; readonly bytesCopied: number; readonly percent: number | null; readonly etaSeconds: number | null } | null
+  readonly copy: { readonly rowsCopied: number; readonly estimatedRows: number; readonly bytesCopied: number; readonly rowsPerSecond: number; readonly percent: number | null; readonly etaSeconds: number | null } | null
   /** Changes applied by this run (null when no run holds the destination). */
   readonly applied: Readonly<Record<ChangeKind, number>> | null
   /** Why the running run skips the table (it cannot be followed), and the fix. */
@@ -93,9 +93,24 @@ export interface StatusConfig {
   readonly retainedWalWarningBytes: number
 }
 
-export async function buildStatus(config: StatusConfig, destination: Destination | 'held', monitor?: RunMonitor): Promise<StatusReport> {
+/** What the source side of a status holds: the slot and the server's position, or why they are unknown. */
+export interface SourceSide {
+  readonly slot: SlotFacts | undefined
+  readonly current: bigint | undefined
+  readonly slotError: string | null
+}
+
+/**
+ * `sides`: the source side read beforehand (readSourceSide), so that a reader without a run holds
+ * the destination only while it reads it, not while it waits for a source.
+ */
+export async function buildStatus(config: StatusConfig, destination: Destination | 'held', monitor?: RunMonitor, sides?: ReadonlyMap<string, SourceSide>): Promise<StatusReport> {
   const sources: SourceStatus[] = []
-  for (const source of config.sources) sources.push(await sourceStatus(source, destination, monitor?.sources.get(source.name), config.retainedWalWarningBytes))
+  for (const source of config.sources) {
+    const live = monitor?.sources.get(source.name)
+    const side = live !== undefined ? { slot: live.slot, current: live.serverLsn, slotError: null } : (sides?.get(source.name) ?? (await readSourceSide(source)))
+    sources.push(await sourceStatus(source, destination, live, side, config.retainedWalWarningBytes))
+  }
   return {
     destination: displayOf(config.destination),
     run: monitor === undefined ? null : { pid: process.pid, since: monitor.startedAt.toISOString() },
@@ -104,30 +119,27 @@ export async function buildStatus(config: StatusConfig, destination: Destination
   }
 }
 
-async function sourceStatus(source: StatusSource, destination: Destination | 'held', live: SourceMonitor | undefined, retainedWalWarningBytes: number): Promise<SourceStatus> {
-  let slot: SlotFacts | undefined
-  let current: bigint | undefined
-  let slotError: string | null = null
-  if (live !== undefined) {
-    slot = live.slot
-    current = live.serverLsn
-  } else if (source.connection === undefined) {
-    slotError = 'the destination does not record where this source is (its last run predates Inlet recording it); pass --source URL, or run inlet run once'
-  } else {
-    // The destination's side is worth showing without the source: a server that is down or
-    // credentials not at hand leave only the slot's figures and the lag unknown.
+/** The slot and the server's position from the source's catalog (a source down: why, instead). */
+export async function readSourceSide(source: StatusSource): Promise<SourceSide> {
+  if (source.connection === undefined) return { slot: undefined, current: undefined, slotError: 'the destination does not record where this source is (its last run predates Inlet recording it); pass --source URL, or run inlet run once' }
+  // The destination's side is worth showing without the source: a server that is down or
+  // credentials not at hand leave only the slot's figures and the lag unknown.
+  try {
+    const client = await connect(source.connection)
     try {
-      const client = await connect(source.connection)
-      try {
-        current = parseLsn((await client.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]?.lsn ?? '0/0')
-        slot = (await readSlots(client, await serverVersionNum(client))).find((s) => s.name === source.slot)
-      } finally {
-        await client.end()
-      }
-    } catch (error) {
-      slotError = redactSecrets(error instanceof InletError ? `${error.code}: ${error.message}` : error instanceof Error ? error.message : String(error))
+      const current = parseLsn((await client.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]?.lsn ?? '0/0')
+      const slot = (await readSlots(client, await serverVersionNum(client))).find((s) => s.name === source.slot)
+      return { slot, current, slotError: null }
+    } finally {
+      await client.end()
     }
+  } catch (error) {
+    return { slot: undefined, current: undefined, slotError: redactSecrets(error instanceof InletError ? `${error.code}: ${error.message}` : error instanceof Error ? error.message : String(error)) }
   }
+}
+
+async function sourceStatus(source: StatusSource, destination: Destination | 'held', live: SourceMonitor | undefined, side: SourceSide, retainedWalWarningBytes: number): Promise<SourceStatus> {
+  const { slot, current, slotError } = side
   const forecast = live?.invalidationForecastSeconds
   const slotStatus: SlotStatus | null =
     slot === undefined
@@ -182,6 +194,7 @@ async function tableStatus(destination: Destination, t: TableState, live: Source
 }
 
 function copyStatus(copy: NonNullable<LiveTable['copy']>): NonNullable<TableStatus['copy']> {
-  const { percent, etaSeconds } = estimateCopy(copy, (Date.now() - copy.startedAt) / 1000)
-  return { rowsCopied: copy.rowsCopied, estimatedRows: copy.estimatedRows, bytesCopied: copy.bytesCopied, percent, etaSeconds }
+  const elapsed = (Date.now() - copy.startedAt) / 1000
+  const { percent, etaSeconds } = estimateCopy(copy, elapsed)
+  return { rowsCopied: copy.rowsCopied, estimatedRows: copy.estimatedRows, bytesCopied: copy.bytesCopied, rowsPerSecond: elapsed > 0 ? Math.round(copy.rowsCopied / elapsed) : 0, percent, etaSeconds }
 }

@@ -29,7 +29,7 @@ export async function uiCommand(args: readonly string[]): Promise<number> {
     out(UI_HELP)
     return 0
   }
-  const listen = parseListen('--ui', String(values.port ?? '8642'))
+  const listen = parseListen('--port', String(values.port ?? '8642'))
   const config = loadConfig(configFlags(values), process.env, { sourcesOptional: true })
   const log = createLogger(values.json === true ? { json: true } : {})
   const dashboard = await serveDashboard({ ...listen, data: destinationData(config), log })

@@ -37,6 +37,11 @@ async function hasColumn(sql: SqlSession, table: string, column: string): Promis
   return Number(rows[0]?.n ?? 0) > 0
 }
 
+async function hasTable(sql: SqlSession, table: string): Promise<boolean> {
+  const rows = await sql.rows<{ n: bigint }>(`SELECT count(*) AS n FROM duckdb_tables() WHERE schema_name = '${STATE_SCHEMA}' AND table_name = ${literal(table)}`)
+  return Number(rows[0]?.n ?? 0) > 0
+}
+
 export async function readSource(sql: SqlSession, source: string): Promise<SourceState | undefined> {
   return (await readSourceRows(sql, `WHERE source = ${literal(source)}`))[0]
 }
@@ -159,8 +164,7 @@ export async function writeSchemaChanges(sql: SqlSession, target: TableTarget, c
 
 /** A table's schema changes, oldest first (none in a file written before the history was kept). */
 export async function readSchemaChanges(sql: SqlSession, source: string, schema: string, table: string): Promise<SchemaChangeRecord[]> {
-  const present = await sql.rows<{ n: bigint }>(`SELECT count(*) AS n FROM duckdb_tables() WHERE schema_name = '${STATE_SCHEMA}' AND table_name = 'schema_changes'`)
-  if (Number(present[0]?.n ?? 0) === 0) return []
+  if (!(await hasTable(sql, 'schema_changes'))) return []
   const rows = await sql.rows<{ at: string; change: string }>(
     `SELECT strftime(changed_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%gZ') AS at, change FROM ${STATE_SCHEMA}.schema_changes WHERE source = ${literal(source)} AND source_schema = ${literal(schema)} AND source_table = ${literal(table)} ORDER BY changed_at, rowid`,
   )
@@ -182,5 +186,8 @@ export async function followRename(sql: SqlSession, state: TableState, target: T
     `UPDATE ${STATE_SCHEMA}.tables SET source_schema = ${literal(target.table.schema)}, source_table = ${literal(target.table.name)}, updated_at = now() ` +
       `WHERE source = ${literal(target.sourceName)} AND ` +
       (state.sourceOid !== undefined ? `source_oid = ${state.sourceOid}` : `source_schema = ${literal(state.sourceSchema)} AND source_table = ${literal(state.sourceTable)}`),
-  )
+  )  // Its schema-change history follows it (none in files written before the history was kept).
+  if (await hasTable(sql, 'schema_changes')) {
+    await sql.run(`UPDATE ${STATE_SCHEMA}.schema_changes SET source_schema = ${literal(target.table.schema)}, source_table = ${literal(target.table.name)} WHERE source = ${literal(target.sourceName)} AND source_schema = ${literal(state.sourceSchema)} AND source_table = ${literal(state.sourceTable)}`)
+  }
 }

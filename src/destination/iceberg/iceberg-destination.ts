@@ -38,6 +38,7 @@ import { openCatalog } from './open-catalog.js'
 import { holdsTables } from './path-catalog.js'
 import { openWindow, prepareWhole, prepareWindow, type Lake, type PreparedVersion, type StagedRows, type TableRef, type Window } from './table-sync.js'
 import { currentSnapshot, snapshotLsn } from './table-metadata.js'
+import { icebergTypeName } from './iceberg-schema.js'
 import { parseWarehouse, type WarehouseSpec } from './warehouse-url.js'
 
 
@@ -292,6 +293,7 @@ export class IcebergDestination implements Destination {
   }
   writeLastError(source: string, error: LastError): Promise<void> { return this.mirror.writeLastError(source, error) }
   readTables(source: string): Promise<TableState[]> { return this.mirror.readTables(source) }
+  describeType(type: string): string { return icebergTypeName(type) }
   readSchemaChanges(source: string, schema: string, table: string): Promise<SchemaChangeRecord[]> { return this.mirror.readSchemaChanges(source, schema, table) }
   markRefresh(source: string, schema: string, table: string, requested?: boolean): Promise<boolean> { return this.mirror.markRefresh(source, schema, table, requested) }
   followRename(state: TableState, target: TableTarget): Promise<void> { return this.mirror.followRename(state, target) }

@@ -138,6 +138,12 @@ function icebergType(duck: string, nextId: () => number): IcebergType {
   return type
 }
 
+/** How the Iceberg schema names the type of a mirror column: `decimal(12, 2)`, `list<string>`. */
+export function icebergTypeName(duck: string): string {
+  const { element, depth } = listDepth(duck)
+  return `${'list<'.repeat(depth)}${scalar(element).iceberg}${'>'.repeat(depth)}`
+}
+
 /** DuckDB's FIELD_IDS option for the schema's fields (lists name their element's id). */
 export function fieldIds(schema: IcebergSchema): string {
   const nested = (type: IcebergType, id: number): string => {

@@ -55,7 +55,7 @@ export async function tableDetail(destination: Destination, source: string, tabl
     destination: `${state.destSchema}.${state.destTable}`,
     scd: state.scd,
     phase: phase ?? state.phase,
-    columns: state.columns.map((c) => ({ name: c.name, sourceType: c.source?.typeName ?? null, destinationType: c.type ?? null, key: c.key === true })),
+    columns: state.columns.map((c) => ({ name: c.name, sourceType: c.source?.typeName ?? null, destinationType: c.type === undefined ? null : (destination.describeType?.(c.type) ?? c.type), key: c.key === true })),
     schemaChanges: await destination.readSchemaChanges(source, state.sourceSchema, state.sourceTable),
   }
 }

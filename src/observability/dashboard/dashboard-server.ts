@@ -17,7 +17,8 @@ import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { InletError } from '../../errors/inlet-error.js'
 import type { Logger } from '../log.js'
-import type { DashboardData } from './dashboard-data.js'
+import type { Sample } from '../live-history.js'
+import type { DashboardData, Overview } from './dashboard-data.js'
 
 export interface Listen {
   readonly host: string
@@ -35,7 +36,8 @@ export interface DashboardOptions extends Listen {
 const MAX_UI_ROWS = 10_000
 /** Milliseconds between live updates. */
 const TICK_MS = 1000
-const COOKIE = 'inlet_ui'
+/** An SSE client this far behind (a stalled tab) is dropped; it reconnects and starts afresh. */
+const MAX_BACKLOG = 1024 * 1024
 
 // dist/src/observability/dashboard/ → the package root, which holds web/ and dist/web/.
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url))
@@ -67,8 +69,11 @@ export async function serveDashboard(options: DashboardOptions): Promise<{ url: 
     if (body === undefined) assets.set(path, (body = readFileSync(spec.file())))
     return body
   }
-  const clients = new Set<ServerResponse>()
+  // Per open page: the last sample it has of each source (later ticks send only newer ones).
+  const clients = new Map<ServerResponse, Map<string, number>>()
   let port = options.port
+  // Per port, as Jupyter does: browsers send a host's cookies to all its ports.
+  let cookie = `inlet_ui_${port}`
   const server = createServer((req, res) => {
     void handle(req, res).catch((error: unknown) => sendError(res, error))
   })
@@ -79,10 +84,10 @@ export async function serveDashboard(options: DashboardOptions): Promise<{ url: 
     if (req.method === 'GET' && url.pathname === '/' && url.searchParams.has('token')) {
       if (!same(url.searchParams.get('token') ?? '', token)) return sendPage(res, 401, refusedPage('The access token in this address is wrong.'))
       // Into a cookie, and out of the address bar and the history.
-      res.writeHead(303, { ...SECURITY_HEADERS, location: '/', 'set-cookie': `${COOKIE}=${token}; HttpOnly; SameSite=Strict; Path=/` })
+      res.writeHead(303, { ...SECURITY_HEADERS, location: '/', 'set-cookie': `${cookie}=${token}; HttpOnly; SameSite=Strict; Path=/` })
       return void res.end()
     }
-    if (!authorized(req, token)) {
+    if (!authorized(req, token, cookie)) {
       if (url.pathname.startsWith('/api/')) return sendJson(res, 401, { error: { code: 'INLET-C004', message: 'A valid access token is needed.', fix: 'Open the address inlet printed at start (it ends with ?token=...).' } })
       return sendPage(res, 401, refusedPage('This page needs the access token.'))
     }
@@ -101,7 +106,8 @@ export async function serveDashboard(options: DashboardOptions): Promise<{ url: 
     if (req.method === 'GET' && url.pathname === '/api/doctor') return sendJson(res, 200, { report: (await options.data.doctor()) ?? null })
     if (req.method === 'POST' && (url.pathname === '/api/query' || url.pathname === '/api/refresh')) {
       if (!fromThePage(req, token, port)) return sendJson(res, 403, { error: { code: 'INLET-C004', message: 'Changing requests must come from the dashboard page itself.' } })
-      const input = JSON.parse(await readBody(req)) as { sql?: unknown; limit?: unknown; source?: unknown; table?: unknown }
+      const parsed = JSON.parse(await readBody(req)) as unknown
+      const input = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as { sql?: unknown; limit?: unknown; source?: unknown; table?: unknown }
       if (url.pathname === '/api/query') {
         if (typeof input.sql !== 'string' || input.sql.trim() === '') return sendJson(res, 400, { error: { code: 'INLET-D005', message: 'Type a SELECT to run.' } })
         const limit = Math.min(MAX_UI_ROWS, Math.max(1, Number(input.limit ?? 1000) || 1000))
@@ -119,7 +125,7 @@ export async function serveDashboard(options: DashboardOptions): Promise<{ url: 
   function openEvents(res: ServerResponse): void {
     res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream; charset=utf-8', connection: 'keep-alive' })
     res.write('retry: 1000\n\n')
-    clients.add(res)
+    clients.set(res, new Map())
     res.on('close', () => clients.delete(res))
     void tick()
   }
@@ -129,15 +135,35 @@ export async function serveDashboard(options: DashboardOptions): Promise<{ url: 
   async function tick(): Promise<void> {
     if (ticking || clients.size === 0) return
     ticking = true
-    let message: string
+    let overview: Overview | undefined
+    let failure: string | undefined
     try {
-      message = `event: overview\ndata: ${JSON.stringify(await options.data.overview())}\n\n`
+      overview = await options.data.overview()
     } catch (error) {
-      message = `event: failure\ndata: ${JSON.stringify(errorBody(error))}\n\n`
+      failure = `event: failure\ndata: ${JSON.stringify(errorBody(error))}\n\n`
     } finally {
       ticking = false
     }
-    for (const client of clients) client.write(message)
+    for (const [client, sent] of clients) {
+      if (client.writableLength > MAX_BACKLOG) {
+        client.destroy()
+        continue
+      }
+      if (overview === undefined) {
+        client.write(failure ?? '')
+        continue
+      }
+      // The whole history once, then only the samples the page does not have.
+      const append = sent.size > 0
+      const history: Record<string, readonly Sample[]> = {}
+      for (const [source, samples] of Object.entries(overview.history)) {
+        const after = sent.get(source) ?? -1
+        history[source] = samples.filter((x) => x.at > after)
+        const last = samples.at(-1)
+        if (last !== undefined) sent.set(source, last.at)
+      }
+      client.write(`event: overview\ndata: ${JSON.stringify({ ...overview, history, append })}\n\n`)
+    }
   }
   const timer = setInterval(() => void tick(), TICK_MS)
   timer.unref()
@@ -147,15 +173,17 @@ export async function serveDashboard(options: DashboardOptions): Promise<{ url: 
     server.listen(options.port, options.host, () => resolveListen())
   })
   port = (server.address() as AddressInfo).port
+  cookie = `inlet_ui_${port}`
   const host = options.host.includes(':') ? `[${options.host}]` : options.host
   const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}/?token=${token}`
-  // The token is printed once, here: whoever can read this terminal may open the page.
-  options.log.info('ui.listen', `Dashboard: ${url}`, { host: options.host, port })
+  // The token is printed once, on standard output (logs, which may be shipped, never carry it).
+  options.log.info('ui.listen', `Dashboard on http://${host}:${port}/ (its address with the access token is on standard output).`, { host: options.host, port })
+  process.stdout.write(`Dashboard: ${url}\n`)
   return {
     url,
     close: async () => {
       clearInterval(timer)
-      for (const client of clients) client.end()
+      for (const client of clients.keys()) client.end()
       server.closeAllConnections()
       await new Promise<void>((r) => server.close(() => r()))
     },
@@ -168,12 +196,12 @@ function same(given: string, token: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b)
 }
 
-function authorized(req: IncomingMessage, token: string): boolean {
+function authorized(req: IncomingMessage, token: string, cookie: string): boolean {
   const bearer = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1]
   if (bearer !== undefined) return same(bearer, token)
   for (const part of (req.headers.cookie ?? '').split(';')) {
     const [name, value] = part.trim().split('=', 2)
-    if (name === COOKIE && value !== undefined && same(value, token)) return true
+    if (name === cookie && value !== undefined && same(value, token)) return true
   }
   return false
 }
@@ -181,7 +209,8 @@ function authorized(req: IncomingMessage, token: string): boolean {
 /** Same origin (the browser says so) and the token the page echoes from its HTML. */
 function fromThePage(req: IncomingMessage, token: string, port: number): boolean {
   const origin = req.headers.origin
-  if (origin === undefined || req.headers['x-inlet-token'] !== token) return false
+  const echoed = req.headers['x-inlet-token']
+  if (origin === undefined || typeof echoed !== 'string' || !same(echoed, token)) return false
   try {
     const parsed = new URL(origin)
     return parsed.host === req.headers.host && Number(parsed.port || 80) === port && (req.headers['sec-fetch-site'] ?? 'same-origin') === 'same-origin'
