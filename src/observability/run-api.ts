@@ -23,6 +23,7 @@ import type { Logger } from './log.js'
 import { renderMetrics } from './metrics.js'
 import { controlSocketPath } from './run-client.js'
 import type { RunMonitor } from './run-monitor.js'
+import { readBody } from './http-body.js'
 
 /** Rows a query returns at most through the API (the CLI asks for fewer by default). */
 const MAX_QUERY_ROWS = 100_000
@@ -31,6 +32,8 @@ export interface ServeOptions {
   readonly metrics?: Listen | undefined
   /** `--ui`: where the dashboard listens. */
   readonly ui?: Listen | undefined
+  /** Told the dashboard's address (with its token) once it listens. */
+  readonly onUi?: ((url: string) => void) | undefined
   readonly log: Logger
 }
 
@@ -86,10 +89,11 @@ export async function serveRun(config: ResolvedConfig, destination: Destination,
     }
     options.log.info('metrics.listen', `Prometheus metrics on http://${host}:${port}/metrics (health: /healthz).`, { host, port })
   }
-  let dashboard: { close(): Promise<void> } | undefined
+  let dashboard: { url: string; close(): Promise<void> } | undefined
   if (options.ui !== undefined) {
     try {
       dashboard = await serveDashboard({ ...options.ui, data, log: options.log })
+      options.onUi?.(dashboard.url)
     } catch (error) {
       metrics?.close()
       await undo()
@@ -144,14 +148,14 @@ async function handleApi(req: IncomingMessage, res: ServerResponse, data: Return
     return send(res, 200, JSON.stringify({ table: table ?? null }), 'application/json')
   }
   if (req.method === 'POST' && url.pathname === '/query') {
-    const body = JSON.parse(await readBody(req)) as { sql?: unknown; limit?: unknown }
+    const body = JSON.parse(await readBody(req, 1024 * 1024)) as { sql?: unknown; limit?: unknown }
     if (typeof body.sql !== 'string') return send(res, 400, JSON.stringify({ error: { code: 'INLET-D005', message: 'The request has no sql.' } }), 'application/json')
     const limit = Math.min(MAX_QUERY_ROWS, Math.max(1, Number(body.limit ?? 1000) || 1000))
     return send(res, 200, JSON.stringify(await data.query(body.sql, limit)), 'application/json')
   }
   if (req.method === 'POST' && url.pathname === '/refresh') {
     // [{source, schema, table}] (inlet refresh: names resolved by the caller) or [{source, display}] (inlet ui).
-    const body = JSON.parse(await readBody(req)) as { tables?: Array<{ source?: string; schema?: string; table?: string; display?: string }> }
+    const body = JSON.parse(await readBody(req, 1024 * 1024)) as { tables?: Array<{ source?: string; schema?: string; table?: string; display?: string }> }
     const entries = (body.tables ?? []).map((t) => ({ source: t.source, table: t.display ?? (typeof t.schema === 'string' && typeof t.table === 'string' ? displayName(t.schema, t.table) : undefined) }))
     return send(res, 200, JSON.stringify({ accepted: await data.refreshNames(entries) }), 'application/json')
   }
@@ -167,20 +171,6 @@ function send(res: ServerResponse, status: number, body: string, type: string): 
   if (res.headersSent) return void res.end()
   res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' })
   res.end(body)
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolveBody, reject) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    req.on('data', (c: Buffer) => {
-      size += c.length
-      if (size > 1024 * 1024) req.destroy(new Error('request body over 1 MB'))
-      else chunks.push(c)
-    })
-    req.on('end', () => resolveBody(Buffer.concat(chunks).toString('utf8')))
-    req.on('error', reject)
-  })
 }
 
 function listen(server: Server, start: () => void): Promise<void> {

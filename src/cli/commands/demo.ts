@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { rmSync } from 'node:fs'
 import { DuckDBInstance } from '@duckdb/node-api'
@@ -25,7 +26,8 @@ inlet setup --apply (which fixes it) and inlet doctor again, then streams the sl
 workload writes, replicates everything into ./inlet-demo.duckdb with inlet run (orders as SCD
 type 2, the rest as mirrors), and on Ctrl-C or after --duration prints source and destination
 row counts side by side and a few queries to try. The server is stopped at the end. While it
-runs, the live dashboard shows it all: open the address it prints (with its access token).
+runs, the live dashboard shows it all: it opens in the browser when there is a desktop, and its
+address (with its access token) is printed.
 
   --duration SECONDS     how long the live workload runs (default 10; 0 = until Ctrl-C)
   --ui [HOST:]PORT       where the dashboard listens (default 127.0.0.1 on a free port)
@@ -90,7 +92,7 @@ export async function demoCommand(args: readonly string[]): Promise<number> {
         config: runConfig,
         signal: stop.signal,
         log,
-        serve: (destination, monitor) => serveRun(runConfig, destination, monitor, { log, ui }),
+        serve: (destination, monitor) => serveRun(runConfig, destination, monitor, { log, ui, onUi: openBrowser }),
         onBatch: (b) => {
           applied += b.changes
           lastLatency = Date.now() - b.lastCommitTime / 1000
@@ -143,4 +145,13 @@ async function sideBySide(url: string, path: string): Promise<string> {
     instance.closeSync()
     await client.end()
   }
+}
+
+/** On a desktop (a terminal with a display), the dashboard opens in the default browser; best effort. */
+function openBrowser(url: string): void {
+  const opener = process.platform === 'darwin' ? 'open' : process.platform === 'linux' && (process.env.DISPLAY ?? process.env.WAYLAND_DISPLAY) !== undefined ? 'xdg-open' : undefined
+  if (opener === undefined || process.stdout.isTTY !== true) return
+  const child = spawn(opener, [url], { detached: true, stdio: 'ignore' })
+  child.on('error', () => undefined)
+  child.unref()
 }

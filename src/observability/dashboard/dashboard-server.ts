@@ -19,6 +19,7 @@ import { InletError } from '../../errors/inlet-error.js'
 import type { Logger } from '../log.js'
 import type { Sample } from '../live-history.js'
 import type { DashboardData, Overview } from './dashboard-data.js'
+import { readBody } from '../http-body.js'
 
 export interface Listen {
   readonly host: string
@@ -106,7 +107,7 @@ export async function serveDashboard(options: DashboardOptions): Promise<{ url: 
     if (req.method === 'GET' && url.pathname === '/api/doctor') return sendJson(res, 200, { report: (await options.data.doctor()) ?? null })
     if (req.method === 'POST' && (url.pathname === '/api/query' || url.pathname === '/api/refresh')) {
       if (!fromThePage(req, token, port)) return sendJson(res, 403, { error: { code: 'INLET-C004', message: 'Changing requests must come from the dashboard page itself.' } })
-      const parsed = JSON.parse(await readBody(req)) as unknown
+      const parsed = JSON.parse(await readBody(req, 256 * 1024)) as unknown
       const input = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as { sql?: unknown; limit?: unknown; source?: unknown; table?: unknown }
       if (url.pathname === '/api/query') {
         if (typeof input.sql !== 'string' || input.sql.trim() === '') return sendJson(res, 400, { error: { code: 'INLET-D005', message: 'Type a SELECT to run.' } })
@@ -278,18 +279,4 @@ function sendPage(res: ServerResponse, status: number, html: string): void {
 function sendText(res: ServerResponse, status: number, text: string): void {
   res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': 'text/plain; charset=utf-8' })
   res.end(text)
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolveBody, reject) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    req.on('data', (c: Buffer) => {
-      size += c.length
-      if (size > 256 * 1024) req.destroy(new Error('request body over 256 kB'))
-      else chunks.push(c)
-    })
-    req.on('end', () => resolveBody(Buffer.concat(chunks).toString('utf8')))
-    req.on('error', reject)
-  })
 }
