@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import pg from 'pg'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import type { EmbeddedPostgres } from '../src/embedded/postgres-server.js'
 import { assertEqualTables } from './support/compare.js'
 import { createDatabase, PROJECT_ROOT, runCli, sql, startServer, testMajors } from './support/servers.js'
@@ -78,6 +78,16 @@ async function until<T>(page: Page, what: string, read: () => Promise<T>, timeou
     }
     await new Promise((r) => setTimeout(r, 100))
   }
+}
+
+/** A laptop-sized page whose console errors and page errors the test collects. */
+async function openPage(browser: Browser): Promise<{ context: BrowserContext; page: Page; problems: string[] }> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
+  const page = await context.newPage()
+  const problems: string[] = []
+  page.on('console', (m) => m.type() === 'error' && problems.push(`console: ${m.text()}`))
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`))
+  return { context, page, problems }
 }
 
 const text = (page: Page, selector: string) => page.locator(selector).first().innerText({ timeout: 1000 }).catch(() => '')
@@ -149,11 +159,7 @@ describe(`dashboard in a real browser (PostgreSQL ${major})`, { skip: CHROMIUM =
     const origin = `${base.protocol}//${base.host}`
     const token = base.searchParams.get('token') ?? ''
     assert.ok(token.length >= 30, 'a random token of at least 180 bits')
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
-    const page = await context.newPage()
-    const problems: string[] = []
-    page.on('console', (m) => m.type() === 'error' && problems.push(`console: ${m.text()}`))
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`))
+    const { context, page, problems } = await openPage(browser)
     // Requests cut by the test's own reloads (ERR_ABORTED) are not the page's failures.
     page.on('requestfailed', (r) => !r.url().endsWith('/api/events') && r.failure()?.errorText !== 'net::ERR_ABORTED' && problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`))
     try {
@@ -323,11 +329,7 @@ describe(`dashboard in a real browser (PostgreSQL ${major})`, { skip: CHROMIUM =
     assert.notEqual(lost.code, 0)
     assert.match(lost.stderr, /INLET-S006/)
     const ui = await startCli(['ui', '--config', iceConfig, '--port', '0'], /Dashboard: (http:\/\/[^"\s]+)/)
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
-    const page = await context.newPage()
-    const problems: string[] = []
-    page.on('console', (m) => m.type() === 'error' && problems.push(`console: ${m.text()}`))
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`))
+    const { context, page, problems } = await openPage(browser)
     try {
       const origin = new URL(ui.url).origin
       await page.goto(ui.url)
@@ -350,11 +352,7 @@ describe(`dashboard in a real browser (PostgreSQL ${major})`, { skip: CHROMIUM =
 
   test('inlet ui: read-only with no run, through the run while one streams', async () => {
     const ui = await startCli(['ui', '--config', config, '--port', '0'], /Dashboard: (http:\/\/[^"\s]+)/)
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
-    const page = await context.newPage()
-    const problems: string[] = []
-    page.on('console', (m) => m.type() === 'error' && problems.push(`console: ${m.text()}`))
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`))
+    const { context, page, problems } = await openPage(browser)
     let run: { child: ChildProcess } | undefined
     try {
       const origin = new URL(ui.url).origin

@@ -11,20 +11,20 @@ import { buildStatus, readSourceSide, type SourceSide, type StatusReport, type S
 
 export async function readStatus(config: ResolvedConfig): Promise<StatusReport> {
   // No source given: the ones the destination recorded (read, and the file let go at once).
-  const sources = config.sources.length > 0 ? config.sources : await withFile(config, recordedSources)
+  const sources = config.sources.length > 0 ? config.sources : await withReadOnly(config.destination, recordedSources)
   if (sources === 'held') return buildStatus(config, 'held')
   // The sources first, the file after: it is held only while it is read (a run may be starting).
   const sides = new Map<string, SourceSide>()
   for (const source of sources) sides.set(source.name, await readSourceSide(source))
-  const report = await withFile(config, (destination) => buildStatus({ ...config, sources }, destination, undefined, sides))
+  const report = await withReadOnly(config.destination, (destination) => buildStatus({ ...config, sources }, destination, undefined, sides))
   return report === 'held' ? buildStatus({ ...config, sources }, 'held', undefined, sides) : report
 }
 
-/** The destination opened read-only for `work`; 'held' when another process holds it. */
-async function withFile<T>(config: ResolvedConfig, work: (destination: Destination) => Promise<T>): Promise<T | 'held'> {
+/** The destination opened read-only for `work` and closed after it; 'held' when another process holds it. */
+export async function withReadOnly<T>(url: string, work: (destination: Destination) => Promise<T>): Promise<T | 'held'> {
   let destination: Destination
   try {
-    destination = await openDestination(config.destination, { readOnly: true })
+    destination = await openDestination(url, { readOnly: true })
   } catch (error) {
     if (destinationHeld(error)) return 'held'
     throw error

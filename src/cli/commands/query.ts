@@ -5,10 +5,10 @@
  */
 import { localPathOf } from '../../destination/registry.js'
 import { loadDestination } from '../../config/load.js'
-import type { Destination, QueryResult } from '../../destination/destination.js'
-import { destinationHeld, openDestination } from '../../destination/registry.js'
+import type { QueryResult } from '../../destination/destination.js'
 import { InletError } from '../../errors/inlet-error.js'
 import { askRun } from '../../observability/run-client.js'
+import { withReadOnly } from '../../observability/status-read.js'
 import { parseCommandArgs } from '../args.js'
 import { dim, out } from '../terminal.js'
 
@@ -44,25 +44,16 @@ export async function queryCommand(args: readonly string[]): Promise<number> {
 }
 
 async function queryFile(url: string, path: string, sql: string, limit: number): Promise<QueryResult> {
-  let destination: Destination
-  try {
-    destination = await openDestination(url, { readOnly: true })
-  } catch (error) {
-    if (destinationHeld(error)) {
-      throw new InletError('INLET-D001', `The destination ${path} is held by a process that is not an inlet run answering on its socket.`, { cause: error, fix: 'Stop that process (a DuckDB shell or script), or query through it.' })
-    }
-    throw error
-  }
-  try {
+  const result = await withReadOnly(url, async (destination) => {
     const reader = await destination.openReader()
     try {
       return await reader.query(sql, limit)
     } finally {
       await reader.close()
     }
-  } finally {
-    await destination.close()
-  }
+  })
+  if (result === 'held') throw new InletError('INLET-D001', `The destination ${path} is held by a process that is not an inlet run answering on its socket.`, { fix: 'Stop that process (a DuckDB shell or script), or query through it.' })
+  return result
 }
 
 function printTable(result: QueryResult): void {

@@ -6,7 +6,7 @@
  */
 import type { ResolvedConfig } from '../../config/load.js'
 import type { Destination, QueryReader, QueryResult } from '../../destination/destination.js'
-import { destinationHeld, localPathOf, openDestination } from '../../destination/registry.js'
+import { localPathOf } from '../../destination/registry.js'
 import { InletError } from '../../errors/inlet-error.js'
 import type { SchemaChangeRecord } from '../../model/state.js'
 import { displayName } from '../../postgres/sql-text.js'
@@ -15,7 +15,7 @@ import { LiveHistory, type Sample } from '../live-history.js'
 import { askRun } from '../run-client.js'
 import type { RunMonitor } from '../run-monitor.js'
 import { buildStatus, type StatusReport } from '../status-report.js'
-import { readStatus } from '../status-read.js'
+import { readStatus, withReadOnly } from '../status-read.js'
 
 export type DashboardMode = 'run' | 'socket' | 'read-only'
 
@@ -118,18 +118,9 @@ export function destinationData(config: ResolvedConfig): DashboardData {
   const path = localPathOf(config.destination)
   const history = new LiveHistory()
   const withFile = async <T>(work: (destination: Destination) => Promise<T>): Promise<T> => {
-    let destination: Destination
-    try {
-      destination = await openDestination(config.destination, { readOnly: true })
-    } catch (error) {
-      if (destinationHeld(error)) throw new InletError('INLET-D001', `The destination ${path} is held by a process that is not an inlet run answering on its socket.`, { cause: error, fix: 'Stop that process (a DuckDB shell or script), or start inlet ui on the machine and as the user of the run.' })
-      throw error
-    }
-    try {
-      return await work(destination)
-    } finally {
-      await destination.close()
-    }
+    const result = await withReadOnly(config.destination, work)
+    if (result === 'held') throw new InletError('INLET-D001', `The destination ${path} is held by a process that is not an inlet run answering on its socket.`, { fix: 'Stop that process (a DuckDB shell or script), or start inlet ui on the machine and as the user of the run.' })
+    return result
   }
   return {
     overview: async () => {
